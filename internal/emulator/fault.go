@@ -1,0 +1,99 @@
+package emulator
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Fault is a misbehaviour injected into one emulated operation.
+type Fault struct {
+	Status     int           // answer with this HTTP status instead of serving (0: serve normally)
+	Code       string        // error code put in the error body with Status
+	RetryAfter string        // Retry-After header sent with Status (seconds or an HTTP date)
+	Latency    time.Duration // wait this long before answering (or until the request is cancelled)
+	Drop       bool          // close the connection without an answer
+	Times      int           // how many requests it hits; 0 means until cleared
+}
+
+// ErrorWriter writes a service-specific error body.
+type ErrorWriter func(w http.ResponseWriter, status int, code string)
+
+// Faults holds the faults injected per operation name. The zero value is
+// ready to use and safe for concurrent use.
+type Faults struct {
+	mu sync.Mutex
+	m  map[string][]*Fault
+}
+
+// Inject queues f for operation op; faults of one operation apply in order.
+func (fs *Faults) Inject(op string, f Fault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.m == nil {
+		fs.m = make(map[string][]*Fault)
+	}
+	fs.m[op] = append(fs.m[op], &f)
+}
+
+// Clear removes every fault.
+func (fs *Faults) Clear() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.m = nil
+}
+
+// next takes the fault that applies to the next request of op, if any.
+func (fs *Faults) next(op string) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	q := fs.m[op]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	f := q[0]
+	if f.Times > 0 {
+		f.Times--
+		if f.Times == 0 {
+			fs.m[op] = q[1:]
+		}
+	}
+	return *f, true
+}
+
+// Apply acts out the next fault of op on the request. It reports whether the
+// request has been answered (or dropped), in which case the caller must not
+// serve it.
+func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, writeErr ErrorWriter) bool {
+	f, ok := fs.next(op)
+	if !ok {
+		return false
+	}
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if f.Drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return true
+			}
+		}
+		// HTTP/2 cannot be hijacked: abort the stream instead.
+		panic(http.ErrAbortHandler)
+	}
+	if f.Status == 0 {
+		return false
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	writeErr(w, f.Status, f.Code)
+	return true
+}

@@ -1,0 +1,65 @@
+// Package secret holds the redacting Secret type that every credential value
+// travels in between rotatord's packages.
+//
+// A Secret prints, logs and marshals as "REDACTED" whatever the formatting
+// path (fmt verbs, slog, encoding/json, encoding.TextMarshaler), so that a
+// value can only reach the outside through an explicit, greppable Reveal call.
+package secret
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Redacted is what a Secret shows instead of its value.
+const Redacted = "REDACTED"
+
+// Secret is an opaque secret value. The zero value is the empty secret.
+type Secret struct {
+	b []byte
+}
+
+// New returns a Secret holding a copy of b.
+func New(b []byte) Secret {
+	if len(b) == 0 {
+		return Secret{}
+	}
+	return Secret{b: append([]byte(nil), b...)}
+}
+
+// FromString returns a Secret holding s.
+func FromString(s string) Secret { return New([]byte(s)) }
+
+// Reveal returns the secret bytes. Callers must not keep, log or modify them;
+// every call site is a place where the value leaves the type on purpose.
+func (s Secret) Reveal() []byte { return s.b }
+
+// RevealString returns the secret as a string; see Reveal.
+func (s Secret) RevealString() string { return string(s.b) }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return len(s.b) == 0 }
+
+// Len returns the length of the secret in bytes; lengths are not secret.
+func (s Secret) Len() int { return len(s.b) }
+
+// Equal reports whether two secrets hold the same bytes.
+func (s Secret) Equal(o Secret) bool { return string(s.b) == string(o.b) }
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return Redacted }
+
+// GoString implements fmt.GoStringer, so %#v redacts too.
+func (Secret) GoString() string { return "secret.Secret{" + Redacted + "}" }
+
+// Format implements fmt.Formatter: every verb prints the redaction marker.
+func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalJSON implements json.Marshaler.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
