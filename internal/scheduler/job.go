@@ -1,0 +1,117 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Job is one thing to run on a schedule; for rotatord, one data source.
+type Job struct {
+	// Name identifies the job across reloads; it must be unique and non-empty.
+	Name string
+	// Schedule is a 5-field cron spec ("0 3 * * *") or a descriptor
+	// ("@hourly", "@every 45m"). A "CRON_TZ=Europe/Paris " prefix is honoured;
+	// otherwise times are in the clock's location.
+	Schedule string
+	// Jitter delays each scheduled tick by U[0, Jitter), so that replicas and
+	// data sources sharing a schedule do not hit Entra or Key Vault together.
+	Jitter time.Duration
+	// Retry bounds the attempts inside one tick.
+	Retry Retry
+	// RunAtStart runs the job as soon as the scheduler runs, or as soon as
+	// SetJobs adds it. OAuth2 data sources need it: Power BI keeps no
+	// refresh token, so the credential left from before a restart may be dead.
+	RunAtStart bool
+	// ExpiryMargin is how long before a reported Result.ExpiresAt the job
+	// runs again; zero means DefaultExpiryMargin.
+	ExpiryMargin time.Duration
+	// Run does the work. Its context is not cancelled when the scheduler
+	// starts stopping, only when Options.StopTimeout runs out, so that a
+	// PATCH in flight can finish. A panic is recovered and reported as an
+	// error.
+	Run func(ctx context.Context) (Result, error)
+}
+
+// Result is what a successful run reports back.
+type Result struct {
+	// ExpiresAt is when the credential just set stops working; zero means
+	// nothing expires. The next tick is no later than ExpiresAt − margin.
+	ExpiresAt time.Time
+}
+
+// timing is the part of a Job that decides when it runs; two jobs with the
+// same timing keep their planned next run across SetJobs.
+type timing struct {
+	Schedule     string
+	Jitter       time.Duration
+	Retry        Retry
+	RunAtStart   bool
+	ExpiryMargin time.Duration
+}
+
+func (j Job) timing() timing {
+	return timing{j.Schedule, j.Jitter, j.Retry, j.RunAtStart, j.ExpiryMargin}
+}
+
+func (j Job) margin() time.Duration {
+	if j.ExpiryMargin == 0 {
+		return DefaultExpiryMargin
+	}
+	return j.ExpiryMargin
+}
+
+// parser accepts the 5 standard fields and the @ descriptors; seconds are
+// not a field because no credential needs rotating that often.
+var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a Job.Schedule, for callers (config validation) that
+// want to reject a bad spec before building jobs.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return parser.Parse(spec)
+}
+
+// validate checks every job and returns their parsed schedules, or every
+// problem found joined into one error.
+func validate(jobs []Job, now time.Time) ([]cron.Schedule, error) {
+	var errs []error
+	scheds := make([]cron.Schedule, len(jobs))
+	seen := make(map[string]bool, len(jobs))
+	for i, j := range jobs {
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("jobs[%d] %q: "+format, append([]any{i, j.Name}, args...)...))
+		}
+		switch {
+		case j.Name == "":
+			fail("name is empty")
+		case seen[j.Name]:
+			fail("name is used by an earlier job")
+		}
+		seen[j.Name] = true
+		if j.Run == nil {
+			fail("Run is nil")
+		}
+		if s, err := parser.Parse(j.Schedule); err != nil {
+			fail("schedule %q: %w", j.Schedule, err)
+		} else if s.Next(now).IsZero() {
+			fail("schedule %q never fires", j.Schedule)
+		} else {
+			scheds[i] = s
+		}
+		if j.Jitter < 0 {
+			fail("jitter %s is negative", j.Jitter)
+		}
+		if j.ExpiryMargin < 0 {
+			fail("expiry margin %s is negative", j.ExpiryMargin)
+		}
+		if r := j.Retry; r.Attempts < 0 || r.InitialBackoff < 0 || r.MaxBackoff < 0 {
+			fail("retry {attempts: %d, initial_backoff: %s, max_backoff: %s} has a negative value", r.Attempts, r.InitialBackoff, r.MaxBackoff)
+		} else if r.MaxBackoff > 0 && r.InitialBackoff > r.MaxBackoff {
+			fail("retry initial backoff %s exceeds max backoff %s", r.InitialBackoff, r.MaxBackoff)
+		}
+	}
+	return scheds, errors.Join(errs...)
+}

@@ -1,0 +1,64 @@
+package scheduler
+
+import (
+	"errors"
+	"time"
+)
+
+// Defaults for a zero Retry field; they match the inventory's defaults.
+const (
+	DefaultInitialBackoff = 2 * time.Second
+	DefaultMaxBackoff     = 2 * time.Minute
+)
+
+// Retry says how often one tick tries its job before giving up until the
+// next tick. Attempts below 1 mean a single attempt; zero backoffs take the
+// defaults above.
+type Retry struct {
+	Attempts       int
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+}
+
+// Backoff returns the wait after failed attempt n (1-based): the initial
+// backoff doubled per attempt, capped at MaxBackoff, then scaled by
+// U[0.5, 1) from rnd, so that replicas failing together do not retry in
+// lockstep while the wait still grows.
+func (r Retry) Backoff(n int, rnd func() float64) time.Duration {
+	initial, ceiling := r.InitialBackoff, r.MaxBackoff
+	if initial <= 0 {
+		initial = DefaultInitialBackoff
+	}
+	if ceiling <= 0 {
+		ceiling = DefaultMaxBackoff
+	}
+	d := initial
+	for i := 1; i < n && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	return d/2 + time.Duration(rnd()*float64(d/2))
+}
+
+func (r Retry) attempts() int { return max(r.Attempts, 1) }
+
+// Permanent marks err as not worth retrying within this tick (a 400 from
+// Power BI, an invalid_grant from Entra). Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or any error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }

@@ -1,0 +1,154 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Run schedules the jobs until ctx is done, then stops starting ticks, lets
+// in-flight ticks finish (abandoning their pending retries), and returns nil.
+// If ticks are still running after Options.StopTimeout, their contexts are
+// cancelled and Run returns ErrStopTimeout once they have returned. Run may
+// be called once per Scheduler.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("scheduler: Run called more than once")
+	}
+	s.started, s.live = true, true
+	now := s.clk.Now()
+	for _, e := range s.jobs {
+		if e.next.IsZero() && !e.running {
+			e.next = s.firstRun(e, now)
+		}
+	}
+	s.mu.Unlock()
+
+	// Ticks must not die the moment a SIGTERM arrives: a PATCH cut in half
+	// leaves Power BI with an unknown credential. So they get a context that
+	// keeps ctx's values but is cancelled only by stop, at the timeout.
+	tickCtx, cancelTicks := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTicks()
+	stopping := make(chan struct{})
+	var inflight sync.WaitGroup
+
+	timer := s.clk.NewTimer(HeartbeatInterval)
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil { // checked first: a done ctx must not start ticks
+			return s.stop(stopping, &inflight, cancelTicks)
+		}
+		timer.Reset(s.dispatch(tickCtx, stopping, &inflight))
+		select {
+		case <-ctx.Done():
+			return s.stop(stopping, &inflight, cancelTicks)
+		case <-timer.C():
+		case <-s.wake:
+		}
+	}
+}
+
+// launch is a tick the loop decided to start.
+type launch struct {
+	name  string
+	e     *entry
+	job   Job
+	start time.Time
+}
+
+// skip is a due tick dropped because the job's previous tick is running.
+type skip struct {
+	name       string
+	runningFor time.Duration
+	next       time.Time
+}
+
+// dispatch starts every due tick and returns how long the loop may sleep.
+// It decides under the lock and logs and starts goroutines outside it.
+func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, inflight *sync.WaitGroup) time.Duration {
+	var launches []launch
+	var skips []skip
+	s.mu.Lock()
+	now := s.clk.Now()
+	s.heartbeat = now
+	wait := HeartbeatInterval
+	for name, e := range s.jobs {
+		if !e.next.IsZero() && !e.next.After(now) {
+			if e.running {
+				// Only a reload or a re-add can make a running job due: the
+				// tick that is running will plan the real next run when it
+				// ends, so plan a provisional one and say we skipped.
+				e.next = s.provisional(e, now)
+				skips = append(skips, skip{name, now.Sub(e.lastStart), e.next})
+			} else {
+				launches = append(launches, launch{name, e, e.job, s.beginLocked(e, now)})
+			}
+		}
+		if !e.next.IsZero() {
+			wait = min(wait, e.next.Sub(now))
+		}
+	}
+	s.mu.Unlock()
+
+	for _, k := range skips {
+		s.log.Warn("tick skipped, previous tick still running", "job", k.name, "running_for", k.runningFor, "next", k.next)
+	}
+	for _, l := range launches {
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			s.runTick(ctx, l, stopping)
+		}()
+	}
+	return wait
+}
+
+// beginLocked marks e running from now; s.mu must be held.
+func (s *Scheduler) beginLocked(e *entry, now time.Time) time.Time {
+	e.running, e.lastStart = true, now
+	e.next = s.provisional(e, now)
+	return now
+}
+
+// provisional is the next run shown while a tick is in flight; the tick
+// replaces it with one computed from its end and result.
+func (s *Scheduler) provisional(e *entry, now time.Time) time.Time {
+	return NextRun(now, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+}
+
+// stop closes stopping so in-flight ticks abandon pending retries, waits
+// for them up to the stop timeout, then cancels them and waits again.
+func (s *Scheduler) stop(stopping chan struct{}, inflight *sync.WaitGroup, cancelTicks context.CancelFunc) error {
+	s.mu.Lock()
+	s.live = false
+	running := 0
+	for _, e := range s.jobs {
+		if e.running {
+			running++
+		}
+	}
+	s.mu.Unlock()
+	close(stopping)
+	s.log.Info("stopping", "in_flight", running, "stop_timeout", s.stopTimeout)
+
+	done := make(chan struct{})
+	go func() {
+		inflight.Wait()
+		close(done)
+	}()
+	timeout := s.clk.NewTimer(s.stopTimeout)
+	defer timeout.Stop()
+	select {
+	case <-done:
+		s.log.Info("stopped")
+		return nil
+	case <-timeout.C():
+		s.log.Warn("stop timeout reached, cancelling in-flight ticks", "stop_timeout", s.stopTimeout)
+		cancelTicks()
+		<-done // a Run func that ignores its context holds us here; that is its bug to fix
+		return ErrStopTimeout
+	}
+}

@@ -1,0 +1,235 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/rotatord/rotatord/internal/clock"
+)
+
+// DefaultStopTimeout bounds how long Run waits for in-flight ticks after its
+// context is cancelled before cancelling theirs.
+const DefaultStopTimeout = 30 * time.Second
+
+// HeartbeatInterval is the longest the loop sleeps between heartbeats, even
+// when no job is due for a day, so /healthz can tell a wedged loop (no
+// heartbeat for several intervals) from an idle one.
+const HeartbeatInterval = time.Minute
+
+// ErrStopTimeout is returned by Run when in-flight ticks outlived
+// Options.StopTimeout and had their contexts cancelled.
+var ErrStopTimeout = errors.New("scheduler: in-flight ticks cancelled at stop timeout")
+
+// ErrTickRunning is returned by RunNow when the job is already running.
+var ErrTickRunning = errors.New("scheduler: tick already running")
+
+// ErrUnknownJob is returned by RunNow for a name that is not scheduled.
+var ErrUnknownJob = errors.New("scheduler: unknown job")
+
+// Options configure a Scheduler; every field is optional.
+type Options struct {
+	// Clock tells the time and makes timers; nil means clock.Real().
+	Clock clock.Clock
+	// Rand returns values in [0, 1) for jitter and backoff; nil means
+	// math/rand/v2's Float64.
+	Rand func() float64
+	// Logger receives one line per tick and per retry; nil discards.
+	Logger *slog.Logger
+	// OnTick is called after every tick, possibly from several goroutines
+	// at once; metrics and the state file hang off it.
+	OnTick func(TickReport)
+	// StopTimeout bounds the wait for in-flight ticks once Run's context is
+	// done; zero means DefaultStopTimeout.
+	StopTimeout time.Duration
+}
+
+// TickReport describes one finished tick.
+type TickReport struct {
+	Job        string
+	Start, End time.Time
+	Attempts   int
+	Err        error     // the last attempt's error; nil on success
+	Next       time.Time // when the job runs next; zero if it was removed
+}
+
+// JobState is the scheduler's view of one job, for metrics and health.
+type JobState struct {
+	Name                string
+	Next                time.Time // zero before Run; while Running, provisional until the tick ends
+	LastStart, LastEnd  time.Time
+	Running             bool
+	LastErr             error
+	ConsecutiveFailures int
+	ExpiresAt           time.Time // from the last successful Result
+}
+
+// Scheduler runs Jobs on their schedules. Make one with New.
+type Scheduler struct {
+	clk         clock.Clock
+	rnd         func() float64
+	log         *slog.Logger
+	onTick      func(TickReport)
+	stopTimeout time.Duration
+	wake        chan struct{} // capacity 1: "the plan changed, look again"
+
+	mu        sync.Mutex
+	jobs      map[string]*entry
+	started   bool // Run has been called
+	live      bool // Run's loop is running, so SetJobs plans against now
+	heartbeat time.Time
+}
+
+// entry is the mutable record of one job, guarded by Scheduler.mu.
+type entry struct {
+	job       Job
+	sched     cron.Schedule
+	next      time.Time
+	running   bool
+	removed   bool
+	lastStart time.Time
+	lastEnd   time.Time
+	lastErr   error
+	failures  int
+	expiresAt time.Time
+}
+
+// New returns a Scheduler with no jobs. It starts no goroutine; Run does.
+func New(o Options) *Scheduler {
+	s := &Scheduler{
+		clk:         o.Clock,
+		rnd:         o.Rand,
+		log:         o.Logger,
+		onTick:      o.OnTick,
+		stopTimeout: o.StopTimeout,
+		wake:        make(chan struct{}, 1),
+		jobs:        map[string]*entry{},
+	}
+	if s.clk == nil {
+		s.clk = clock.Real()
+	}
+	if s.rnd == nil {
+		s.rnd = rand.Float64 // the one place randomness is chosen; tests inject theirs
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "scheduler")
+	if s.onTick == nil {
+		s.onTick = func(TickReport) {}
+	}
+	if s.stopTimeout <= 0 {
+		s.stopTimeout = DefaultStopTimeout
+	}
+	return s
+}
+
+// SetJobs replaces the job set, for the first load and for every reload.
+// Every job is validated first; on any error nothing changes and the error
+// lists every problem. A job whose Name and timing fields (Schedule, Jitter,
+// Retry, RunAtStart, ExpiryMargin) are unchanged keeps its planned next run
+// and its history, and takes the new Run function, so a reload that only
+// changes what a rotation does never shifts when it happens. A changed job
+// is replanned from now. A removed job runs no more ticks; one in flight
+// finishes. A new job is planned from now, or runs at once if RunAtStart.
+func (s *Scheduler) SetJobs(jobs []Job) error {
+	now := s.clk.Now()
+	scheds, err := validate(jobs, now)
+	if err != nil {
+		return fmt.Errorf("scheduler: refusing job set: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := make(map[string]bool, len(jobs))
+	for i, j := range jobs {
+		keep[j.Name] = true
+		e, ok := s.jobs[j.Name]
+		switch {
+		case !ok || e.removed:
+			// A removed job still finishing its tick keeps its entry, so a
+			// quick re-add cannot start a second, overlapping tick.
+			if !ok {
+				e = &entry{}
+				s.jobs[j.Name] = e
+			}
+			e.removed, e.job, e.sched = false, j, scheds[i]
+			if s.live {
+				e.next = s.firstRun(e, now)
+			}
+		case e.job.timing() != j.timing():
+			e.job, e.sched = j, scheds[i]
+			if s.live && !e.running { // a running tick replans when it ends
+				e.next = NextRun(now, e.sched, j.Jitter, e.expiresAt, j.margin(), s.rnd)
+			}
+		default:
+			e.job = j
+		}
+	}
+	for name, e := range s.jobs {
+		if keep[name] {
+			continue
+		}
+		if e.running {
+			e.removed, e.next = true, time.Time{}
+		} else {
+			delete(s.jobs, name)
+		}
+	}
+	s.poke()
+	return nil
+}
+
+// firstRun plans a job's first tick; s.mu must be held.
+func (s *Scheduler) firstRun(e *entry, now time.Time) time.Time {
+	if e.job.RunAtStart {
+		return now
+	}
+	return NextRun(now, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+}
+
+// poke wakes the loop without blocking; one pending wake is enough because
+// the loop re-reads the whole plan each time.
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Snapshot returns the state of every job, sorted by name.
+func (s *Scheduler) Snapshot() []JobState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JobState, 0, len(s.jobs))
+	for name, e := range s.jobs {
+		if e.removed {
+			continue
+		}
+		out = append(out, JobState{
+			Name:                name,
+			Next:                e.next,
+			LastStart:           e.lastStart,
+			LastEnd:             e.lastEnd,
+			Running:             e.running,
+			LastErr:             e.lastErr,
+			ConsecutiveFailures: e.failures,
+			ExpiresAt:           e.expiresAt,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Heartbeat returns when the loop last woke; it advances at least every
+// HeartbeatInterval while Run is running, and is zero before.
+func (s *Scheduler) Heartbeat() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heartbeat
+}

@@ -1,0 +1,121 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+)
+
+// RunNow runs the named job's tick in the caller's goroutine, with the
+// caller's context, and returns its error. It returns ErrTickRunning rather
+// than overlap a tick in flight, and ErrUnknownJob for an unknown name. The
+// job's next run is replanned from the end of this tick.
+func (s *Scheduler) RunNow(ctx context.Context, name string) error {
+	s.mu.Lock()
+	e, ok := s.jobs[name]
+	switch {
+	case !ok || e.removed:
+		s.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownJob, name)
+	case e.running:
+		s.mu.Unlock()
+		return fmt.Errorf("%w for job %q", ErrTickRunning, name)
+	}
+	l := launch{name, e, e.job, s.beginLocked(e, s.clk.Now())}
+	s.mu.Unlock()
+	s.poke() // the provisional next may be earlier than the loop's timer
+	return s.runTick(ctx, l, nil).Err
+}
+
+// runTick runs one tick with its retries, records the outcome, plans the
+// next run and reports. A nil stopping never stops retries early.
+func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struct{}) TickReport {
+	res, attempts, err := s.attempts(ctx, l.job, l.start, stopping)
+	end := s.clk.Now()
+
+	s.mu.Lock()
+	e := l.e
+	e.running, e.lastEnd, e.lastErr = false, end, err
+	if err != nil {
+		e.failures++ // the credential set before is still there: keep its expiry
+	} else {
+		e.failures, e.expiresAt = 0, res.ExpiresAt
+	}
+	if e.removed {
+		if s.jobs[l.name] == e {
+			delete(s.jobs, l.name)
+		}
+		e.next = time.Time{}
+	} else {
+		e.next = NextRun(end, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+	}
+	r := TickReport{Job: l.name, Start: l.start, End: end, Attempts: attempts, Err: err, Next: e.next}
+	s.mu.Unlock()
+	s.poke()
+
+	if err != nil {
+		s.log.Error("tick failed", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next, "error", err)
+	} else {
+		s.log.Info("tick done", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next)
+	}
+	s.onTick(r)
+	return r
+}
+
+// attempts calls job.Run until it succeeds, fails permanently, runs out of
+// attempts, its context ends, or the scheduler stops.
+func (s *Scheduler) attempts(ctx context.Context, job Job, start time.Time, stopping <-chan struct{}) (Result, int, error) {
+	limit := job.Retry.attempts()
+	for n := 1; ; n++ {
+		res, err := s.call(ctx, job)
+		if err == nil {
+			return res, n, nil
+		}
+		if n >= limit || IsPermanent(err) || ctx.Err() != nil {
+			return Result{}, n, err
+		}
+		wait := job.Retry.Backoff(n, s.rnd)
+		s.log.Warn("attempt failed", "job", job.Name, "attempt", n, "retrying_in", wait, "elapsed", s.clk.Now().Sub(start), "error", err)
+		if !s.sleep(ctx, wait, stopping) {
+			return Result{}, n, err
+		}
+	}
+}
+
+// sleep waits d on the injected clock and reports whether it did so
+// without ctx ending or the scheduler stopping.
+func (s *Scheduler) sleep(ctx context.Context, d time.Duration, stopping <-chan struct{}) bool {
+	t := s.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
+	case <-stopping:
+		return false
+	}
+}
+
+// call runs job.Run, turning a panic into an error so that one broken job
+// cannot take the daemon, and every other data source, down with it.
+func (s *Scheduler) call(ctx context.Context, job Job) (res Result, err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		// The panic value may be anything, including a secret the job was
+		// holding, so only a runtime error's own message is repeated; the
+		// stack shows where it happened without showing values.
+		what := fmt.Sprintf("a %T", v)
+		if re, ok := v.(runtime.Error); ok {
+			what = re.Error()
+		}
+		s.log.Error("job panicked", "job", job.Name, "panic", what, "stack", string(debug.Stack()))
+		res, err = Result{}, fmt.Errorf("job %q panicked: %s", job.Name, what)
+	}()
+	return job.Run(ctx)
+}

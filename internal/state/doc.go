@@ -1,0 +1,11 @@
+// Package state keeps the small per-data-source record rotatord writes to
+// its state_file: when each credential was last set, from which Key Vault
+// version, when it expires and what the last failure was. It lets metrics
+// such as credential age survive a restart, and lets a restarted daemon tell
+// an OAuth2 token that is about to die from one that was never set.
+//
+// The file is only ever replaced whole (temp file, fsync, rename), so a crash
+// leaves the old or the new version, never half of one. A file that cannot
+// be read back is set aside and reported, never fatal: losing the history
+// costs one early rotation, refusing to start costs every rotation.
+package state

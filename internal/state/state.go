@@ -1,0 +1,231 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Version is the file format this package writes and reads.
+const Version = 1
+
+// maxErrorLen caps Datasource.LastError, which should be a short
+// "stage: reason"; a long upstream error is cut rather than bloating the file.
+const maxErrorLen = 256
+
+// Datasource is what rotatord remembers about one data source.
+type Datasource struct {
+	LastSuccess     time.Time
+	LastAttempt     time.Time
+	LastError       string    `json:",omitempty"` // a short "stage: reason", never a secret
+	SourceVersion   string    `json:",omitempty"` // the Key Vault version last pushed
+	ExpiresAt       time.Time // when the secret or token pushed expires; zero if never
+	CredentialSetAt time.Time // when the credential now in Power BI was set
+}
+
+// File is the on-disk document.
+type File struct {
+	Version     int
+	Datasources map[string]Datasource
+}
+
+// Store is the state file in memory. Its methods are safe for concurrent
+// use; Save writes it out.
+type Store struct {
+	path string
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	dss map[string]Datasource
+
+	saveMu sync.Mutex // one Save at a time, so an older snapshot never lands last
+}
+
+// Open loads the state at path. A missing file gives an empty state. A file
+// that is not a valid version-1 document is logged, renamed to
+// PATH.corrupt-<unix seconds> and replaced by an empty state. An error is
+// returned only when the file or its directory cannot be read at all, which
+// is a deployment problem (wrong path, missing volume, permissions) that
+// Save would hit too.
+func Open(path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{path: path, log: logger.With("component", "state"), dss: map[string]Datasource{}}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("state file %s: directory: %w", path, err)
+		}
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	dss, err := decode(data)
+	if err != nil {
+		s.setAside(err)
+		return s, nil
+	}
+	s.dss = dss
+	return s, nil
+}
+
+// decode parses a state file into normalized records.
+func decode(data []byte) (map[string]Datasource, error) {
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	if f.Version != Version {
+		return nil, fmt.Errorf("unsupported version %d, want %d", f.Version, Version)
+	}
+	dss := make(map[string]Datasource, len(f.Datasources))
+	for name, d := range f.Datasources {
+		d = normalize(d)
+		// A time JSON cannot encode back would make every later Save fail.
+		for _, t := range []time.Time{d.LastSuccess, d.LastAttempt, d.ExpiresAt, d.CredentialSetAt} {
+			if y := t.Year(); y < 0 || y > 9999 {
+				return nil, fmt.Errorf("data source %q: time %s is outside years 0-9999", name, t)
+			}
+		}
+		dss[name] = d
+	}
+	return dss, nil
+}
+
+// setAside keeps a corrupt file for a person to look at, under a name that
+// the next Save will not overwrite.
+func (s *Store) setAside(cause error) {
+	aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().Unix())
+	if err := os.Rename(s.path, aside); err != nil {
+		s.log.Error("state file is corrupt and could not be set aside; starting empty",
+			"path", s.path, "error", cause, "rename_error", err)
+		return
+	}
+	s.log.Warn("state file is corrupt; set aside, starting empty",
+		"path", s.path, "moved_to", aside, "error", cause)
+}
+
+// Get returns the record for name and whether there is one.
+func (s *Store) Get(name string) (Datasource, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.dss[name]
+	return d, ok
+}
+
+// Update applies fn to the record for name (a zero record if there is none)
+// and stores the result, atomically with respect to other Store methods. fn
+// must not call the Store. Times are stored in UTC, truncated to the second,
+// which is what survives a Save and Open, so Get returns the same before and
+// after a restart.
+func (s *Store) Update(name string, fn func(*Datasource)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dss[name]
+	fn(&d)
+	s.dss[name] = normalize(d)
+}
+
+// Prune drops every data source not named in keep, for those removed from
+// the inventory.
+func (s *Store) Prune(keep []string) {
+	want := make(map[string]bool, len(keep))
+	for _, k := range keep {
+		want[k] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.DeleteFunc(s.dss, func(name string, _ Datasource) bool { return !want[name] })
+}
+
+// Snapshot returns a copy of every record.
+func (s *Store) Snapshot() map[string]Datasource {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.dss)
+}
+
+// Save writes the state to its path atomically: a temporary file in the
+// same directory, fsynced, then renamed over the old one, with mode 0600.
+// On error the old file is left as it was and no temporary file remains.
+func (s *Store) Save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	data, err := json.MarshalIndent(File{Version: Version, Datasources: s.Snapshot()}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("state file %s: encode: %w", s.path, err)
+	}
+	if err := writeAtomic(s.path, append(data, '\n')); err != nil {
+		return fmt.Errorf("state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temp file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp already uses 0600; Chmod makes it explicit and independent
+	// of that detail, since the file names every data source we manage.
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("chmod temp file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write temp file: %w", err)
+	}
+	// Without the fsync a crash after the rename can leave an empty file
+	// under the real name on some filesystems (ext4 delalloc, XFS).
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync temp file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close temp file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename temp file: %w", err)
+	}
+	// Persist the rename itself; best effort, since some filesystems refuse
+	// to fsync a directory and the data is already safe in the new file.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// normalize makes a record look as it will after a Save and Open.
+func normalize(d Datasource) Datasource {
+	for _, t := range []*time.Time{&d.LastSuccess, &d.LastAttempt, &d.ExpiresAt, &d.CredentialSetAt} {
+		if !t.IsZero() {
+			*t = t.UTC().Truncate(time.Second)
+		}
+	}
+	if len(d.LastError) > maxErrorLen {
+		// Leave room for the ellipsis so that a cut message stays within the
+		// cap and is not cut again on the next load.
+		cut := maxErrorLen - len("…")
+		for cut > 0 && !utf8.RuneStart(d.LastError[cut]) {
+			cut--
+		}
+		d.LastError = d.LastError[:cut] + "…"
+	}
+	return d
+}
