@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/rotate"
+)
+
+// UnknownDatasourceError is returned by Once for a name not in the inventory.
+type UnknownDatasourceError struct{ Name string }
+
+func (e *UnknownDatasourceError) Error() string {
+	return fmt.Sprintf("no datasource named %q in the inventory", e.Name)
+}
+
+// selected returns the data sources named in only (all when only is empty).
+func selected(cfg *config.Config, only []string) ([]config.Datasource, error) {
+	if len(only) == 0 {
+		return cfg.Datasources, nil
+	}
+	out := make([]config.Datasource, 0, len(only))
+	for _, name := range only {
+		ds, ok := cfg.Datasource(name)
+		if !ok {
+			return nil, &UnknownDatasourceError{Name: name}
+		}
+		out = append(out, ds)
+	}
+	return out, nil
+}
+
+// workers is how many data sources are worked on at once: more than the
+// Power BI concurrency, so that secret fetching and encryption overlap the
+// Power BI calls, which the transport bounds.
+func workers(cfg *config.Config) int { return 4 * cfg.PowerBI.MaxConcurrency }
+
+// Once rotates the selected data sources now, each with its retries, writes
+// the state file and returns how many failed.
+func (d *Daemon) Once(ctx context.Context, only []string) (failed int, err error) {
+	cfg := d.cfg.Load()
+	list, err := selected(cfg, only)
+	if err != nil {
+		return 0, err
+	}
+	var n atomic.Int64
+	var g errgroup.Group
+	g.SetLimit(workers(cfg))
+	for _, ds := range list {
+		g.Go(func() error {
+			if err := d.sched.RunNow(ctx, ds.Name); err != nil {
+				n.Add(1)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	d.saveState()
+	return int(n.Load()), nil
+}
+
+// Plan prints what a rotation of every data source would do, changing
+// nothing, and returns how many data sources could not be planned.
+func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
+	cfg := d.cfg.Load()
+	plans := make([]rotate.Plan, len(cfg.Datasources))
+	errs := make([]error, len(cfg.Datasources))
+	var g errgroup.Group
+	g.SetLimit(workers(cfg))
+	for i, ds := range cfg.Datasources {
+		g.Go(func() error {
+			plans[i], errs[i] = d.rot.Plan(ctx, ds)
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATASOURCE\tTYPE\tGATEWAY KEY\tSOURCE VERSION\tEXPIRES\tPATCH\tUSERS")
+	failed := 0
+	for i, ds := range cfg.Datasources {
+		p := plans[i]
+		if errs[i] != nil {
+			failed++
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tERROR\t%v\n", ds.Name, ds.CredentialType, errs[i])
+			continue
+		}
+		key := "none (cloud)"
+		if p.KeyBits > 0 {
+			key = fmt.Sprintf("RSA-%d", p.KeyBits)
+		}
+		patch := "yes"
+		if !p.Patch {
+			patch = "no (unchanged)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ds.Name, ds.CredentialType, key,
+			orDash(p.SourceVersion), orDash(formatTime(p.ExpiresAt)), patch, describeUsers(p))
+	}
+	_ = tw.Flush()
+	return failed
+}
+
+func describeUsers(p rotate.Plan) string {
+	var parts []string
+	for _, u := range p.UsersToAdd {
+		parts = append(parts, "+"+who(u.EmailAddress, u.Identifier)+":"+u.DatasourceAccessRight)
+	}
+	for _, u := range p.UsersToRemove {
+		parts = append(parts, "-"+who(u.EmailAddress, u.Identifier))
+	}
+	if len(parts) == 0 {
+		return "in sync"
+	}
+	return strings.Join(parts, " ")
+}
+
+func who(email, id string) string {
+	if email != "" {
+		return email
+	}
+	return id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/metrics"
+	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/rotate"
+	"github.com/rotatord/rotatord/internal/scheduler"
+	"github.com/rotatord/rotatord/internal/sources"
+	"github.com/rotatord/rotatord/internal/state"
+)
+
+// Options are what the command line injects into the daemon.
+type Options struct {
+	Logger        *slog.Logger
+	Transport     policy.Transporter          // for every Azure and Power BI client; nil: the default
+	LookupEnv     func(string) (string, bool) // nil: os.LookupEnv
+	Clock         clock.Clock                 // nil: the real clock
+	Registry      *prometheus.Registry        // nil: a new one
+	Version       string
+	Revision      string
+	Listen        string                 // overrides the config's listen when set
+	WebConfigFile string                 // exporter-toolkit web config for the listener
+	Notify        func(state string)     // systemd notification (READY=1, STOPPING=1); nil: none
+	Reload        <-chan struct{}        // SIGHUP
+	ReloadPoll    time.Duration          // how often the config file is checked for changes; default 5s
+	StopTimeout   time.Duration          // how long in-flight rotations may finish after a stop; default 30s
+	MaxRetryAfter time.Duration          // Power BI Retry-After ceiling; default 5m
+}
+
+// Daemon is rotatord assembled from one configuration.
+type Daemon struct {
+	o       Options
+	log     *slog.Logger
+	cfg     atomic.Pointer[config.Config]
+	cred    azcore.TokenCredential
+	state   *state.Store
+	pool    *cipher.Pool
+	pbi     *pbi.Client
+	metrics *metrics.Metrics
+	rot     *rotate.Rotator
+	sched   *scheduler.Scheduler
+	ready   atomic.Bool
+	dirty   chan struct{} // state changed since the last save
+}
+
+// New builds the daemon's parts from cfg. It starts nothing.
+func New(cfg *config.Config, o Options) (*Daemon, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.ReloadPoll <= 0 {
+		o.ReloadPoll = 5 * time.Second
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
+	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1)}
+	d.cfg.Store(cfg)
+
+	var err error
+	if d.state, err = state.Open(cfg.StateFile, o.Logger); err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	d.cred, err = sources.NewCredential(sources.AuthOptions{
+		Method:           cfg.Auth.Method,
+		TenantID:         cfg.Auth.TenantID,
+		ClientID:         cfg.Auth.ClientID,
+		ClientSecretFile: cfg.Auth.ClientSecretFile,
+		AuthorityHost:    cfg.Auth.AuthorityHost,
+		Transport:        o.Transport,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth (%s): %w", cfg.Auth.Method, err)
+	}
+	d.pool = cipher.NewPool(0)
+	d.metrics, err = metrics.New(metrics.Options{
+		Registerer: o.Registry,
+		Now:        o.Clock.Now,
+		States:     d.states,
+		Encrypt:    d.pool,
+		Version:    o.Version,
+		Revision:   o.Revision,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	d.pbi, err = pbi.New(pbi.Options{
+		APIURL:        cfg.PowerBI.APIURL,
+		Scope:         cfg.PowerBI.Scope,
+		Credential:    d.cred,
+		Transport:     newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
+		MaxRetryAfter: o.MaxRetryAfter,
+		OnResponse:    d.metrics.PowerBIRequest,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("powerbi: %w", err)
+	}
+	srcs, err := d.sources(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.rot = rotate.New(rotate.Options{
+		PowerBI: d.pbi,
+		Pool:    d.pool,
+		Sources: srcs,
+		State:   d.state,
+		Metrics: d.metrics,
+		Logger:  o.Logger.With("component", "rotate"),
+		Now:     o.Clock.Now,
+	})
+	d.sched = scheduler.New(scheduler.Options{
+		Clock:       o.Clock,
+		Rand:        rand.Float64,
+		Logger:      o.Logger.With("component", "scheduler"),
+		OnTick:      d.onTick,
+		StopTimeout: o.StopTimeout,
+	})
+	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		return nil, fmt.Errorf("schedule: %w", err)
+	}
+	return d, nil
+}
+
+// sources builds the Key Vault clients the inventory names.
+func (d *Daemon) sources(cfg *config.Config) (*rotate.Sources, error) {
+	s := &rotate.Sources{
+		KeyVaults:  make(map[string]*sources.KeyVault, len(cfg.KeyVaults)),
+		Credential: d.cred,
+		LookupEnv:  d.o.LookupEnv,
+	}
+	for name, url := range cfg.KeyVaults {
+		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport})
+		if err != nil {
+			return nil, fmt.Errorf("keyvault %q: %w", name, err)
+		}
+		s.KeyVaults[name] = kv
+	}
+	return s, nil
+}
+
+// jobs turns the inventory into scheduler jobs. A job looks its data source
+// up by name at every tick, so a reload that edits a data source takes
+// effect at its next tick.
+func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
+	jobs := make([]scheduler.Job, 0, len(cfg.Datasources))
+	for _, ds := range cfg.Datasources {
+		name := ds.Name
+		jobs = append(jobs, scheduler.Job{
+			Name:       name,
+			Schedule:   ds.Schedule,
+			Jitter:     ds.Jitter,
+			RunAtStart: ds.CredentialType == credentials.OAuth2,
+			Retry: scheduler.Retry{
+				Attempts:       ds.Retry.Attempts,
+				InitialBackoff: ds.Retry.InitialBackoff,
+				MaxBackoff:     ds.Retry.MaxBackoff,
+			},
+			Run: func(ctx context.Context) (scheduler.Result, error) {
+				return d.rotate(ctx, name)
+			},
+		})
+	}
+	return jobs
+}
+
+// rotate is one attempt at one data source, as the scheduler runs it.
+func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, error) {
+	ds, ok := d.cfg.Load().Datasource(name)
+	if !ok {
+		return scheduler.Result{}, scheduler.Permanent(fmt.Errorf("datasource %q left the inventory", name))
+	}
+	res, err := d.rot.Rotate(ctx, ds)
+	if err != nil {
+		var re *rotate.Error
+		if !errors.As(err, &re) || !re.Retryable() {
+			err = scheduler.Permanent(err)
+		}
+		return scheduler.Result{}, err
+	}
+	return scheduler.Result{ExpiresAt: res.ExpiresAt}, nil
+}
+
+// onTick records the outcome of one tick (all its attempts) in metrics, the
+// log and the state file.
+func (d *Daemon) onTick(r scheduler.TickReport) {
+	ds, ok := d.cfg.Load().Datasource(r.Job)
+	credType := ""
+	if ok {
+		credType = string(ds.CredentialType)
+	}
+	attrs := []any{
+		"datasource", r.Job,
+		"credential_type", credType,
+		"attempts", r.Attempts,
+		"duration", r.End.Sub(r.Start).Round(time.Millisecond),
+		"next", r.Next.UTC().Format(time.RFC3339),
+	}
+	d.metrics.RotationDone(r.Job, credType, r.Err == nil)
+	if r.Err == nil {
+		d.log.Info("rotation", append(attrs, "result", "success")...)
+	} else {
+		stage, reason := metrics.Stage("source"), "other"
+		var re *rotate.Error
+		if errors.As(r.Err, &re) {
+			stage, reason = re.Stage, re.Reason
+		}
+		d.metrics.RotationFailed(r.Job, stage, reason)
+		d.log.Error("rotation", append(attrs, "result", "failure", "stage", string(stage), "reason", reason, "error", r.Err.Error())...)
+	}
+	select {
+	case d.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// states reports every data source's state to the metrics at scrape time.
+func (d *Daemon) states() []metrics.DatasourceState {
+	cfg := d.cfg.Load()
+	next := make(map[string]time.Time)
+	for _, j := range d.sched.Snapshot() {
+		next[j.Name] = j.Next
+	}
+	out := make([]metrics.DatasourceState, 0, len(cfg.Datasources))
+	for _, ds := range cfg.Datasources {
+		st, _ := d.state.Get(ds.Name)
+		out = append(out, metrics.DatasourceState{
+			Name:            ds.Name,
+			LastSuccess:     st.LastSuccess,
+			CredentialSetAt: st.CredentialSetAt,
+			ExpiresAt:       st.ExpiresAt,
+			NextRotation:    next[ds.Name],
+			UsersDrift:      d.rot.UsersDrift(ds.Name),
+		})
+	}
+	return out
+}
+
+// saveState writes the state file, logging rather than failing: a rotation
+// that happened is not undone by a full disk.
+func (d *Daemon) saveState() {
+	if err := d.state.Save(); err != nil {
+		d.log.Error("state file not written", "path", d.cfg.Load().StateFile, "error", err.Error())
+	}
+}

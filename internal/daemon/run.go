@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/web"
+)
+
+// staleAfter is how long the scheduler loop may go without a heartbeat
+// before /healthz reports the daemon wedged.
+const staleAfter = 5 * time.Minute
+
+// Listen binds the metrics and health listener. Call it before Run, so that a
+// port in use or a bad web config file is reported as a usage error.
+func (d *Daemon) Listen() (*web.Server, error) {
+	addr := d.o.Listen
+	if addr == "" {
+		addr = d.cfg.Load().Listen
+	}
+	return web.Listen(web.Options{
+		Listen:        addr,
+		WebConfigFile: d.o.WebConfigFile,
+		Gatherer:      d.o.Registry,
+		Healthy:       d.healthy,
+		Ready:         d.readyErr,
+		Logger:        d.log.With("component", "web"),
+	})
+}
+
+func (d *Daemon) healthy() error {
+	if hb := d.sched.Heartbeat(); !hb.IsZero() && d.o.Clock.Now().Sub(hb) > staleAfter {
+		return fmt.Errorf("scheduler loop silent since %s", hb.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (d *Daemon) readyErr() error {
+	if !d.ready.Load() {
+		return errors.New("scheduler not started")
+	}
+	return nil
+}
+
+// Run schedules every data source and serves srv until ctx is done; then it
+// stops taking ticks, lets in-flight rotations finish (bounded by
+// StopTimeout), writes the state file and returns.
+func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
+	d.metrics.ConfigReloaded(true)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.sched.Run(gctx) })
+	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error { d.watchConfig(gctx); return nil })
+	g.Go(func() error { d.saveLoop(gctx); return nil })
+
+	d.ready.Store(true)
+	d.notify("READY=1")
+	d.log.Info("rotatord started", "datasources", len(d.cfg.Load().Datasources), "listen", srv.Addr())
+	<-gctx.Done()
+	d.ready.Store(false)
+	d.notify("STOPPING=1")
+	d.log.Info("stopping: no new rotations, waiting for those in flight", "bound", d.o.StopTimeout)
+	err := g.Wait()
+	d.saveState()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	d.log.Info("rotatord stopped")
+	return err
+}
+
+func (d *Daemon) notify(state string) {
+	if d.o.Notify != nil {
+		d.o.Notify(state)
+	}
+}
+
+// saveLoop writes the state file after ticks, at most once a second, so that
+// a burst of rotations costs one write, not one each.
+func (d *Daemon) saveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.dirty:
+			d.saveState()
+		}
+		t := d.o.Clock.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// watchConfig reloads on SIGHUP and when the file's content changes.
+func (d *Daemon) watchConfig(ctx context.Context) {
+	for {
+		t := d.o.Clock.NewTimer(d.o.ReloadPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-d.o.Reload:
+			t.Stop()
+			d.Reload("signal")
+		case <-t.C():
+			if d.configChanged() {
+				d.Reload("file changed")
+			}
+		}
+	}
+}
+
+func (d *Daemon) configChanged() bool {
+	cfg := d.cfg.Load()
+	data, err := os.ReadFile(cfg.Path)
+	return err == nil && sha256.Sum256(data) != cfg.Hash
+}
+
+// Reload reads the configuration file again. A bad new file is refused and
+// the running inventory kept. Settings that need new clients (powerbi, auth,
+// listen, state_file) take effect at the next restart; this is logged.
+func (d *Daemon) Reload(why string) {
+	old := d.cfg.Load()
+	cfg, err := config.Load(old.Path)
+	if err != nil {
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload refused, keeping the running inventory", "why", why, "path", old.Path, "error", err.Error())
+		return
+	}
+	if cfg.PowerBI != old.PowerBI || cfg.Auth != old.Auth || cfg.Listen != old.Listen || cfg.StateFile != old.StateFile {
+		d.log.Warn("config reload: powerbi, auth, listen and state_file changes need a restart", "path", cfg.Path)
+		cfg.PowerBI, cfg.Auth, cfg.Listen, cfg.StateFile = old.PowerBI, old.Auth, old.Listen, old.StateFile
+	}
+	srcs, err := d.sources(cfg)
+	if err != nil {
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
+		return
+	}
+	d.cfg.Store(cfg)
+	d.rot.SetSources(srcs)
+	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		d.cfg.Store(old)
+		d.metrics.ConfigReloaded(false)
+		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
+		return
+	}
+	keep := make([]string, 0, len(cfg.Datasources))
+	for _, ds := range cfg.Datasources {
+		keep = append(keep, ds.Name)
+	}
+	for _, ds := range old.Datasources {
+		if _, ok := cfg.Datasource(ds.Name); !ok {
+			d.metrics.Forget(ds.Name)
+			d.rot.Forget(ds.Name)
+		}
+	}
+	d.state.Prune(keep)
+	d.metrics.ConfigReloaded(true)
+	d.log.Info("config reloaded", "why", why, "datasources", len(cfg.Datasources))
+}

@@ -1,0 +1,155 @@
+package demo
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+//go:embed inventory.yaml.tmpl
+var inventoryTemplate string
+
+// The demo's gateways: one of each key size, and the id Power BI reports for
+// cloud data sources, which is not a real gateway.
+const (
+	Gateway1024  = "0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d"
+	Gateway2048  = "1f69e798-5852-4fdd-ab01-33bb14b6e934"
+	CloudGateway = "6e5d4c3b-2a19-4f8e-a7d6-c5b4a3928170"
+)
+
+// SASEnv is the environment variable the blob-sas data source reads.
+const SASEnv = "ROTATORD_DEMO_SAS"
+
+// Options shape the demo.
+type Options struct {
+	Dir    string // where the inventory, secrets and state go
+	Listen string // metrics listener
+	// Fail names a data source whose secret is removed from Key Vault (or
+	// file), so that its rotations fail: to see alerts and failure metrics.
+	Fail string
+}
+
+// Demo is a seeded emulator stack and the inventory that points at it.
+type Demo struct {
+	Stack      *emulator.Stack
+	ConfigPath string
+	env        map[string]string
+}
+
+// LookupEnv is the environment the demo's env sources see.
+func (d *Demo) LookupEnv(name string) (string, bool) {
+	v, ok := d.env[name]
+	return v, ok
+}
+
+// Close stops the emulators.
+func (d *Demo) Close() error { return d.Stack.Close() }
+
+// Start starts the emulators, seeds them and writes the inventory.
+func Start(o Options) (*Demo, error) {
+	st, err := emulator.StartStack(emulator.StackOptions{})
+	if err != nil {
+		return nil, err
+	}
+	d := &Demo{Stack: st, env: map[string]string{SASEnv: "sv=2024-11-04&ss=b&srt=co&sp=rl&se=2030-01-01&sig=" + secretText()}}
+	if err := d.seed(o); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Demo) seed(o Options) error {
+	st := d.Stack
+	for id, bits := range map[string]int{Gateway1024: 1024, Gateway2048: 2048} {
+		if err := st.PowerBI.AddGateway(id, bits); err != nil {
+			return err
+		}
+	}
+	onPrem := []struct{ gw, ds, typ string }{
+		{Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", "Basic"},
+		{Gateway1024, "7d3b5a1c-2e4f-4a6b-8c9d-0e1f2a3b4c5d", "Windows"},
+		{Gateway1024, "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f", "Key"},
+		{Gateway2048, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "Anonymous"},
+		{Gateway2048, "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a", "Key"},
+	}
+	for _, x := range onPrem {
+		if err := st.PowerBI.AddDatasource(x.gw, x.ds, x.typ); err != nil {
+			return err
+		}
+	}
+	cloud := []struct{ ds, typ string }{
+		{"9a8b7c6d-5e4f-4321-9fed-cba987654321", "OAuth2"},
+		{"1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "SAS"},
+	}
+	for _, x := range cloud {
+		if err := st.PowerBI.AddCloudDatasource(CloudGateway, x.ds, x.typ); err != nil {
+			return err
+		}
+	}
+	// A user someone added by hand: rotatord leaves it alone (no prune).
+	st.PowerBI.SetUsers(Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", []emulator.User{
+		{DatasourceAccessRight: "Read", EmailAddress: "legacy@contoso.com", PrincipalType: "User"},
+	})
+
+	in := 30 * 24 * time.Hour
+	attrs := emulator.SecretAttributes{Expires: time.Now().Add(in).Truncate(time.Second)}
+	secrets := map[string]string{
+		"sales-sql-password": secretText(),
+		"hr-username":        `CONTOSO\svc_hr`,
+		"hr-password":        secretText(),
+		"warehouse-key":      secretText(),
+	}
+	versions := make(map[string]string)
+	for name, v := range secrets {
+		if o.Fail != "" && name == o.Fail+"-password" {
+			continue // the failing data source's secret is missing
+		}
+		versions[name] = st.KeyVault.SetSecret(name, secret.FromString(v), attrs)
+	}
+	write := func(name string, data []byte) error {
+		return os.WriteFile(filepath.Join(o.Dir, name), data, 0o600)
+	}
+	if err := write("client-secret", st.ClientSecret.Reveal()); err != nil {
+		return err
+	}
+	if o.Fail != "ledger-key" {
+		if err := write("ledger-key", []byte(secretText()+"\n")); err != nil {
+			return err
+		}
+	}
+	if o.Fail == "blob-sas" {
+		delete(d.env, SASEnv)
+	}
+
+	var buf bytes.Buffer
+	err := template.Must(template.New("inventory").Parse(inventoryTemplate)).Execute(&buf, map[string]string{
+		"PowerBIURL":       st.PowerBIURL,
+		"TenantID":         st.TenantID,
+		"ClientID":         st.ClientID,
+		"AuthorityURL":     st.AuthorityURL,
+		"KeyVaultURL":      st.KeyVaultURL,
+		"Dir":              o.Dir,
+		"Listen":           o.Listen,
+		"Gateway1024":      Gateway1024,
+		"Gateway2048":      Gateway2048,
+		"CloudGateway":     CloudGateway,
+		"WarehouseVersion": versions["warehouse-key"],
+	})
+	if err != nil {
+		return fmt.Errorf("demo inventory: %w", err)
+	}
+	d.ConfigPath = filepath.Join(o.Dir, "rotatord.yaml")
+	return write("rotatord.yaml", buf.Bytes())
+}
+
+// secretText is a fresh random secret value.
+func secretText() string { return rand.Text() }

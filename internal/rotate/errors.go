@@ -1,0 +1,78 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/rotatord/rotatord/internal/metrics"
+	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/sources"
+)
+
+// Error is a failed rotation: which data source, at which stage and why.
+type Error struct {
+	Datasource string
+	Stage      metrics.Stage
+	Reason     string // stable snake_case word, used as a metric label
+	Err        error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("datasource %q: %s: %v", e.Datasource, e.Stage, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether another attempt may succeed without anyone
+// changing anything: throttling, server errors, network trouble.
+func (e *Error) Retryable() bool {
+	var pe *pbi.Error
+	if errors.As(e.Err, &pe) {
+		return pe.Retryable()
+	}
+	var se *sources.Error
+	if errors.As(e.Err, &se) {
+		return se.Retryable()
+	}
+	return false
+}
+
+// fail wraps err as a rotation failure at stage.
+func fail(ds string, stage metrics.Stage, err error) *Error {
+	return &Error{Datasource: ds, Stage: stage, Reason: reasonOf(err), Err: err}
+}
+
+// reasonOf condenses an error into a label value of bounded cardinality.
+func reasonOf(err error) string {
+	var pe *pbi.Error
+	var se *sources.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &pe):
+		switch {
+		case pe.Throttled():
+			return "throttled"
+		case pe.StatusCode == 0:
+			return "unreachable"
+		default:
+			return "http_" + strconv.Itoa(pe.StatusCode)
+		}
+	case errors.As(err, &se):
+		return se.Reason
+	case errors.Is(err, errBadKey):
+		return "bad_gateway_key"
+	case errors.Is(err, errBuild):
+		return "bad_credential"
+	}
+	return "other"
+}
+
+var (
+	errBadKey = errors.New("gateway public key unusable")
+	errBuild  = errors.New("credentials cannot be built")
+)

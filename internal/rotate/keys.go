@@ -1,0 +1,68 @@
+package rotate
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/pbi"
+)
+
+// keyCache holds gateway public keys, fetched once per gateway and again
+// after ttl or when a PATCH was rejected.
+type keyCache struct {
+	pbi   *pbi.Client
+	now   func() time.Time
+	ttl   time.Duration
+	group singleflight.Group // many data sources share one gateway: one GET
+
+	mu   sync.Mutex
+	keys map[string]cachedKey
+}
+
+type cachedKey struct {
+	pub     *rsa.PublicKey
+	fetched time.Time
+}
+
+func newKeyCache(c *pbi.Client, now func() time.Time, ttl time.Duration) *keyCache {
+	return &keyCache{pbi: c, now: now, ttl: ttl, keys: make(map[string]cachedKey)}
+}
+
+// get returns the gateway's key, from the cache while it is fresh.
+func (kc *keyCache) get(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+	kc.mu.Lock()
+	k, ok := kc.keys[gatewayID]
+	kc.mu.Unlock()
+	if ok && kc.now().Sub(k.fetched) < kc.ttl {
+		return k.pub, nil
+	}
+	return kc.refresh(ctx, gatewayID)
+}
+
+// refresh fetches the gateway's key from Power BI.
+func (kc *keyCache) refresh(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+	v, err, _ := kc.group.Do(gatewayID, func() (any, error) {
+		gw, err := kc.pbi.GetGateway(ctx, gatewayID)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := cipher.PublicKeyFromBase64(gw.PublicKey.Exponent, gw.PublicKey.Modulus)
+		if err != nil {
+			return nil, fmt.Errorf("%w: gateway %s: %v", errBadKey, gatewayID, err)
+		}
+		kc.mu.Lock()
+		kc.keys[gatewayID] = cachedKey{pub: pub, fetched: kc.now()}
+		kc.mu.Unlock()
+		return pub, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*rsa.PublicKey), nil
+}

@@ -1,0 +1,53 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/metrics"
+	"github.com/rotatord/rotatord/internal/pbi"
+)
+
+// Plan is what a rotation of one data source would do. It holds no secret.
+type Plan struct {
+	Datasource    string
+	KeyBits       int       // gateway key size; 0 for cloud data sources
+	SourceVersion string    // Key Vault version(s) that would be pushed
+	ExpiresAt     time.Time // expiry of the credential that would be pushed
+	Patch         bool      // false when skip_unchanged would skip the PATCH
+	UsersToAdd    []pbi.DatasourceUser
+	UsersToRemove []pbi.DatasourceUser
+}
+
+// Plan resolves ds's source and gateway key and compares its users, changing
+// nothing: no PATCH, POST or DELETE is sent.
+func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) {
+	p := Plan{Datasource: ds.Name}
+	src, err := r.srcs.Load().resolve(ctx, ds)
+	if err != nil {
+		return p, fail(ds.Name, metrics.StageSource, err)
+	}
+	p.SourceVersion, p.ExpiresAt = src.version, src.expiresAt
+	if _, err := credentials.Build(ds.CredentialType, src.fields); err != nil {
+		return p, fail(ds.Name, metrics.StageSource, errors.Join(errBuild, err))
+	}
+	p.Patch = !r.unchanged(ds, src.version)
+	if ds.Encrypt == "gateway" {
+		pub, err := r.keys.get(ctx, ds.GatewayID)
+		if err != nil {
+			return p, fail(ds.Name, metrics.StageEncrypt, err)
+		}
+		p.KeyBits = pub.N.BitLen()
+	}
+	if len(ds.Users) > 0 || ds.Prune {
+		have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
+		if err != nil {
+			return p, fail(ds.Name, metrics.StageUsers, err)
+		}
+		p.UsersToAdd, p.UsersToRemove = userDiff(ds, have)
+	}
+	return p, nil
+}

@@ -1,0 +1,94 @@
+package rotate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/sources"
+)
+
+// Sources is where credential fields are fetched from.
+type Sources struct {
+	KeyVaults  map[string]*sources.KeyVault // by inventory name
+	Credential azcore.TokenCredential       // rotatord's identity, for oauth_scope tokens
+	LookupEnv  func(string) (string, bool)
+}
+
+// resolved is a data source's credential fields, fetched.
+type resolved struct {
+	fields    credentials.Fields
+	version   string    // Key Vault version(s) behind the fields, joined
+	expiresAt time.Time // earliest known expiry of any field
+}
+
+// resolve fetches every credential field of ds.
+func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, error) {
+	var r resolved
+	r.fields = make(credentials.Fields)
+	if ds.Source.OAuthScope != "" {
+		v, err := sources.Token(ctx, s.Credential, ds.Source.OAuthScope)
+		if err != nil {
+			return r, err
+		}
+		r.fields["access_token"] = v.Secret
+		r.expiresAt = v.ExpiresAt
+		return r, nil
+	}
+	for _, field := range ds.CredentialType.Fields() {
+		ref, ok := ds.Source.Fields[field]
+		if !ok {
+			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
+		}
+		v, err := s.fetch(ctx, ds, field, ref)
+		if err != nil {
+			return r, err
+		}
+		r.fields[field] = v.Secret
+		if v.Version != "" {
+			if r.version != "" {
+				r.version += ","
+			}
+			r.version += v.Version
+		}
+		exp := v.ExpiresAt
+		if field == "access_token" {
+			// A token's own exp claim beats the Key Vault attribute.
+			if jwtExp, ok := sources.JWTExpiry(v.Secret); ok {
+				exp = jwtExp
+			}
+		}
+		if !exp.IsZero() && (r.expiresAt.IsZero() || exp.Before(r.expiresAt)) {
+			r.expiresAt = exp
+		}
+	}
+	return r, nil
+}
+
+func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string, ref config.Ref) (sources.Value, error) {
+	switch ref.Kind {
+	case config.RefLiteral:
+		return sources.Value{Secret: secret.FromString(ref.Name)}, nil
+	case config.RefKeyVault:
+		kv, ok := s.KeyVaults[ds.Source.KeyVault]
+		if !ok {
+			return sources.Value{}, fmt.Errorf("key vault %q is not declared", ds.Source.KeyVault)
+		}
+		version := ds.Source.Version
+		if field == "username" {
+			// A pin names a version of the secret, never of the user name.
+			version = ""
+		}
+		return kv.Get(ctx, ref.Name, version)
+	case config.RefFile:
+		return sources.ReadFile(ref.Name)
+	case config.RefEnv:
+		return sources.FromEnv(s.LookupEnv, ref.Name)
+	}
+	return sources.Value{}, fmt.Errorf("unknown source kind %d", ref.Kind)
+}

@@ -1,0 +1,229 @@
+package rotate
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/metrics"
+	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/state"
+)
+
+// Options wires a Rotator to the services it uses.
+type Options struct {
+	PowerBI *pbi.Client
+	Pool    *cipher.Pool
+	Sources *Sources
+	State   *state.Store
+	Metrics *metrics.Metrics // may be nil
+	Logger  *slog.Logger
+	Now     func() time.Time
+	KeyTTL  time.Duration // how long a gateway key is trusted; default 24h
+}
+
+// Rotator rotates data sources; it is safe for concurrent use by many
+// data sources at once.
+type Rotator struct {
+	o    Options
+	keys *keyCache
+	srcs atomic.Pointer[Sources]
+
+	mu    sync.Mutex
+	drift map[string]int // users differing from the inventory, per data source
+}
+
+// New returns a Rotator.
+func New(o Options) *Rotator {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeyTTL <= 0 {
+		o.KeyTTL = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Now, o.KeyTTL), drift: make(map[string]int)}
+	r.srcs.Store(o.Sources)
+	return r
+}
+
+// SetSources replaces where secrets come from, for a reloaded inventory.
+func (r *Rotator) SetSources(s *Sources) { r.srcs.Store(s) }
+
+// Result is what a successful rotation did.
+type Result struct {
+	Patched       bool      // false when skip_unchanged found the same version
+	SourceVersion string    // Key Vault version(s) pushed
+	ExpiresAt     time.Time // when the pushed credential stops working, if known
+	UsersAdded    int
+	UsersRemoved  int
+}
+
+// Rotate performs one rotation of ds. On error nothing was changed in Power
+// BI beyond what the error names (users are reconciled after the PATCH).
+func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, error) {
+	now := r.o.Now()
+	r.o.State.Update(ds.Name, func(s *state.Datasource) { s.LastAttempt = now })
+
+	res, err := r.rotate(ctx, ds)
+	r.o.State.Update(ds.Name, func(s *state.Datasource) {
+		if err != nil {
+			var re *Error
+			if errors.As(err, &re) {
+				s.LastError = string(re.Stage) + ":" + re.Reason
+			}
+			return
+		}
+		s.LastError = ""
+		s.LastSuccess = r.o.Now()
+		if res.Patched {
+			s.CredentialSetAt = s.LastSuccess
+			s.SourceVersion = res.SourceVersion
+			s.ExpiresAt = res.ExpiresAt
+		}
+	})
+	return res, err
+}
+
+func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, error) {
+	var res Result
+	t := r.o.Now()
+	src, err := r.srcs.Load().resolve(ctx, ds)
+	r.observe(metrics.StageSource, t)
+	if err != nil {
+		return res, fail(ds.Name, metrics.StageSource, err)
+	}
+	res.SourceVersion, res.ExpiresAt = src.version, src.expiresAt
+	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Now()) {
+		return res, &Error{Datasource: ds.Name, Stage: metrics.StageSource, Reason: "expired",
+			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
+	}
+
+	if r.unchanged(ds, src.version) {
+		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", src.version)
+	} else {
+		if err := r.push(ctx, ds, src.fields); err != nil {
+			return res, err
+		}
+		res.Patched = true
+	}
+
+	t = r.o.Now()
+	added, removed, err := r.reconcileUsers(ctx, ds)
+	r.observe(metrics.StageUsers, t)
+	res.UsersAdded, res.UsersRemoved = added, removed
+	if err != nil {
+		return res, fail(ds.Name, metrics.StageUsers, err)
+	}
+	return res, nil
+}
+
+// unchanged reports whether skip_unchanged allows skipping the PATCH.
+func (r *Rotator) unchanged(ds config.Datasource, version string) bool {
+	if !ds.SkipUnchanged || version == "" {
+		return false
+	}
+	st, ok := r.o.State.Get(ds.Name)
+	return ok && !st.CredentialSetAt.IsZero() && st.SourceVersion == version
+}
+
+// push builds, encrypts and PATCHes the credential. A PATCH of an encrypted
+// credential that Power BI rejects with 400 is retried once with the gateway
+// key fetched anew, if that key changed: gateways get new keys when they are
+// reinstalled or recovered, and the old key's ciphertext is then undecryptable.
+func (r *Rotator) push(ctx context.Context, ds config.Datasource, fields credentials.Fields) error {
+	plain, err := credentials.Build(ds.CredentialType, fields)
+	if err != nil {
+		return fail(ds.Name, metrics.StageEncrypt, errors.Join(errBuild, err))
+	}
+	details := pbi.CredentialDetails{
+		CredentialType:      string(ds.CredentialType),
+		EncryptedConnection: ds.EncryptedConnection,
+		EncryptionAlgorithm: "None",
+		PrivacyLevel:        ds.PrivacyLevel,
+	}
+	switch ds.CredentialType {
+	case credentials.Basic, credentials.Windows, credentials.Key:
+		f := false
+		details.UseEndUserOAuth2Credentials = &f
+	}
+	if ds.Encrypt != "gateway" {
+		details.Credentials = plain
+		return r.patch(ctx, ds, details)
+	}
+
+	details.EncryptionAlgorithm = "RSA-OAEP"
+	t := r.o.Now()
+	pub, err := r.keys.get(ctx, ds.GatewayID)
+	if err == nil {
+		details.Credentials, err = r.encrypt(ctx, pub, plain)
+	}
+	r.observe(metrics.StageEncrypt, t)
+	if err != nil {
+		return fail(ds.Name, metrics.StageEncrypt, err)
+	}
+	err = r.patch(ctx, ds, details)
+	var pe *pbi.Error
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest {
+		return err
+	}
+	fresh, kerr := r.keys.refresh(ctx, ds.GatewayID)
+	if kerr != nil || fresh.Equal(pub) {
+		return err
+	}
+	r.o.Logger.Warn("gateway key changed, encrypting again", "datasource", ds.Name, "gateway_id", ds.GatewayID)
+	if details.Credentials, kerr = r.encrypt(ctx, fresh, plain); kerr != nil {
+		return fail(ds.Name, metrics.StageEncrypt, kerr)
+	}
+	return r.patch(ctx, ds, details)
+}
+
+func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.Secret) (secret.Secret, error) {
+	s, err := r.o.Pool.Encrypt(ctx, pub, plain)
+	if err != nil {
+		return secret.Secret{}, err
+	}
+	return secret.FromString(s), nil
+}
+
+func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.CredentialDetails) error {
+	t := r.o.Now()
+	err := r.o.PowerBI.UpdateDatasource(ctx, ds.GatewayID, ds.DatasourceID, d)
+	r.observe(metrics.StagePatch, t)
+	if err != nil {
+		return fail(ds.Name, metrics.StagePatch, err)
+	}
+	return nil
+}
+
+func (r *Rotator) observe(stage metrics.Stage, start time.Time) {
+	if r.o.Metrics != nil {
+		r.o.Metrics.ObserveStage(stage, r.o.Now().Sub(start))
+	}
+}
+
+// UsersDrift returns the number of users of a data source that differed from
+// the inventory when last looked at.
+func (r *Rotator) UsersDrift(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drift[name]
+}
+
+// Forget drops what the Rotator remembers of a data source that left the inventory.
+func (r *Rotator) Forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.drift, name)
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every check and test rotatord has: formatting, vet, staticcheck, the
+# unit and end-to-end tests under the race detector, short fuzz runs of every
+# fuzz target, and the deploy/ checks with each ecosystem's own tool.
+# Usage: bash scripts/test.sh   (FUZZTIME=30s for longer fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-4s}
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt wants to change: $unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz (${fuzztime} each)"
+for file in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null); do
+  pkg=./$(dirname "$file")
+  for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+  done
+done
+
+if [ -f .ci/deploy-checks.sh ]; then
+  echo "== deploy checks"
+  bash .ci/deploy-checks.sh
+fi
+echo "all checks passed"
