@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/bad/*.err from the current messages")
+
+// badCases pairs every testdata/bad/NAME.yaml with the rule it breaks; the
+// exact expected text is the golden file NAME.err, reviewed like an API.
+var badCases = map[string]string{
+	"syntax":              "YAML syntax errors carry yaml's line",
+	"syntax-tab":          "a tab in the indentation",
+	"empty":               "a file with no document",
+	"top-level-list":      "the top level must be a mapping",
+	"second-document":     "a second document would be silently ignored",
+	"unknown-key-top":     "unknown keys at the top level list the allowed keys",
+	"unknown-key-source":  "unknown key inside datasources[2].source",
+	"unknown-key-nested":  "unknown keys in powerbi, auth, defaults, retry, data source and user",
+	"duplicate-key":       "a key repeated in one mapping",
+	"missing-datasources": "datasources is required",
+	"empty-datasources":   "at least one data source",
+	"wrong-kinds":         "mappings, lists and scalars where another kind belongs",
+	"missing-required":    "name, ids, credential_type, encrypt and source are required",
+	"duplicate-name":      "names are unique and label-safe",
+	"duplicate-target":    "one gateway data source is rotated by one entry only",
+	"bad-uuids":           "gateway_id and datasource_id are UUIDs",
+	"credential-type":     "credential_type is one of the Power BI types, case-sensitive",
+	"encrypt":             "encrypt is gateway or none",
+	"schedule":            "schedules parse as 5-field cron or descriptors, @every at least 1s",
+	"durations":           "durations are Go durations and not negative",
+	"enums":               "privacy_level, encrypted_connection and booleans",
+	"retry":               "attempts >= 1, backoffs positive, initial <= max after merging defaults",
+	"powerbi":             "api_url https, scope non-empty, max_concurrency >= 1",
+	"listen-state":        "listen is host:port, state_file non-empty",
+	"keyvault-url":        "key vault URLs are https and names are plain",
+	"auth-client-secret":  "client_secret needs tenant_id, client_id and client_secret_file",
+	"auth-method":         "auth.method is one of the supported methods",
+	"auth-fields":         "auth fields are well-formed and used by the method",
+	"wrong-field":         "a field of another credential type lists the allowed keys",
+	"literal-secret":      "a literal secret is refused without echoing it",
+	"field-twice":         "each field set once, shorthand not with the long form",
+	"missing-field":       "every field of the type has a source",
+	"keyvault-refs":       "Key Vault refs need a declared keyvault, and keyvault needs a ref",
+	"version":             "version pins a Key Vault secret field only",
+	"ref-names":           "Key Vault secret, env var and file names are checked",
+	"oauth2":              "OAuth2 takes exactly one of oauth_scope and an access token",
+	"anonymous":           "Anonymous takes no source fields",
+	"users":               "email xor identifier, access, principal_type rules, duplicates",
+	"skip-unchanged":      "skip_unchanged needs a Key Vault source",
+	"prune":               "prune without users would remove everyone",
+	"multiple-errors":     "every problem is reported, sorted by line",
+}
+
+func TestParseBad(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := badCases[strings.TrimSuffix(filepath.Base(f), ".yaml")]; !ok {
+			t.Errorf("%s has no entry in badCases", f)
+		}
+	}
+	for name, rule := range badCases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "bad", name+".yaml")
+			cfg, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, want errors (%s)", path, cfg, rule)
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load(%s) error is %T, want *Errors: %v", path, err, err)
+			}
+			got := err.Error() + "\n"
+			golden := filepath.Join("testdata", "bad", name+".err")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("Load(%s) errors:\n%s\nwant:\n%s", path, got, want)
+			}
+			for i := 1; i < len(*errs); i++ {
+				if (*errs)[i].Line < (*errs)[i-1].Line {
+					t.Errorf("errors not sorted by line: %v before %v", (*errs)[i-1], (*errs)[i])
+				}
+			}
+		})
+	}
+}
+
+// A literal secret must not reach the terminal or a CI log, whatever else
+// is wrong around it.
+func TestLiteralSecretNeverEchoed(t *testing.T) {
+	for _, name := range []string{"literal-secret", "multiple-errors"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "bad", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(name, data)
+		if err == nil {
+			t.Fatalf("%s: Parse accepted a literal secret", name)
+		}
+		for _, value := range []string{"hunter2", "do-not-print", "s3cr3t"} {
+			if strings.Contains(err.Error(), value) {
+				t.Errorf("%s: error shows the secret %q:\n%v", name, value, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "literal secret not allowed") {
+			t.Errorf("%s: error does not explain the literal secret:\n%v", name, err)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/credentials"
+)
+
+// Config is a validated inventory with every default applied. It is never
+// modified after Parse returns it: a reload builds a new one.
+type Config struct {
+	Path        string // the file name errors and logs use
+	PowerBI     PowerBI
+	Auth        Auth
+	KeyVaults   map[string]string // inventory name → vault URL (https)
+	Listen      string            // host:port for /metrics /healthz /readyz
+	StateFile   string
+	Datasources []Datasource // in file order, defaults applied
+	Hash        [32]byte     // sha256 of the file; a reload of an unchanged file is skipped
+}
+
+// PowerBI is where and how rotatord calls the Power BI REST API.
+type PowerBI struct {
+	APIURL         string // https, without a trailing slash
+	Scope          string // the token scope for Power BI calls
+	MaxConcurrency int    // concurrent Power BI calls, at least 1
+}
+
+// Auth is the identity rotatord uses for Power BI, Key Vault and oauth_scope
+// tokens. Method is one of default, managed_identity, workload_identity,
+// client_secret, azure_cli; the other fields are empty unless set.
+type Auth struct {
+	Method           string
+	TenantID         string
+	ClientID         string
+	ClientSecretFile string // client_secret only: a path, never the secret
+	AuthorityHost    string // https URL of a sovereign cloud's authority
+}
+
+// Retry is how often and how patiently a failed rotation is retried.
+type Retry struct {
+	Attempts       int           // at least 1
+	InitialBackoff time.Duration // positive, at most MaxBackoff
+	MaxBackoff     time.Duration
+}
+
+// Datasource is one gateway data source whose credential rotatord keeps fresh.
+type Datasource struct {
+	Name           string // unique in the inventory; the metric label
+	GatewayID      string // UUID
+	DatasourceID   string // UUID
+	CredentialType credentials.Type
+	Encrypt        string // "gateway" (RSA with the gateway key) or "none" (cloud)
+	Schedule       string // a cron spec that parses: 5 fields, @hourly..., or @every D
+	Jitter         time.Duration
+	PrivacyLevel   string // None, Public, Organizational or Private
+	// EncryptedConnection is Encrypted or NotEncrypted.
+	EncryptedConnection string
+	Retry               Retry
+	SkipUnchanged       bool // skip the PATCH when the Key Vault versions did not change; only set with a Key Vault source
+	Prune               bool // remove users the inventory does not declare
+	Source              Source
+	Users               []User
+	Line                int // line of the data source's list item, for messages
+}
+
+// Source says where each credential field of a data source comes from.
+type Source struct {
+	KeyVault   string // a name under keyvaults:, set when some field is a Key Vault secret
+	Version    string // pinned version of the secret field's Key Vault secret; empty means latest
+	OAuthScope string // OAuth2 only: rotatord gets the token itself; Fields is then empty
+	// Fields maps each credential field (username, password, key, token,
+	// access_token) to where its value is. Shorthand keys are resolved: a
+	// Key data source's `file: P` is Fields["key"].
+	Fields map[string]Ref
+}
+
+// Ref locates one credential field's value.
+type Ref struct {
+	Kind RefKind
+	Name string // the literal value, Key Vault secret name, file path or environment variable
+}
+
+// RefKind is where a Ref points.
+type RefKind int
+
+// The places a credential field can come from. Only username may be literal.
+const (
+	RefLiteral RefKind = iota
+	RefKeyVault
+	RefFile
+	RefEnv
+)
+
+// String returns the kind as the inventory spells its key suffix.
+func (k RefKind) String() string {
+	switch k {
+	case RefLiteral:
+		return "literal"
+	case RefKeyVault:
+		return "secret"
+	case RefFile:
+		return "file"
+	case RefEnv:
+		return "env"
+	}
+	return fmt.Sprintf("RefKind(%d)", int(k))
+}
+
+// User is a user the data source should have.
+type User struct {
+	Email         string // exactly one of Email and Identifier is set
+	Identifier    string // object ID (a UUID for App)
+	PrincipalType string // None, User, Group or App
+	Access        string // Read or ReadOverrideEffectiveIdentity
+	DisplayName   string
+}
+
+// Load reads and parses the inventory at path. A file that cannot be read
+// returns the *os.PathError (wrapped); a file that can returns Parse's result.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates the inventory in data and returns it with defaults
+// applied. name is the file name used in messages and Config.Path. On
+// failure the error is a *Errors listing every problem, sorted by line.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &parser{file: name}
+	cfg := p.inventory(data)
+	if len(p.errs) > 0 {
+		errs := p.errs.finish()
+		return nil, &errs
+	}
+	cfg.Path = name
+	cfg.Hash = sha256.Sum256(data)
+	return cfg, nil
+}
+
+// Datasource returns the data source called name.
+func (c *Config) Datasource(name string) (Datasource, bool) {
+	for _, ds := range c.Datasources {
+		if ds.Name == name {
+			return ds, true
+		}
+	}
+	return Datasource{}, false
+}
+
+// LogValue is what a log line shows of a Config: a summary that holds no
+// secret and no per-data-source detail.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("path", c.Path),
+		slog.String("sha256", hex.EncodeToString(c.Hash[:6])),
+		slog.Int("datasources", len(c.Datasources)),
+		slog.Int("keyvaults", len(c.KeyVaults)),
+		slog.String("listen", c.Listen),
+		slog.String("auth_method", c.Auth.Method),
+	)
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Built-in values for keys an inventory may leave out.
+const (
+	DefaultAPIURL         = "https://api.powerbi.com/v1.0/myorg"
+	DefaultScope          = "https://analysis.windows.net/powerbi/api/.default"
+	DefaultMaxConcurrency = 8
+	DefaultAuthMethod     = "default"
+	DefaultListen         = "127.0.0.1:9464"
+	DefaultStateFile      = "/var/lib/rotatord/state.json"
+)
+
+var (
+	topKeys     = []string{"powerbi", "auth", "keyvaults", "listen", "state_file", "defaults", "datasources"}
+	powerbiKeys = []string{"api_url", "scope", "max_concurrency"}
+	authKeys    = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
+	authMethods = []string{"default", "managed_identity", "workload_identity", "client_secret", "azure_cli"}
+)
+
+// inventory walks the whole file. Sections are read in dependency order,
+// not file order (keyvaults and defaults before the data sources that use
+// them); the problems are sorted by line at the end anyway.
+func (p *parser) inventory(data []byte) *Config {
+	root := p.document(data)
+	if root == nil {
+		return nil
+	}
+	top, _ := p.mapping(root, "", root.Line, topKeys...)
+	cfg := &Config{
+		PowerBI:   PowerBI{APIURL: DefaultAPIURL, Scope: DefaultScope, MaxConcurrency: DefaultMaxConcurrency},
+		Auth:      Auth{Method: DefaultAuthMethod},
+		KeyVaults: map[string]string{},
+		Listen:    DefaultListen,
+		StateFile: DefaultStateFile,
+	}
+	if e, ok := top.get("powerbi"); ok {
+		p.powerbi(e, &cfg.PowerBI)
+	}
+	if e, ok := top.get("auth"); ok {
+		p.auth(e, &cfg.Auth)
+	}
+	if e, ok := top.get("keyvaults"); ok {
+		cfg.KeyVaults = p.keyvaults(e)
+	}
+	if e, ok := top.get("listen"); ok {
+		if s, ok := p.required(e); ok && p.checkListen(e, s) {
+			cfg.Listen = s
+		}
+	}
+	if e, ok := top.get("state_file"); ok {
+		if s, ok := p.required(e); ok {
+			cfg.StateFile = s
+		}
+	}
+	base := builtinPolicy()
+	if e, ok := top.get("defaults"); ok {
+		if m, ok := p.mapping(e.val, e.path, e.key.Line, policyKeys...); ok {
+			base = p.policy(m).over(base)
+			p.checkRetry(base)
+		}
+	}
+	e, ok := top.get("datasources")
+	if !ok || isNull(e.val) {
+		p.errorf(root.Line, "missing key \"datasources\": list the data sources to rotate")
+		return cfg
+	}
+	cfg.Datasources = p.datasources(e, base, cfg.KeyVaults)
+	return cfg
+}
+
+func (p *parser) powerbi(e entry, out *PowerBI) {
+	m, _ := p.mapping(e.val, e.path, e.key.Line, powerbiKeys...)
+	if e, ok := m.get("api_url"); ok {
+		if u, ok := p.httpsURL(e); ok {
+			out.APIURL = strings.TrimSuffix(u, "/")
+		}
+	}
+	if e, ok := m.get("scope"); ok {
+		if s, ok := p.required(e); ok {
+			out.Scope = s
+		}
+	}
+	if e, ok := m.get("max_concurrency"); ok {
+		if n, ok := p.integer(e); ok {
+			if n < 1 {
+				p.errorf(e.val.Line, "%s: must be at least 1, got %d", e.path, n)
+			} else {
+				out.MaxConcurrency = n
+			}
+		}
+	}
+}
+
+func (p *parser) auth(e entry, out *Auth) {
+	m, _ := p.mapping(e.val, e.path, e.key.Line, authKeys...)
+	// The documented skeleton writes unused keys as "", so empty means unset.
+	blank := func(e entry) bool { return isNull(e.val) || (e.val.Kind == yaml.ScalarNode && e.val.Value == "") }
+	if e, ok := m.get("method"); ok && !blank(e) {
+		if s, ok := p.enum(e, authMethods...); ok {
+			out.Method = s
+		}
+	}
+	str := func(key string) string {
+		if e, ok := m.get(key); ok {
+			s, _ := p.str(e)
+			return strings.TrimSpace(s)
+		}
+		return ""
+	}
+	out.TenantID, out.ClientID, out.ClientSecretFile = str("tenant_id"), str("client_id"), str("client_secret_file")
+	if e, ok := m.get("authority_host"); ok && !blank(e) {
+		if u, ok := p.httpsURL(e); ok {
+			out.AuthorityHost = u
+		}
+	}
+	if e, ok := m.get("client_id"); ok && out.ClientID != "" && !isUUID(out.ClientID) {
+		p.errorf(e.val.Line, "%s: %s is not a UUID (the application or managed identity client ID)", e.path, quote(out.ClientID))
+	}
+	if e, ok := m.get("tenant_id"); ok && out.TenantID != "" && !isTenant(out.TenantID) {
+		p.errorf(e.val.Line, "%s: %s is not a tenant ID (a UUID or a domain such as contoso.onmicrosoft.com)", e.path, quote(out.TenantID))
+	}
+	// Keys the chosen method would silently ignore are mistakes: an operator
+	// who wrote client_secret_file expects it to be used.
+	misplaced := map[string][]string{
+		"tenant_id":          {"default", "client_secret", "workload_identity", "azure_cli"},
+		"client_id":          {"default", "managed_identity", "client_secret", "workload_identity"},
+		"client_secret_file": {"client_secret"},
+	}
+	for _, key := range []string{"tenant_id", "client_id", "client_secret_file"} {
+		if e, ok := m.get(key); ok && str(key) != "" && !contains(misplaced[key], out.Method) {
+			p.errorf(e.key.Line, "%s: not used with method %s (only with %s)", e.path, out.Method, strings.Join(misplaced[key], ", "))
+		}
+	}
+	if out.Method == "client_secret" {
+		for _, key := range []string{"tenant_id", "client_id", "client_secret_file"} {
+			if str(key) == "" {
+				p.errorf(m.line, "%s: method client_secret needs %s", e.path, key)
+			}
+		}
+	}
+}
+
+func (p *parser) keyvaults(e entry) map[string]string {
+	vaults := map[string]string{}
+	m, _ := p.keys(e.val, e.path, e.key.Line)
+	for _, v := range m.entries {
+		if !isName(v.name) {
+			p.errorf(v.key.Line, "%s: key vault name %s must be letters, digits, '.', '_' or '-'", e.path, quote(v.name))
+			continue
+		}
+		// Declared even when the URL is bad, so data sources naming it are
+		// not also told it does not exist.
+		u, _ := p.httpsURL(v)
+		vaults[v.name] = u
+	}
+	return vaults
+}
+
+// httpsURL accepts an absolute https URL: bearer tokens go to these hosts.
+func (p *parser) httpsURL(e entry) (string, bool) {
+	s, ok := p.required(e)
+	if !ok {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		p.errorf(e.val.Line, "%s: %s is not an https URL (e.g. https://contoso-kv.vault.azure.net/)", e.path, quote(s))
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) checkListen(e entry, s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n > 65535 {
+		p.errorf(e.val.Line, "%s: %s is not host:port (e.g. 127.0.0.1:9464 or :9464)", e.path, quote(s))
+		return false
+	}
+	return true
+}
+
+// names lists a map's keys sorted, for "declared: ..." hints.
+func names(m map[string]string) string {
+	if len(m) == 0 {
+		return "none declared"
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}

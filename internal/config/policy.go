@@ -1,0 +1,186 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+var (
+	// policyKeys are the keys defaults: holds; every one of them may also be
+	// set on a data source, which wins.
+	policyKeys      = []string{"schedule", "jitter", "privacy_level", "encrypted_connection", "retry", "skip_unchanged", "prune"}
+	retryKeys       = []string{"attempts", "initial_backoff", "max_backoff"}
+	privacyLevels   = []string{"None", "Public", "Organizational", "Private"}
+	connectionModes = []string{"Encrypted", "NotEncrypted"}
+
+	// cronParser is the 5-field, seconds-free dialect plus descriptors
+	// (@hourly, @every 45m): the one operators know from crontab.
+	cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+)
+
+// opt is a setting and where it was set; line 0 means the built-in default.
+type opt[T any] struct {
+	v    T
+	line int
+	path string
+	set  bool
+}
+
+func (o opt[T]) or(base opt[T]) opt[T] {
+	if o.set {
+		return o
+	}
+	return base
+}
+
+func set[T any](v T, e entry) opt[T] { return opt[T]{v: v, line: e.key.Line, path: e.path, set: true} }
+
+// policy is the part of a data source that defaults: can set for all.
+// Keeping it in one type means defaults are applied in exactly one place:
+// builtin, then defaults:, then the data source, each over the last.
+type policy struct {
+	schedule            opt[string]
+	jitter              opt[time.Duration]
+	privacyLevel        opt[string]
+	encryptedConnection opt[string]
+	attempts            opt[int]
+	initialBackoff      opt[time.Duration]
+	maxBackoff          opt[time.Duration]
+	skipUnchanged       opt[bool]
+	prune               opt[bool]
+}
+
+func builtinPolicy() policy {
+	return policy{
+		schedule:            opt[string]{v: "@every 24h", set: true},
+		jitter:              opt[time.Duration]{v: 5 * time.Minute, set: true},
+		privacyLevel:        opt[string]{v: "Organizational", set: true},
+		encryptedConnection: opt[string]{v: "Encrypted", set: true},
+		attempts:            opt[int]{v: 5, set: true},
+		initialBackoff:      opt[time.Duration]{v: 2 * time.Second, set: true},
+		maxBackoff:          opt[time.Duration]{v: 2 * time.Minute, set: true},
+		skipUnchanged:       opt[bool]{set: true},
+		prune:               opt[bool]{set: true},
+	}
+}
+
+// over returns p with every unset setting taken from base.
+func (p policy) over(base policy) policy {
+	return policy{
+		schedule:            p.schedule.or(base.schedule),
+		jitter:              p.jitter.or(base.jitter),
+		privacyLevel:        p.privacyLevel.or(base.privacyLevel),
+		encryptedConnection: p.encryptedConnection.or(base.encryptedConnection),
+		attempts:            p.attempts.or(base.attempts),
+		initialBackoff:      p.initialBackoff.or(base.initialBackoff),
+		maxBackoff:          p.maxBackoff.or(base.maxBackoff),
+		skipUnchanged:       p.skipUnchanged.or(base.skipUnchanged),
+		prune:               p.prune.or(base.prune),
+	}
+}
+
+// policy reads the policy keys of m; invalid values stay unset so the
+// default shows through and no second error follows from the first.
+func (p *parser) policy(m mapping) policy {
+	var pol policy
+	if e, ok := m.get("schedule"); ok {
+		if s, ok := p.schedule(e); ok {
+			pol.schedule = set(s, e)
+		}
+	}
+	if e, ok := m.get("jitter"); ok {
+		if d, ok := p.duration(e, 0); ok {
+			pol.jitter = set(d, e)
+		}
+	}
+	if e, ok := m.get("privacy_level"); ok {
+		if s, ok := p.enum(e, privacyLevels...); ok {
+			pol.privacyLevel = set(s, e)
+		}
+	}
+	if e, ok := m.get("encrypted_connection"); ok {
+		if s, ok := p.enum(e, connectionModes...); ok {
+			pol.encryptedConnection = set(s, e)
+		}
+	}
+	if e, ok := m.get("skip_unchanged"); ok {
+		if b, ok := p.boolean(e); ok {
+			pol.skipUnchanged = set(b, e)
+		}
+	}
+	if e, ok := m.get("prune"); ok {
+		if b, ok := p.boolean(e); ok {
+			pol.prune = set(b, e)
+		}
+	}
+	if e, ok := m.get("retry"); ok {
+		r, _ := p.mapping(e.val, e.path, e.key.Line, retryKeys...)
+		if e, ok := r.get("attempts"); ok {
+			if n, ok := p.integer(e); ok {
+				if n < 1 {
+					p.errorf(e.val.Line, "%s: must be at least 1, got %d", e.path, n)
+				} else {
+					pol.attempts = set(n, e)
+				}
+			}
+		}
+		if e, ok := r.get("initial_backoff"); ok {
+			if d, ok := p.duration(e, time.Millisecond); ok {
+				pol.initialBackoff = set(d, e)
+			}
+		}
+		if e, ok := r.get("max_backoff"); ok {
+			if d, ok := p.duration(e, time.Millisecond); ok {
+				pol.maxBackoff = set(d, e)
+			}
+		}
+	}
+	return pol
+}
+
+// checkRetry reports a merged retry whose backoff starts above its cap, at
+// whichever of the two was written last in the file.
+func (p *parser) checkRetry(pol policy) bool {
+	in, max := pol.initialBackoff, pol.maxBackoff
+	if in.v <= max.v {
+		return true
+	}
+	at := max
+	if in.line > max.line {
+		at = in
+	}
+	p.errorf(at.line, "%s: initial_backoff %s (%s) is longer than max_backoff %s (%s)", at.path, in.v, origin(in), max.v, origin(max))
+	return false
+}
+
+// origin says where a merged setting came from, for messages about two
+// settings that may live in different places.
+func origin[T any](o opt[T]) string {
+	if o.line == 0 {
+		return "built-in default"
+	}
+	return fmt.Sprintf("%s, line %d", o.path, o.line)
+}
+
+// schedule accepts what the scheduler's cron parser accepts. @every needs
+// at least a second: cron rounds anything shorter up to one silently.
+func (p *parser) schedule(e entry) (string, bool) {
+	s, ok := p.required(e)
+	if !ok {
+		return "", false
+	}
+	if _, err := cronParser.Parse(s); err != nil {
+		p.errorf(e.val.Line, "%s: %s does not parse (%v); write 5 cron fields like \"0 3 * * *\", @hourly, @daily or @every 45m", e.path, quote(s), err)
+		return "", false
+	}
+	const every = "@every "
+	if len(s) > len(every) && s[:len(every)] == every {
+		if d, err := time.ParseDuration(s[len(every):]); err == nil && d < time.Second {
+			p.errorf(e.val.Line, "%s: %s is shorter than 1s", e.path, quote(s))
+			return "", false
+		}
+	}
+	return s, true
+}

@@ -1,0 +1,240 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/rotatord/rotatord/internal/credentials"
+)
+
+// allFields are the credential fields of every type, in the inventory's spelling.
+var allFields = []string{
+	credentials.FieldUsername, credentials.FieldPassword, credentials.FieldKey,
+	credentials.FieldToken, credentials.FieldAccessToken,
+}
+
+// refSuffixes turn a field name into a source key: password_secret, password_file, password_env.
+var refSuffixes = []struct {
+	suffix string
+	kind   RefKind
+}{{"_secret", RefKeyVault}, {"_file", RefFile}, {"_env", RefEnv}}
+
+// shorthand keys name the one secret field of a type without spelling it.
+var shorthand = map[string]RefKind{"secret": RefKeyVault, "file": RefFile, "env": RefEnv}
+
+// secretField is the field the shorthand keys and version: refer to: the
+// one that is not the user name.
+func secretField(t credentials.Type) string {
+	for _, f := range t.Fields() {
+		if f != credentials.FieldUsername {
+			return f
+		}
+	}
+	return ""
+}
+
+// sourceKeys lists the keys a source of type t may hold, in the order the
+// documentation gives them; for an unknown type, every key of any type.
+func sourceKeys(t credentials.Type, known bool) []string {
+	fields := t.Fields()
+	if !known {
+		fields = allFields
+	}
+	keys := []string{"keyvault", "version"}
+	if !known || t == credentials.OAuth2 {
+		keys = append(keys, "oauth_scope")
+	}
+	for _, f := range fields {
+		if f == credentials.FieldUsername {
+			keys = append(keys, f)
+		}
+		for _, s := range refSuffixes {
+			keys = append(keys, f+s.suffix)
+		}
+	}
+	return append(keys, "secret", "file", "env")
+}
+
+// refKey says which field a source key sets and how; ok is false for keys
+// that are not references (keyvault, version, oauth_scope, literal secrets).
+func refKey(name string, t credentials.Type) (field string, kind RefKind, ok bool) {
+	if name == credentials.FieldUsername {
+		return name, RefLiteral, true
+	}
+	if k, ok := shorthand[name]; ok {
+		return secretField(t), k, true
+	}
+	for _, s := range refSuffixes {
+		if f, found := strings.CutSuffix(name, s.suffix); found && contains(allFields, f) {
+			return f, s.kind, true
+		}
+	}
+	return "", 0, false
+}
+
+// source reads the source: of data source ds. t is only trusted when known.
+func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[string]string) Source {
+	out := Source{Fields: map[string]Ref{}}
+	e, present := ds.get("source")
+	if !present || isNull(e.val) {
+		switch {
+		case !known || t == credentials.Anonymous:
+		case t == credentials.OAuth2:
+			p.errorf(ds.line, "%s: missing key \"source\" (credential_type OAuth2 needs oauth_scope or an access_token source in it)", ds.path)
+		default:
+			p.errorf(ds.line, "%s: missing key \"source\" (credential_type %s reads %s from it)", ds.path, t, strings.Join(t.Fields(), " and "))
+		}
+		return out
+	}
+	m, ok := p.keys(e.val, e.path, e.key.Line)
+	if !ok {
+		return out
+	}
+	if known && t == credentials.Anonymous {
+		if len(m.entries) > 0 {
+			p.errorf(e.key.Line, "%s: credential_type Anonymous takes no source fields (remove source)", e.path)
+		}
+		return out
+	}
+	allowed := sourceKeys(t, known)
+	setBy := map[string]entry{} // field → the key that set it
+	var vaultRefs []entry
+	// tried records fields and Key Vault use that some key aimed at, even a
+	// rejected one, so a mistake is reported once and not again as
+	// "no source for password" or "keyvault is unused".
+	tried := map[string]bool{}
+	for _, f := range m.entries {
+		if field, kind, ok := refKey(f.name, t); ok {
+			tried[field] = true
+			if kind == RefKeyVault {
+				tried["keyvault"], tried["keyvault:"+field] = true, true
+			}
+		}
+		switch {
+		case f.name == "oauth_scope":
+			tried[credentials.FieldAccessToken] = true
+		case contains(allFields, f.name) && f.name != credentials.FieldUsername:
+			// A literal secret: its message already says to use F_secret.
+			tried[f.name], tried["keyvault"], tried["keyvault:"+f.name] = true, true, true
+		}
+		if !contains(allowed, f.name) {
+			p.badSourceKey(f, m.path, t, allowed)
+			continue
+		}
+		switch f.name {
+		case "keyvault":
+			if s, ok := p.required(f); ok {
+				out.KeyVault = s
+				if _, declared := vaults[s]; !declared {
+					p.errorf(f.val.Line, "%s: key vault %s is not declared under keyvaults (declared: %s)", f.path, quote(s), names(vaults))
+				}
+			}
+		case "version":
+			if s, ok := p.str(f); ok && s != "" {
+				if isVersion(s) {
+					out.Version = s
+				} else {
+					p.errorf(f.val.Line, "%s: %s is not a Key Vault secret version (letters, digits and '-')", f.path, quote(s))
+				}
+			}
+		case "oauth_scope":
+			if s, ok := p.required(f); ok {
+				if strings.ContainsAny(s, " \t\n") {
+					p.errorf(f.val.Line, "%s: one scope only, e.g. https://storage.azure.com/.default", f.path)
+				} else {
+					out.OAuthScope = s
+				}
+			}
+		default:
+			field, kind, _ := refKey(f.name, t)
+			ref, ok := p.ref(f, kind)
+			if !ok || !known {
+				continue
+			}
+			if first, dup := setBy[field]; dup {
+				p.errorf(f.key.Line, "%s: %s is already set by %s at line %d (use one)", f.path, field, first.name, first.key.Line)
+				continue
+			}
+			setBy[field] = f
+			out.Fields[field] = ref
+			if kind == RefKeyVault {
+				vaultRefs = append(vaultRefs, f)
+			}
+		}
+	}
+	if !known {
+		return out
+	}
+	p.sourceComplete(m, t, out, setBy, tried, vaultRefs, vaults)
+	return out
+}
+
+// badSourceKey explains a key the type does not take, without ever
+// printing its value: `password: hunter2` must not reach a CI log.
+func (p *parser) badSourceKey(f entry, path string, t credentials.Type, allowed []string) {
+	literal := contains(allFields, f.name) && f.name != credentials.FieldUsername
+	switch {
+	case literal && contains(t.Fields(), f.name):
+		p.errorf(f.key.Line, "%s: literal secret not allowed: use %s_secret, %s_file or %s_env", f.path, f.name, f.name, f.name)
+	case contains(sourceKeys("", false), f.name):
+		p.errorf(f.key.Line, "%s: not a field of credential_type %s (allowed: %s)", f.path, t, strings.Join(allowed, ", "))
+	default:
+		p.unknownKey(f, path, allowed)
+	}
+}
+
+// ref reads where one field comes from and checks the name fits its kind.
+func (p *parser) ref(f entry, kind RefKind) (Ref, bool) {
+	s, ok := p.required(f)
+	if !ok {
+		return Ref{}, false
+	}
+	switch {
+	case kind == RefKeyVault && !isSecretName(s):
+		p.errorf(f.val.Line, "%s: %s is not a Key Vault secret name (1-127 letters, digits and '-')", f.path, quote(s))
+		return Ref{}, false
+	case kind == RefEnv && !isEnvName(s):
+		p.errorf(f.val.Line, "%s: %s is not an environment variable name (letters, digits and '_')", f.path, quote(s))
+		return Ref{}, false
+	case kind == RefFile && strings.ContainsRune(s, 0):
+		p.errorf(f.val.Line, "%s: a path cannot contain NUL", f.path)
+		return Ref{}, false
+	}
+	return Ref{Kind: kind, Name: s}, true
+}
+
+// sourceComplete checks the source as a whole once every key is read.
+func (p *parser) sourceComplete(m mapping, t credentials.Type, out Source, setBy map[string]entry, tried map[string]bool, vaultRefs []entry, vaults map[string]string) {
+	for _, field := range t.Fields() {
+		if tried[field] {
+			continue
+		}
+		switch {
+		case field == credentials.FieldAccessToken:
+			p.errorf(m.line, "%s: OAuth2 needs oauth_scope or an access token from access_token_secret, access_token_file, access_token_env, secret, file or env", m.path)
+		case field == credentials.FieldUsername:
+			p.errorf(m.line, "%s: no source for username (set username, username_secret, username_file or username_env)", m.path)
+		default:
+			p.errorf(m.line, "%s: no source for %s (set %s_secret, %s_file, %s_env, secret, file or env)", m.path, field, field, field, field)
+		}
+	}
+	if tok, ok := setBy[credentials.FieldAccessToken]; ok && out.OAuthScope != "" {
+		scope, _ := m.get("oauth_scope")
+		at := tok
+		if scope.key.Line > tok.key.Line {
+			at = scope
+		}
+		p.errorf(at.key.Line, "%s: oauth_scope and %s are mutually exclusive: rotatord either gets a token for oauth_scope itself or reads one kept fresh elsewhere", m.path, tok.name)
+	}
+	if len(vaultRefs) > 0 && !m.has("keyvault") {
+		p.errorf(vaultRefs[0].key.Line, "%s: needs keyvault: naming one of the key vaults under keyvaults (declared: %s)", vaultRefs[0].path, names(vaults))
+	}
+	if e, ok := m.get("keyvault"); ok && !tried["keyvault"] {
+		p.errorf(e.key.Line, "%s: no field is read from Key Vault (use a *_secret key or secret), so keyvault is unused", e.path)
+	}
+	if e, ok := m.get("version"); ok && out.Version != "" {
+		sf := secretField(t)
+		if !tried["keyvault:"+sf] {
+			p.errorf(e.key.Line, "%s: pins the Key Vault secret of %s, but %s is not read from Key Vault (use %s_secret or secret)", e.path, sf, sf, sf)
+		}
+	}
+}

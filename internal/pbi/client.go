@@ -1,0 +1,271 @@
+package pbi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+)
+
+// Defaults for Options.
+const (
+	DefaultAPIURL        = "https://api.powerbi.com/v1.0/myorg"
+	DefaultScope         = "https://analysis.windows.net/powerbi/api/.default"
+	DefaultMaxRetries    = 4
+	DefaultRetryDelay    = time.Second
+	DefaultMaxRetryDelay = time.Minute
+	// DefaultMaxRetryAfter bounds how long one call may wait for a throttled
+	// Power BI: it has been seen to ask for ~3400 s, which is better spent
+	// failing the tick and trying at the next one.
+	DefaultMaxRetryAfter = 5 * time.Minute
+)
+
+// Options configures a Client. Zero values take the defaults above.
+type Options struct {
+	APIURL        string                                 // default "https://api.powerbi.com/v1.0/myorg"; sovereign clouds set their own
+	Scope         string                                 // default "https://analysis.windows.net/powerbi/api/.default"
+	Credential    azcore.TokenCredential                 // required
+	Transport     policy.Transporter                     // nil → azcore default (tests pass an *http.Client trusting the emulator)
+	MaxRetries    int                                    // default 4 (negative: none)
+	RetryDelay    time.Duration                          // default 1s; exponential with jitter
+	MaxRetryDelay time.Duration                          // default 1m
+	MaxRetryAfter time.Duration                          // default 5m: a Retry-After above this fails the call at once as throttled
+	OnResponse    func(operation string, statusCode int) // optional metrics hook, every attempt; 0 for transport errors
+}
+
+// Client calls the Power BI gateway API. It is safe for concurrent use.
+type Client struct {
+	base          string // API URL without a trailing slash
+	pl            runtime.Pipeline
+	maxTries      int // MaxRetries+1: wire attempts one call may make
+	retryDelay    time.Duration
+	maxRetryDelay time.Duration
+	maxRetryAfter time.Duration
+	onResponse    func(string, int)
+	now           func() time.Time
+	// sleep waits out a long Retry-After; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Client for o.
+func New(o Options) (*Client, error) {
+	if o.Credential == nil {
+		return nil, errors.New("pbi: Options.Credential is required")
+	}
+	if o.APIURL == "" {
+		o.APIURL = DefaultAPIURL
+	}
+	u, err := url.Parse(o.APIURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		// https only: azcore's bearer policy refuses to send a token in clear text.
+		return nil, fmt.Errorf("pbi: api url %q is not an https URL without query", o.APIURL)
+	}
+	if o.Scope == "" {
+		o.Scope = DefaultScope
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = DefaultMaxRetryDelay
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	c := &Client{
+		base:          strings.TrimRight(o.APIURL, "/"),
+		maxTries:      o.MaxRetries + 1,
+		retryDelay:    o.RetryDelay,
+		maxRetryDelay: o.MaxRetryDelay,
+		maxRetryAfter: o.MaxRetryAfter,
+		onResponse:    o.OnResponse,
+		now:           time.Now,
+		sleep:         sleepCtx,
+	}
+	c.pl = runtime.NewPipeline("rotatord/pbi", "v1.0.0", runtime.PipelineOptions{
+		PerRetry: []policy.Policy{
+			runtime.NewBearerTokenPolicy(tokenCredential{o.Credential}, []string{o.Scope}, nil),
+			attemptPolicy{}, // after the bearer policy: sees each request that goes on the wire
+		},
+	}, &policy.ClientOptions{
+		Transport: o.Transport,
+		Retry:     c.retryOptions(c.maxTries),
+	})
+	return c, nil
+}
+
+// retryOptions configures azcore's retry policy for a run of at most tries
+// wire attempts.
+func (c *Client) retryOptions(tries int) policy.RetryOptions {
+	retries := tries - 1
+	if retries <= 0 {
+		retries = -1 // azcore reads 0 as "default" and negative as "none"
+	}
+	maxRetryAfter := c.maxRetryAfter
+	return policy.RetryOptions{
+		MaxRetries:    int32(retries),
+		RetryDelay:    c.retryDelay,
+		MaxRetryDelay: c.maxRetryDelay,
+		// ShouldRetry replaces azcore's status list (408, 429, 500, 502, 503,
+		// 504) by 408/429/5xx, and refuses to wait for a Retry-After beyond
+		// the ceiling even when MaxRetryDelay would allow it.
+		ShouldRetry: func(resp *http.Response, err error) bool {
+			if err != nil {
+				return true // azcore has already filtered cancellation and non-retriable errors
+			}
+			if !retryableStatus(resp.StatusCode) {
+				return false
+			}
+			d, ok := retryAfter(resp, time.Now())
+			return !ok || d <= maxRetryAfter
+		},
+	}
+}
+
+// callKey keys the per-call state in a request's context.
+type callKey struct{}
+
+// call is the state of one client call across pipeline runs. A call runs
+// in one goroutine, so its fields need no lock.
+type call struct {
+	op         string
+	tries      int
+	onResponse func(string, int)
+}
+
+// attemptPolicy counts wire attempts for the retry budget and reports each to
+// the metrics hook.
+type attemptPolicy struct{}
+
+func (attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if st, ok := req.Raw().Context().Value(callKey{}).(*call); ok {
+		st.tries++
+		if st.onResponse != nil {
+			code := 0
+			if err == nil {
+				code = resp.StatusCode
+			}
+			st.onResponse(st.op, code)
+		}
+	}
+	return resp, err
+}
+
+// tokenError marks a failure to get a token, so that it gets its own hint.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return "acquiring token: " + e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// tokenCredential tags the errors of the credential it wraps.
+type tokenCredential struct{ cred azcore.TokenCredential }
+
+func (t tokenCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tk, err := t.cred.GetToken(ctx, o)
+	if err != nil {
+		return tk, &tokenError{err}
+	}
+	return tk, nil
+}
+
+// request is one API call to make.
+type request struct {
+	op     string
+	method string
+	path   []string // segments after the API URL, escaped here
+	body   []byte   // JSON, or nil
+	scrub  []string // values that must never appear in an error (the credentials sent)
+}
+
+// do sends r and returns the body of its 2xx response.
+//
+// Around azcore's retry policy it adds two re-sends azcore does not do: once
+// after a 401 (the bearer policy has dropped its cached token, so the re-send
+// carries a fresh one — an expired or revoked token must not fail a tick),
+// and after a Retry-After longer than MaxRetryDelay but within MaxRetryAfter
+// (azcore returns such responses without waiting). Both spend the same
+// budget of MaxRetries+1 wire attempts.
+func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
+	u := c.base
+	for _, s := range r.path {
+		u += "/" + url.PathEscape(s)
+	}
+	st := &call{op: r.op, onResponse: c.onResponse}
+	ctx = context.WithValue(ctx, callKey{}, st)
+	reauthorized := false
+	for {
+		tries := max(c.maxTries-st.tries, 1)
+		req, err := runtime.NewRequest(policy.WithRetryOptions(ctx, c.retryOptions(tries)), r.method, u)
+		if err != nil {
+			return nil, &Error{Operation: r.op, Err: err, Hint: hintTransport}
+		}
+		req.Raw().Header.Set("Accept", "application/json")
+		if r.body != nil {
+			if err := req.SetBody(streaming.NopCloser(bytes.NewReader(r.body)), "application/json"); err != nil {
+				return nil, &Error{Operation: r.op, Err: err}
+			}
+		}
+		resp, err := c.pl.Do(req)
+		if err != nil {
+			return nil, transportError(r.op, err)
+		}
+		body, err := runtime.Payload(resp)
+		if err != nil {
+			return nil, transportError(r.op, err)
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			return body, nil
+		}
+		if resp.StatusCode == http.StatusUnauthorized && !reauthorized {
+			reauthorized = true
+			continue
+		}
+		if d, ok := retryAfter(resp, c.now()); ok && retryableStatus(resp.StatusCode) &&
+			d > c.maxRetryDelay && d <= c.maxRetryAfter && st.tries < c.maxTries {
+			if err := c.sleep(ctx, d); err != nil {
+				return nil, transportError(r.op, err)
+			}
+			continue
+		}
+		return nil, responseError(r.op, resp, body, c.now(), r.scrub)
+	}
+}
+
+func transportError(op string, err error) *Error {
+	hint := hintTransport
+	var te *tokenError
+	switch {
+	case errors.As(err, &te):
+		hint = hintToken
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		hint = ""
+	}
+	return &Error{Operation: op, Err: err, Hint: hint}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

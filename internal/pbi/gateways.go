@@ -1,0 +1,261 @@
+package pbi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+// Operation names: the swagger operationIds, used in errors and metrics.
+const (
+	opGetGateway           = "Gateways_GetGateway"
+	opGetDatasource        = "Gateways_GetDatasource"
+	opUpdateDatasource     = "Gateways_UpdateDatasource"
+	opGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
+	opAddDatasourceUser    = "Gateways_AddDatasourceUser"
+	opDeleteDatasourceUser = "Gateways_DeleteDatasourceUser"
+)
+
+// PublicKey is a gateway's RSA public key: base64 of the big-endian exponent
+// and modulus.
+type PublicKey struct {
+	Exponent string `json:"exponent"`
+	Modulus  string `json:"modulus"`
+}
+
+// Gateway is the swagger Gateway.
+type Gateway struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Type      string    `json:"type,omitempty"`
+	PublicKey PublicKey `json:"publicKey"`
+}
+
+// Datasource is the swagger GatewayDatasource.
+type Datasource struct {
+	ID                string `json:"id"`
+	GatewayID         string `json:"gatewayId"`
+	DatasourceName    string `json:"datasourceName,omitempty"`
+	DatasourceType    string `json:"datasourceType,omitempty"`
+	ConnectionDetails string `json:"connectionDetails,omitempty"` // itself a JSON document
+	CredentialType    string `json:"credentialType"`
+}
+
+// CredentialDetails is the swagger CredentialDetails sent by UpdateDatasource.
+// Credentials is the credentials string — encrypted with the gateway key, or
+// the plain credentials JSON for cloud data sources — and is revealed only
+// when the request body is written; marshalling this struct yourself shows
+// it as REDACTED.
+type CredentialDetails struct {
+	CredentialType              string        `json:"credentialType"`
+	Credentials                 secret.Secret `json:"credentials"`
+	EncryptedConnection         string        `json:"encryptedConnection"`
+	EncryptionAlgorithm         string        `json:"encryptionAlgorithm"`
+	PrivacyLevel                string        `json:"privacyLevel"`
+	UseEndUserOAuth2Credentials *bool         `json:"useEndUserOAuth2Credentials,omitempty"` // omitted when nil
+}
+
+// DatasourceUser is the swagger DatasourceUser.
+type DatasourceUser struct {
+	DatasourceAccessRight string `json:"datasourceAccessRight"`
+	EmailAddress          string `json:"emailAddress,omitempty"`
+	DisplayName           string `json:"displayName,omitempty"`
+	Identifier            string `json:"identifier,omitempty"`
+	PrincipalType         string `json:"principalType,omitempty"`
+}
+
+// GetGateway returns a gateway, with the public key to encrypt credentials for
+// it. Cloud data sources have no real gateway: this fails with 404 for them.
+func (c *Client) GetGateway(ctx context.Context, gatewayID string) (Gateway, error) {
+	var g Gateway
+	if err := checkUUIDs(opGetGateway, "gatewayId", gatewayID); err != nil {
+		return g, err
+	}
+	err := c.getJSON(ctx, opGetGateway, &g, "gateways", gatewayID)
+	return g, err
+}
+
+// GetDatasource returns a gateway data source.
+func (c *Client) GetDatasource(ctx context.Context, gatewayID, datasourceID string) (Datasource, error) {
+	var d Datasource
+	if err := checkUUIDs(opGetDatasource, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return d, err
+	}
+	err := c.getJSON(ctx, opGetDatasource, &d, "gateways", gatewayID, "datasources", datasourceID)
+	return d, err
+}
+
+// UpdateDatasource sets a data source's credentials (PATCH).
+func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID string, d CredentialDetails) error {
+	if err := checkUUIDs(opUpdateDatasource, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return err
+	}
+	if d.Credentials.IsZero() {
+		return invalid(opUpdateDatasource, "credentialDetails.credentials is empty", "")
+	}
+	creds := d.Credentials.RevealString()
+	type wireDetails struct {
+		CredentialType              string `json:"credentialType"`
+		Credentials                 string `json:"credentials"`
+		EncryptedConnection         string `json:"encryptedConnection"`
+		EncryptionAlgorithm         string `json:"encryptionAlgorithm"`
+		PrivacyLevel                string `json:"privacyLevel"`
+		UseEndUserOAuth2Credentials *bool  `json:"useEndUserOAuth2Credentials,omitempty"`
+	}
+	body, err := json.Marshal(struct {
+		CredentialDetails wireDetails `json:"credentialDetails"`
+	}{wireDetails{
+		CredentialType:              d.CredentialType,
+		Credentials:                 creds,
+		EncryptedConnection:         d.EncryptedConnection,
+		EncryptionAlgorithm:         d.EncryptionAlgorithm,
+		PrivacyLevel:                d.PrivacyLevel,
+		UseEndUserOAuth2Credentials: d.UseEndUserOAuth2Credentials,
+	}})
+	if err != nil {
+		return &Error{Operation: opUpdateDatasource, Err: fmt.Errorf("encoding request: %w", ErrInvalidArgument)}
+	}
+	defer clear(body) // the body holds the credentials; don't leave them lying in the heap longer than needed
+	_, err = c.do(ctx, request{
+		op:     opUpdateDatasource,
+		method: http.MethodPatch,
+		path:   []string{"gateways", gatewayID, "datasources", datasourceID},
+		body:   body,
+		scrub:  scrubValues(creds),
+	})
+	return err
+}
+
+// GetDatasourceUsers lists the users with access to a data source.
+func (c *Client) GetDatasourceUsers(ctx context.Context, gatewayID, datasourceID string) ([]DatasourceUser, error) {
+	if err := checkUUIDs(opGetDatasourceUsers, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return nil, err
+	}
+	var out struct {
+		Value []DatasourceUser `json:"value"`
+	}
+	err := c.getJSON(ctx, opGetDatasourceUsers, &out, "gateways", gatewayID, "datasources", datasourceID, "users")
+	return out.Value, err
+}
+
+// AddDatasourceUser grants a user access to a data source, or updates the
+// access right of a user who has some.
+func (c *Client) AddDatasourceUser(ctx context.Context, gatewayID, datasourceID string, u DatasourceUser) error {
+	if err := checkUUIDs(opAddDatasourceUser, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return err
+	}
+	if u.EmailAddress == "" && u.Identifier == "" {
+		return invalid(opAddDatasourceUser, "user has neither emailAddress nor identifier", "")
+	}
+	body, err := json.Marshal(u)
+	if err != nil {
+		return &Error{Operation: opAddDatasourceUser, Err: fmt.Errorf("encoding request: %w", err)}
+	}
+	_, err = c.do(ctx, request{
+		op:     opAddDatasourceUser,
+		method: http.MethodPost,
+		path:   []string{"gateways", gatewayID, "datasources", datasourceID, "users"},
+		body:   body,
+	})
+	return err
+}
+
+// DeleteDatasourceUser removes a user, named by email address or object ID,
+// from a data source.
+func (c *Client) DeleteDatasourceUser(ctx context.Context, gatewayID, datasourceID, emailOrID string) error {
+	if err := checkUUIDs(opDeleteDatasourceUser, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return err
+	}
+	if emailOrID == "" {
+		return invalid(opDeleteDatasourceUser, "emailAdress is empty", "pass the user's email address or object ID")
+	}
+	_, err := c.do(ctx, request{
+		op:     opDeleteDatasourceUser,
+		method: http.MethodDelete,
+		path:   []string{"gateways", gatewayID, "datasources", datasourceID, "users", emailOrID},
+	})
+	return err
+}
+
+func (c *Client) getJSON(ctx context.Context, op string, out any, path ...string) error {
+	body, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return &Error{Operation: op, StatusCode: http.StatusOK, Err: fmt.Errorf("decoding response: %w", err),
+			Hint: "unexpected response — is powerbi.api_url the Power BI API?"}
+	}
+	return nil
+}
+
+// checkUUIDs validates path parameters given as name, value pairs; Power BI
+// ids are UUIDs, and catching a typo here gives a clearer error than a 404.
+func checkUUIDs(op string, nameValues ...string) error {
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if name, v := nameValues[i], nameValues[i+1]; !isUUID(v) {
+			return invalid(op, fmt.Sprintf("%s %q is not a UUID", name, v), "check "+snake(name)+" in the inventory")
+		}
+	}
+	return nil
+}
+
+func invalid(op, what, hint string) *Error {
+	return &Error{Operation: op, Err: fmt.Errorf("%s: %w", what, ErrInvalidArgument), Hint: hint}
+}
+
+// snake turns "gatewayId" into "gateway_id", the inventory's spelling.
+func snake(s string) string {
+	out := make([]byte, 0, len(s)+2)
+	for _, c := range []byte(s) {
+		if c >= 'A' && c <= 'Z' {
+			out = append(out, '_', c+'a'-'A')
+			continue
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+// isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// scrubValues lists what must never appear in an error after sending creds:
+// the string itself and, when it is the plain credentials JSON of a cloud
+// data source, each value inside it.
+func scrubValues(creds string) []string {
+	out := []string{creds}
+	var plain struct {
+		CredentialData []struct {
+			Value string `json:"value"`
+		} `json:"credentialData"`
+	}
+	if json.Unmarshal([]byte(creds), &plain) == nil {
+		for _, nv := range plain.CredentialData {
+			if len(nv.Value) >= 4 { // shorter values would match innocent words
+				out = append(out, nv.Value)
+			}
+		}
+	}
+	return out
+}

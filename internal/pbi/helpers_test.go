@@ -1,0 +1,142 @@
+package pbi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	gw = "1f69e798-5852-4fdd-ab01-33bb14b6e934"
+	ds = "252b9de8-d915-4788-aaeb-ec8c2395f970"
+)
+
+// countingCredential is our own TokenCredential: it hands out numbered
+// tokens and counts how often it was asked.
+type countingCredential struct{ calls atomic.Int32 }
+
+func (c *countingCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(o.Scopes) != 1 || o.Scopes[0] != DefaultScope {
+		return azcore.AccessToken{}, fmt.Errorf("unexpected scopes %v", o.Scopes)
+	}
+	n := c.calls.Add(1)
+	return azcore.AccessToken{Token: fmt.Sprintf("token-%d", n), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// step is one scripted answer of a fake Power BI.
+type step struct {
+	status int
+	header map[string]string
+	body   string
+	drop   bool // close the connection without answering
+}
+
+// seen is what the fake received.
+type seen struct {
+	method, path, auth, body string
+}
+
+// fakePBI answers requests with its steps in order, repeating the last one.
+type fakePBI struct {
+	mu    sync.Mutex
+	steps []step
+	reqs  []seen
+}
+
+func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.reqs = append(f.reqs, seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(b)})
+	st := f.steps[min(len(f.reqs), len(f.steps))-1]
+	f.mu.Unlock()
+	if st.drop {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return
+	}
+	for k, v := range st.header {
+		w.Header().Set(k, v)
+	}
+	if st.body != "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(st.status)
+	_, _ = io.WriteString(w, st.body)
+}
+
+func (f *fakePBI) requests() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seen(nil), f.reqs...)
+}
+
+// attempts records what the OnResponse hook saw.
+type attempts struct {
+	mu    sync.Mutex
+	codes []string
+}
+
+func (a *attempts) record(op string, code int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.codes = append(a.codes, fmt.Sprintf("%s %d", op, code))
+}
+
+func (a *attempts) get() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.codes...)
+}
+
+type harness struct {
+	client *Client
+	fake   *fakePBI
+	cred   *countingCredential
+	hook   *attempts
+}
+
+// newHarness starts a TLS fake answering with steps and a client for it.
+func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
+	t.Helper()
+	h := &harness{fake: &fakePBI{steps: steps}, cred: &countingCredential{}, hook: &attempts{}}
+	srv := httptest.NewTLSServer(h.fake)
+	t.Cleanup(srv.Close)
+	o := Options{
+		APIURL:     srv.URL + "/v1.0/myorg",
+		Credential: h.cred,
+		Transport:  srv.Client(),
+		MaxRetries: 3,
+		RetryDelay: time.Millisecond,
+		OnResponse: h.hook.record,
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client = c
+	return h
+}
+
+func ok(body string) step { return step{status: http.StatusOK, body: body} }
+
+func pbiError(status int, code string, header map[string]string) step {
+	return step{status: status, header: header,
+		body: fmt.Sprintf(`{"error":{"code":%q,"pbi.error":{"code":%q,"parameters":{},"details":[],"exceptionCulprit":1}}}`, code, code)}
+}
