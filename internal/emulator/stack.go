@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/secret"
@@ -87,11 +86,7 @@ func StartStack(o StackOptions) (st *Stack, err error) {
 		return nil, err
 	}
 	st.servers = append(st.servers, kvSrv)
-	u, err := url.Parse(kvSrv.URL)
-	if err != nil {
-		return nil, err
-	}
-	resource := "https://0.0.1:" + u.Port()
+	resource := LoopbackChallengeResource(kvSrv.URL)
 	st.KeyVault = NewKeyVault(KeyVaultOptions{
 		Authorize:         st.Tokens.Authorizer(resource),
 		TenantID:          st.TenantID,

@@ -1,0 +1,135 @@
+package emulator
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestCAServesTrustedHTTPS(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello "+r.URL.Path)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if !strings.HasPrefix(srv.URL, "https://127.0.0.1:") {
+		t.Fatalf("URL = %q, want https://127.0.0.1:PORT", srv.URL)
+	}
+
+	client := ca.Client()
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatalf("GET with the CA's client: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello /x" {
+		t.Errorf("body = %q", body)
+	}
+
+	// A client that does not trust the CA must fail the handshake.
+	untrusting := &http.Client{Transport: &http.Transport{}}
+	defer untrusting.CloseIdleConnections()
+	_, err = untrusting.Get(srv.URL)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Errorf("GET without the CA: err = %v, want x509.UnknownAuthorityError", err)
+	}
+
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestCAPEMVerifiesLeafNames(t *testing.T) {
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, rest := pem.Decode(ca.PEM())
+	if block == nil || len(rest) != 0 || block.Type != "CERTIFICATE" {
+		t.Fatalf("PEM() is not exactly one certificate block")
+	}
+	root, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !root.IsCA {
+		t.Error("PEM() certificate is not a CA")
+	}
+	leaf, err := x509.ParseCertificate(ca.leaf.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"127.0.0.1", "::1", "localhost"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: ca.Pool()}); err != nil {
+			t.Errorf("leaf does not verify for %s: %v", name, err)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "example.com", Roots: ca.Pool()}); err == nil {
+		t.Error("leaf verifies for example.com; want only loopback names")
+	}
+}
+
+func TestListenWithoutStartCloses(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close of an unstarted server: %v", err)
+	}
+}
+
+func TestCloseEndsParkedRequests(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	srv, err := ca.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done() // like a Latency fault
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ca.Client()
+	defer client.CloseIdleConnections()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := client.Get(srv.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	<-done
+}

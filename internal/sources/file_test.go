@@ -1,0 +1,117 @@
+package sources
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadFile(t *testing.T) {
+	tests := map[string]struct {
+		content    string
+		mode       os.FileMode
+		want       string
+		wantReason string // "" means success
+	}{
+		"no newline":       {content: "s3cret", mode: 0o600, want: "s3cret"},
+		"one newline":      {content: "s3cret\n", mode: 0o600, want: "s3cret"},
+		"crlf":             {content: "s3cret\r\n", mode: 0o400, want: "s3cret"},
+		"only one trimmed": {content: "s3cret\n\n", mode: 0o600, want: "s3cret\n"},
+		"inner newlines":   {content: "line1\nline2\n", mode: 0o640, want: "line1\nline2"},
+		"spaces kept":      {content: " s3cret \n", mode: 0o600, want: " s3cret "},
+		"world readable":   {content: "s3cret\n", mode: 0o644, wantReason: ReasonWorldReadable},
+		"world read only":  {content: "s3cret\n", mode: 0o604, wantReason: ReasonWorldReadable},
+		"empty":            {content: "", mode: 0o600, wantReason: ReasonEmpty},
+		"just a newline":   {content: "\n", mode: 0o600, wantReason: ReasonEmpty},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "secret")
+			if err := os.WriteFile(path, []byte(tc.content), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil { // umask may have narrowed it
+				t.Fatal(err)
+			}
+			v, err := ReadFile(path)
+			if tc.wantReason == "" {
+				if err != nil {
+					t.Fatalf("ReadFile: %v", err)
+				}
+				if v.Secret.RevealString() != tc.want || v.Version != "" || !v.ExpiresAt.IsZero() {
+					t.Errorf("ReadFile = %q, want %q", v.Secret.RevealString(), tc.want)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.wantReason || e.Source != SourceFile || e.Resource != path {
+				t.Fatalf("ReadFile error = %v, want file %s %s", err, path, tc.wantReason)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error reveals the content: %v", err)
+			}
+			if tc.wantReason == ReasonWorldReadable && !strings.Contains(err.Error(), "chmod 600 "+path) {
+				t.Errorf("error %q does not suggest chmod 600 on the path", err)
+			}
+		})
+	}
+}
+
+func TestReadFileNotThere(t *testing.T) {
+	dir := t.TempDir()
+	tests := map[string]struct {
+		path       string
+		wantReason string
+	}{
+		"missing":   {path: filepath.Join(dir, "nope"), wantReason: ReasonNotFound},
+		"directory": {path: dir, wantReason: ReasonInvalid},
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ReadFile(tc.path)
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.wantReason || !strings.Contains(err.Error(), tc.path) {
+				t.Fatalf("ReadFile(%s) error = %v, want reason %s naming the path", tc.path, err, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	env := map[string]string{"PW": "s3cret", "EMPTY": "", "BLANK": " \t"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := map[string]struct {
+		name       string
+		want       string
+		wantReason string
+	}{
+		"set":     {name: "PW", want: "s3cret"},
+		"missing": {name: "NOPE", wantReason: ReasonNotFound},
+		"empty":   {name: "EMPTY", wantReason: ReasonEmpty},
+		"blank":   {name: "BLANK", wantReason: ReasonEmpty},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v, err := FromEnv(lookup, tc.name)
+			if tc.wantReason == "" {
+				if err != nil || v.Secret.RevealString() != tc.want {
+					t.Fatalf("FromEnv = %q, %v; want %q", v.Secret.RevealString(), err, tc.want)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.wantReason || e.Source != SourceEnv || !strings.Contains(err.Error(), tc.name) {
+				t.Fatalf("FromEnv error = %v, want env %s naming %s", err, tc.wantReason, tc.name)
+			}
+		})
+	}
+	t.Setenv("ROTATORD_TEST_SECRET", "from-os")
+	if v, err := FromEnv(nil, "ROTATORD_TEST_SECRET"); err != nil || v.Secret.RevealString() != "from-os" {
+		t.Errorf("FromEnv(nil lookup) = %q, %v", v.Secret.RevealString(), err)
+	}
+}

@@ -1,0 +1,215 @@
+package sources
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+// KeyVaultOptions tune a KeyVault client.
+type KeyVaultOptions struct {
+	Transport policy.Transporter // nil in production
+	// DisableChallengeResourceVerification lets a vault behind a private
+	// endpoint with a custom domain answer a challenge for vault.azure.net.
+	DisableChallengeResourceVerification bool
+	MaxRetries                           int32            // azcore semantics: 0 is the default (3), negative disables retries
+	RetryDelay                           time.Duration    // base of the exponential backoff; 0 is azcore's 800ms
+	Now                                  func() time.Time // judges exp and nbf; time.Now if nil
+}
+
+// KeyVault reads secrets from one vault. It holds one azsecrets client for
+// its whole life: the client learns the vault's tenant and scope from the
+// first 401 challenge, so a fresh client per read would pay an extra
+// unauthenticated round-trip every time. Build one per vault and reuse it.
+type KeyVault struct {
+	url      string
+	identity string
+	client   *azsecrets.Client
+	now      func() time.Time
+}
+
+// NewKeyVault returns a client for the vault at vaultURL
+// (https://NAME.vault.azure.net/) authenticating with cred.
+func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions) (*KeyVault, error) {
+	u, err := url.Parse(vaultURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		// The bearer policy refuses plain HTTP anyway; say so up front.
+		return nil, fmt.Errorf("key vault URL %q: must be https://HOST with no path", vaultURL)
+	}
+	if cred == nil {
+		return nil, fmt.Errorf("key vault %s: no credential", vaultURL)
+	}
+	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
+		ClientOptions: azcore.ClientOptions{
+			Transport: o.Transport,
+			Retry:     policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay},
+		},
+		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key vault %s: %w", vaultURL, err)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &KeyVault{url: strings.TrimSuffix(vaultURL, "/"), identity: describeCredential(cred), client: client, now: now}, nil
+}
+
+// URL returns the vault URL without a trailing slash.
+func (kv *KeyVault) URL() string { return kv.url }
+
+// secretNamePattern is Key Vault's rule for secret names; checking it here
+// also keeps "/" and ".." out of the request path.
+var secretNamePattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+
+// versionPattern is a Key Vault version ID.
+var versionPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+
+// Get reads secret name at version ("" for the latest). A secret whose exp
+// has passed or whose nbf is ahead is refused even though Key Vault returns
+// it: pushing a credential its owner marked invalid would break the data
+// source later and silently.
+func (kv *KeyVault) Get(ctx context.Context, name, version string) (Value, error) {
+	resource := kv.url + "/secrets/" + name
+	if version != "" {
+		resource += "/" + version
+	}
+	fail := func(reason, hint string, err error) (Value, error) {
+		return Value{}, &Error{Source: SourceKeyVault, Resource: resource, Reason: reason, Hint: hint, Err: err}
+	}
+	if !secretNamePattern.MatchString(name) {
+		return fail(ReasonInvalid, "secret names are 1-127 letters, digits and dashes", nil)
+	}
+	if version != "" && !versionPattern.MatchString(version) {
+		return fail(ReasonInvalid, "versions are 32 hex digits", nil)
+	}
+
+	resp, err := kv.client.GetSecret(ctx, name, version, nil)
+	if err != nil {
+		return Value{}, kv.classify(resource, name, version, err)
+	}
+	attrs := resp.Attributes
+	if attrs == nil {
+		attrs = &azsecrets.SecretAttributes{}
+	}
+	now := kv.now()
+	switch {
+	case resp.Value == nil || *resp.Value == "":
+		return fail(ReasonEmpty, "the secret has no value", nil)
+	case attrs.Enabled != nil && !*attrs.Enabled:
+		return fail(ReasonDisabled, "enable the secret or pin an enabled version", nil)
+	case attrs.Expires != nil && !now.Before(*attrs.Expires):
+		return fail(ReasonExpired, "set a new version in "+kv.url+" or move its expiry date",
+			fmt.Errorf("expired at %s", attrs.Expires.UTC().Format(time.RFC3339)))
+	case attrs.NotBefore != nil && now.Before(*attrs.NotBefore):
+		return fail(ReasonNotYetValid, "pin the previous version until then",
+			fmt.Errorf("valid from %s", attrs.NotBefore.UTC().Format(time.RFC3339)))
+	}
+	v := Value{Secret: secret.FromString(*resp.Value)}
+	if resp.ID != nil {
+		v.Version = resp.ID.Version()
+	}
+	if attrs.Expires != nil {
+		v.ExpiresAt = *attrs.Expires
+	}
+	return v, nil
+}
+
+// classify turns a GetSecret failure into an *Error. It reads the status and
+// error codes of Key Vault's answer but never prints the SDK's error text,
+// which quotes the response body.
+func (kv *KeyVault) classify(resource, name, version string, err error) error {
+	e := &Error{Source: SourceKeyVault, Resource: resource}
+	var (
+		tokenErr *Error
+		re       *azcore.ResponseError
+	)
+	switch {
+	case errors.As(err, &tokenErr):
+		// rotatord's identity could not get a token for the vault.
+		e.Reason, e.Hint = tokenErr.Reason, tokenErr.Hint
+		if e.Reason == ReasonForbidden {
+			e.Reason = ReasonUnauthorized
+		}
+		msg := "token for " + tokenErr.Resource
+		if tokenErr.Err != nil {
+			msg += ": " + tokenErr.Err.Error()
+		}
+		e.Err = &safeError{msg: msg, cause: tokenErr}
+	case errors.As(err, &re):
+		code := re.ErrorCode
+		inner := innerErrorCode(re)
+		if inner != "" {
+			code += "/" + inner
+		}
+		e.Err = &safeError{msg: fmt.Sprintf("HTTP %d %s", re.StatusCode, code), cause: err}
+		e.Reason = statusReason(re.StatusCode)
+		switch {
+		case re.StatusCode == 404 && version != "":
+			e.Hint = fmt.Sprintf("check the secret name %q and version %s in vault %s", name, version, kv.url)
+		case re.StatusCode == 404:
+			e.Hint = fmt.Sprintf("check the secret name %q in vault %s", name, kv.url)
+		case re.StatusCode == 403 && inner == "SecretDisabled":
+			e.Reason = ReasonDisabled
+			e.Hint = "enable the secret or pin an enabled version"
+		case re.StatusCode == 403:
+			e.Hint = fmt.Sprintf("grant %s the 'Key Vault Secrets User' role on %s", kv.identity, kv.url)
+		case re.StatusCode == 401:
+			e.Hint = fmt.Sprintf("the vault rejected the token of %s; is the identity in the vault's tenant?", kv.identity)
+		default:
+			e.Hint = transportHint(e.Reason, kv.url)
+		}
+	default:
+		e.Err = &safeError{msg: scrub(err.Error()), cause: err}
+		e.Reason = transportReason(err)
+		switch {
+		case e.Reason != "":
+			e.Hint = transportHint(e.Reason, kv.url)
+		case strings.Contains(err.Error(), "doesn't match the requested domain"):
+			e.Reason = ReasonChallengeMismatch
+			e.Hint = "the vault's challenge names another resource; for a private endpoint with a custom domain disable challenge resource verification"
+		default:
+			e.Reason = ReasonFailed
+		}
+	}
+	return e
+}
+
+// innerErrorCode reads error.innererror.code of a Key Vault error body,
+// e.g. SecretDisabled; error bodies carry no secret values.
+func innerErrorCode(re *azcore.ResponseError) string {
+	if re.RawResponse == nil {
+		return ""
+	}
+	body, err := runtime.Payload(re.RawResponse)
+	if err != nil {
+		return ""
+	}
+	var b struct {
+		Error struct {
+			Inner struct {
+				Code string `json:"code"`
+			} `json:"innererror"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &b) != nil || !errorCodePattern.MatchString(b.Error.Inner.Code) {
+		return ""
+	}
+	return b.Error.Inner.Code
+}
+
+// errorCodePattern admits Azure error codes such as SecretDisabled.
+var errorCodePattern = regexp.MustCompile(`^[A-Za-z0-9_.]{1,64}$`)
