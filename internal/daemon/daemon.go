@@ -35,13 +35,14 @@ type Options struct {
 	Registry      *prometheus.Registry        // nil: a new one
 	Version       string
 	Revision      string
-	Listen        string                 // overrides the config's listen when set
-	WebConfigFile string                 // exporter-toolkit web config for the listener
-	Notify        func(state string)     // systemd notification (READY=1, STOPPING=1); nil: none
-	Reload        <-chan struct{}        // SIGHUP
-	ReloadPoll    time.Duration          // how often the config file is checked for changes; default 5s
-	StopTimeout   time.Duration          // how long in-flight rotations may finish after a stop; default 30s
-	MaxRetryAfter time.Duration          // Power BI Retry-After ceiling; default 5m
+	Listen        string             // overrides the config's listen when set
+	WebConfigFile string             // exporter-toolkit web config for the listener
+	Notify        func(state string) // systemd notification (READY=1, STOPPING=1); nil: none
+	Reload        <-chan struct{}    // SIGHUP
+	ReloadPoll    time.Duration      // how often the config file is checked for changes; default 5s
+	StopTimeout   time.Duration      // how long in-flight rotations may finish after a stop; default 30s
+	MaxRetryAfter time.Duration      // Power BI Retry-After ceiling; default 5m
+	RotateAtStart bool               // rotate every data source at start, not only OAuth2 ones (demo)
 }
 
 // Daemon is rotatord assembled from one configuration.
@@ -137,7 +138,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
 		Rand:        rand.Float64,
-		Logger:      o.Logger.With("component", "scheduler"),
+		Logger:      o.Logger,
 		OnTick:      d.onTick,
 		StopTimeout: o.StopTimeout,
 	})
@@ -172,10 +173,12 @@ func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
 	for _, ds := range cfg.Datasources {
 		name := ds.Name
 		jobs = append(jobs, scheduler.Job{
-			Name:       name,
-			Schedule:   ds.Schedule,
-			Jitter:     ds.Jitter,
-			RunAtStart: ds.CredentialType == credentials.OAuth2,
+			Name:     name,
+			Schedule: ds.Schedule,
+			Jitter:   ds.Jitter,
+			// Power BI keeps no refresh token: an OAuth2 credential is dead an
+			// hour after it was set, so it is renewed as soon as rotatord starts.
+			RunAtStart: ds.CredentialType == credentials.OAuth2 || d.o.RotateAtStart,
 			Retry: scheduler.Retry{
 				Attempts:       ds.Retry.Attempts,
 				InitialBackoff: ds.Retry.InitialBackoff,

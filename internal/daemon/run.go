@@ -31,7 +31,7 @@ func (d *Daemon) Listen() (*web.Server, error) {
 		Gatherer:      d.o.Registry,
 		Healthy:       d.healthy,
 		Ready:         d.readyErr,
-		Logger:        d.log.With("component", "web"),
+		Logger:        d.log,
 	})
 }
 

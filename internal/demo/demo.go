@@ -25,6 +25,26 @@ const (
 	CloudGateway = "6e5d4c3b-2a19-4f8e-a7d6-c5b4a3928170"
 )
 
+// Entry is one data source of the demo inventory.
+type Entry struct{ Name, Gateway, ID, Type string }
+
+// catalog lists the demo inventory's data sources, as inventory.yaml.tmpl
+// declares them.
+func catalog() []Entry {
+	return []Entry{
+		{"sales-sql", Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", "Basic"},
+		{"hr-fileshare", Gateway1024, "7d3b5a1c-2e4f-4a6b-8c9d-0e1f2a3b4c5d", "Windows"},
+		{"ledger-key", Gateway1024, "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f", "Key"},
+		{"lake-oauth", CloudGateway, "9a8b7c6d-5e4f-4321-9fed-cba987654321", "OAuth2"},
+		{"blob-sas", CloudGateway, "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "SAS"},
+		{"public-feed", Gateway2048, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "Anonymous"},
+		{"warehouse-key", Gateway2048, "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a", "Key"},
+	}
+}
+
+// Catalog returns the demo inventory's data sources.
+func (d *Demo) Catalog() []Entry { return catalog() }
+
 // SASEnv is the environment variable the blob-sas data source reads.
 const SASEnv = "ROTATORD_DEMO_SAS"
 
@@ -41,7 +61,33 @@ type Options struct {
 type Demo struct {
 	Stack      *emulator.Stack
 	ConfigPath string
-	env        map[string]string
+	// Want is, per data source, the credential fields (Power BI's names)
+	// that a rotation must deliver; OAuth2 tokens are issued at run time and
+	// not listed. Tests compare the emulator's decrypted credentials with it.
+	Want map[string]map[string]string
+	env  map[string]string
+}
+
+// Environ is the demo's environment as KEY=VALUE lines, for a child process.
+func (d *Demo) Environ() []string {
+	var out []string
+	for k, v := range d.env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// Secrets lists every secret value the demo holds, for leak scans.
+func (d *Demo) Secrets() []string {
+	out := []string{d.Stack.ClientSecret.RevealString()}
+	for _, fields := range d.Want {
+		for name, v := range fields {
+			if name != "username" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // LookupEnv is the environment the demo's env sources see.
@@ -74,29 +120,17 @@ func (d *Demo) seed(o Options) error {
 			return err
 		}
 	}
-	onPrem := []struct{ gw, ds, typ string }{
-		{Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", "Basic"},
-		{Gateway1024, "7d3b5a1c-2e4f-4a6b-8c9d-0e1f2a3b4c5d", "Windows"},
-		{Gateway1024, "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f", "Key"},
-		{Gateway2048, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "Anonymous"},
-		{Gateway2048, "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a", "Key"},
-	}
-	for _, x := range onPrem {
-		if err := st.PowerBI.AddDatasource(x.gw, x.ds, x.typ); err != nil {
-			return err
+	for _, e := range catalog() {
+		add := st.PowerBI.AddDatasource
+		if e.Gateway == CloudGateway {
+			add = st.PowerBI.AddCloudDatasource
 		}
-	}
-	cloud := []struct{ ds, typ string }{
-		{"9a8b7c6d-5e4f-4321-9fed-cba987654321", "OAuth2"},
-		{"1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "SAS"},
-	}
-	for _, x := range cloud {
-		if err := st.PowerBI.AddCloudDatasource(CloudGateway, x.ds, x.typ); err != nil {
+		if err := add(e.Gateway, e.ID, e.Type); err != nil {
 			return err
 		}
 	}
 	// A user someone added by hand: rotatord leaves it alone (no prune).
-	st.PowerBI.SetUsers(Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", []emulator.User{
+	st.PowerBI.SetUsers(Gateway2048, catalog()[0].ID, []emulator.User{
 		{DatasourceAccessRight: "Read", EmailAddress: "legacy@contoso.com", PrincipalType: "User"},
 	})
 
@@ -115,6 +149,15 @@ func (d *Demo) seed(o Options) error {
 		}
 		versions[name] = st.KeyVault.SetSecret(name, secret.FromString(v), attrs)
 	}
+	ledgerKey := secretText()
+	d.Want = map[string]map[string]string{
+		"sales-sql":     {"username": "svc_powerbi", "password": secrets["sales-sql-password"]},
+		"hr-fileshare":  {"username": secrets["hr-username"], "password": secrets["hr-password"]},
+		"ledger-key":    {"key": ledgerKey},
+		"blob-sas":      {"token": d.env[SASEnv]},
+		"public-feed":   {},
+		"warehouse-key": {"key": secrets["warehouse-key"]},
+	}
 	write := func(name string, data []byte) error {
 		return os.WriteFile(filepath.Join(o.Dir, name), data, 0o600)
 	}
@@ -122,7 +165,7 @@ func (d *Demo) seed(o Options) error {
 		return err
 	}
 	if o.Fail != "ledger-key" {
-		if err := write("ledger-key", []byte(secretText()+"\n")); err != nil {
+		if err := write("ledger-key", []byte(ledgerKey+"\n")); err != nil {
 			return err
 		}
 	}

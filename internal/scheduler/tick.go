@@ -58,7 +58,7 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 	if err != nil {
 		s.log.Error("tick failed", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next, "error", err)
 	} else {
-		s.log.Info("tick done", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next)
+		s.log.Debug("tick done", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next)
 	}
 	s.onTick(r)
 	return r

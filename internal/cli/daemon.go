@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/daemon"
+)
+
+const defaultConfig = "/etc/rotatord/config.yaml"
+
+// commonFlags are the flags of every command that reads the inventory.
+type commonFlags struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", defaultConfig, "the inventory `FILE`")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// logger builds the slog logger the flags ask for.
+func (c *commonFlags) logger(env *Env) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", c.logFormat)
+}
+
+// lookupEnv adapts Env.Getenv; an empty variable counts as unset, which is
+// what a secret source wants.
+func (env *Env) lookupEnv(name string) (string, bool) {
+	v := env.Getenv(name)
+	return v, v != ""
+}
+
+// loadDaemon reads the inventory and assembles the daemon, printing why not
+// and returning ExitUsage when it cannot.
+func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon.Daemon, int) {
+	log, err := c.logger(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
+		return nil, ExitUsage
+	}
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
+		return nil, ExitUsage
+	}
+	o.Logger = log
+	if o.LookupEnv == nil {
+		o.LookupEnv = env.lookupEnv
+	}
+	o.Version = version()
+	d, err := daemon.New(cfg, o)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord %s: %s: %v\n", cmd, c.config, err)
+		return nil, ExitUsage
+	}
+	return d, ExitOK
+}
+
+func noArgs(env *Env, fs *flag.FlagSet) bool {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "%s: unexpected argument %q (see -h)\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+func runCheck(_ context.Context, env *Env, args []string) int {
+	var c commonFlags
+	fs := newFlagSet(env, "check", "[-config FILE]",
+		"Validates the inventory offline and prints every problem as FILE:LINE: message.\n")
+	c.register(fs)
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if !noArgs(env, fs) {
+		return ExitUsage
+	}
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok, %d datasources\n", cfg.Path, len(cfg.Datasources))
+	return ExitOK
+}
+
+// names is a repeatable string flag.
+type names []string
+
+func (n *names) String() string     { return strings.Join(*n, ",") }
+func (n *names) Set(v string) error { *n = append(*n, v); return nil }
+
+func runOnce(ctx context.Context, env *Env, args []string) int {
+	var c commonFlags
+	var only names
+	fs := newFlagSet(env, "once", "[-config FILE] [-only NAME]...",
+		"Rotates every data source (or the named ones) now, with retries, and exits:\n"+
+			"0 when all succeeded, 1 when any failed, 2 on bad usage or configuration.\n")
+	c.register(fs)
+	fs.Var(&only, "only", "rotate only the data source `NAME` (repeatable)")
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if !noArgs(env, fs) {
+		return ExitUsage
+	}
+	d, code := loadDaemon(env, "once", &c, daemon.Options{})
+	if d == nil {
+		return code
+	}
+	failed, err := d.Once(ctx, only)
+	var unknown *daemon.UnknownDatasourceError
+	switch {
+	case errors.As(err, &unknown):
+		fmt.Fprintf(env.Stderr, "rotatord once: %v\n", err)
+		return ExitUsage
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "rotatord once: %v\n", err)
+		return ExitFailure
+	case failed > 0:
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func runPlan(ctx context.Context, env *Env, args []string) int {
+	var c commonFlags
+	fs := newFlagSet(env, "plan", "[-config FILE]",
+		"Resolves every data source's secret and gateway key and compares its users, then prints\n"+
+			"what a rotation would do. Sends no PATCH, POST or DELETE and prints no secret.\n")
+	c.register(fs)
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if !noArgs(env, fs) {
+		return ExitUsage
+	}
+	d, code := loadDaemon(env, "plan", &c, daemon.Options{})
+	if d == nil {
+		return code
+	}
+	if d.Plan(ctx, env.Stdout) > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func runRun(ctx context.Context, env *Env, args []string) int {
+	var c commonFlags
+	var webConfig string
+	fs := newFlagSet(env, "run", "[-config FILE] [-web.config.file FILE]",
+		"Runs the daemon: rotates every data source on its schedule and serves /metrics,\n"+
+			"/healthz and /readyz. SIGHUP (or a changed file) reloads the inventory;\n"+
+			"SIGTERM stops after the rotations in flight.\n")
+	c.register(fs)
+	fs.StringVar(&webConfig, "web.config.file", "", "Prometheus exporter-toolkit web config `FILE` (TLS, basic auth)")
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if !noArgs(env, fs) {
+		return ExitUsage
+	}
+	return serve(ctx, env, "run", &c, daemon.Options{WebConfigFile: webConfig})
+}
+
+// serve runs the daemon until ctx is done, with SIGHUP reloading and
+// systemd told when it is ready and when it stops.
+func serve(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.Options) int {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	stopForward := make(chan struct{})
+	defer close(stopForward)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case <-stopForward:
+				return
+			}
+		}
+	}()
+	o.Reload = reload
+	o.Notify = func(state string) { _, _ = sdnotify.SdNotify(false, state) }
+
+	d, code := loadDaemon(env, cmd, c, o)
+	if d == nil {
+		return code
+	}
+	srv, err := d.Listen()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
+		return ExitUsage
+	}
+	if err := d.Run(ctx, srv); err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
+		return ExitFailure
+	}
+	return ExitOK
+}

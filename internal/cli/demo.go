@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/rotatord/rotatord/internal/daemon"
+	"github.com/rotatord/rotatord/internal/demo"
+)
+
+func runDemo(ctx context.Context, env *Env, args []string) int {
+	var c commonFlags
+	var listen, dir, fail string
+	fs := newFlagSet(env, "demo", "[-listen ADDR] [-fail NAME]",
+		"Runs the real daemon against in-process emulators of Power BI, Key Vault and Entra ID,\n"+
+			"with a sample inventory covering every credential type and both gateway key sizes.\n"+
+			"Metrics are served on -listen until Ctrl-C.\n")
+	c.register(fs)
+	fs.StringVar(&listen, "listen", "127.0.0.1:9464", "metrics and health `ADDR`")
+	fs.StringVar(&dir, "dir", "", "`DIR` for the demo inventory, secrets and state (default: a new temporary directory)")
+	fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing")
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if !noArgs(env, fs) {
+		return ExitUsage
+	}
+	switch fail {
+	case "", "sales-sql", "ledger-key", "blob-sas":
+	default:
+		fmt.Fprintf(env.Stderr, "rotatord demo: -fail %q: want sales-sql, ledger-key or blob-sas\n", fail)
+		return ExitUsage
+	}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "rotatord-demo-")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "rotatord demo: %v\n", err)
+			return ExitFailure
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	dm, err := demo.Start(demo.Options{Dir: dir, Listen: listen, Fail: fail})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord demo: %v\n", err)
+		return ExitFailure
+	}
+	defer dm.Close()
+	c.config = dm.ConfigPath
+	fmt.Fprintf(env.Stdout, "rotatord demo: emulated Power BI at %s, Key Vault at %s\n", dm.Stack.PowerBIURL, dm.Stack.KeyVaultURL)
+	fmt.Fprintf(env.Stdout, "rotatord demo: inventory %s; metrics http://%s/metrics; Ctrl-C to stop\n", dm.ConfigPath, listen)
+	return serve(ctx, env, "demo", &c, daemon.Options{
+		Transport:     dm.Stack.CA.Client(),
+		LookupEnv:     dm.LookupEnv,
+		RotateAtStart: true,
+	})
+}

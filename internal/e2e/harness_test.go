@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/state"
+)
+
+// binary is the rotatord built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rotatord-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "rotatord")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rotatord")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building rotatord:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's world: seeded emulators and the inventory for them.
+type env struct {
+	t    *testing.T
+	dir  string
+	demo *demo.Demo
+	ca   string // path of the emulators' CA certificate
+	out  *syncBuffer
+}
+
+func newEnv(t *testing.T, fail string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := demo.Start(demo.Options{Dir: dir, Listen: "127.0.0.1:0", Fail: fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, d.Stack.CA.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, dir: dir, demo: d, ca: ca, out: &syncBuffer{}}
+}
+
+func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + e.ca, "HOME=" + e.dir}
+	if e.demo != nil {
+		cmd.Env = append(cmd.Env, e.demo.Environ()...)
+	}
+	cmd.Stdout = e.out
+	cmd.Stderr = e.out
+	cmd.Dir = e.dir
+	return cmd
+}
+
+// run runs rotatord to completion and returns its exit code.
+func (e *env) run(args ...string) int {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := e.command(ctx, args...).Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		e.t.Fatalf("rotatord %v: %v", args, err)
+	}
+	return 0
+}
+
+// entry finds a data source of the demo inventory.
+func (e *env) entry(name string) demo.Entry {
+	for _, x := range e.demo.Catalog() {
+		if x.Name == name {
+			return x
+		}
+	}
+	e.t.Fatalf("no demo data source %q", name)
+	return demo.Entry{}
+}
+
+// received is the credential the emulated gateway last accepted for name.
+func (e *env) received(name string) (emulator.Received, bool) {
+	x := e.entry(name)
+	return e.demo.Stack.PowerBI.Credential(x.Gateway, x.ID)
+}
+
+// checkNoLeak fails if any secret the demo holds appears in what rotatord
+// wrote: its output and its state file.
+func (e *env) checkNoLeak() {
+	e.t.Helper()
+	haystacks := map[string]string{"output": e.out.String()}
+	if b, err := os.ReadFile(filepath.Join(e.dir, "state.json")); err == nil {
+		haystacks["state file"] = string(b)
+	}
+	for where, text := range haystacks {
+		for _, s := range e.demo.Secrets() {
+			if s != "" && strings.Contains(text, s) {
+				e.t.Errorf("a secret value appears in the %s", where)
+			}
+		}
+	}
+}
+
+func (e *env) state() state.File {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "state.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var f state.File
+	if err := json.Unmarshal(b, &f); err != nil {
+		e.t.Fatal(err)
+	}
+	return f
+}
+
+// syncBuffer collects a child's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
