@@ -1,0 +1,199 @@
+package cipher
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+func TestPoolCountsSegments(t *testing.T) {
+	p := NewPool(2)
+	steps := []struct {
+		bits, n int
+		want    uint64 // running total
+	}{
+		{1024, 85, 1}, {1024, 86, 3}, {1024, 170, 5}, {1024, 171, 8}, {2048, 1000, 9}, {4096, 5, 10},
+	}
+	for _, s := range steps {
+		priv := testKey(t, s.bits)
+		plain := secret.New([]byte(strings.Repeat("p", s.n)))
+		out, err := p.Encrypt(t.Context(), &priv.PublicKey, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ciphertest.Decrypt(priv, out); err != nil || string(got) != plain.RevealString() {
+			t.Fatalf("rsa%d %dB: round trip failed: %v", s.bits, s.n, err)
+		}
+		if got := p.Segments(); got != s.want {
+			t.Errorf("after rsa%d %dB: Segments() = %d, want %d", s.bits, s.n, got, s.want)
+		}
+		if got := Segments(&priv.PublicKey, s.n); s.bits == 1024 && got != (s.n+84)/85 {
+			t.Errorf("Segments(rsa1024, %d) = %d", s.n, got)
+		}
+	}
+	if p.QueueLength() != 0 {
+		t.Errorf("QueueLength() = %d after all work finished", p.QueueLength())
+	}
+}
+
+// waitFor spins (yielding, never sleeping a fixed time) until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+func TestPoolWaitsForSlotAndHonoursCancel(t *testing.T) {
+	p := NewPool(1)
+	// Occupy the only slot, as a long encryption would.
+	if !p.slots.TryAcquire(1) {
+		t.Fatal("new pool has no free slot")
+	}
+	pub := &testKey(t, 2048).PublicKey
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	type result struct {
+		out string
+		err error
+	}
+	results := make(chan result, 2)
+	go func() {
+		out, err := p.Encrypt(ctx, pub, secret.FromString("waits then gives up"))
+		results <- result{out, err}
+	}()
+	waitFor(t, "one queued operation", func() bool { return p.QueueLength() == 1 })
+	cancel()
+	r := <-results
+	if r.err != context.Canceled {
+		t.Fatalf("Encrypt after cancel = %q, %v; want context.Canceled itself", r.out, r.err)
+	}
+	if p.QueueLength() != 0 || p.Segments() != 0 {
+		t.Errorf("after cancel: QueueLength=%d Segments=%d, want 0 0", p.QueueLength(), p.Segments())
+	}
+
+	// A waiter proceeds once the slot is released.
+	go func() {
+		out, err := p.Encrypt(t.Context(), pub, secret.FromString("waits then runs"))
+		results <- result{out, err}
+	}()
+	waitFor(t, "the second queued operation", func() bool { return p.QueueLength() == 1 })
+	p.slots.Release(1)
+	if r := <-results; r.err != nil || r.out == "" {
+		t.Fatalf("Encrypt after release = %q, %v", r.out, r.err)
+	}
+	if p.Segments() != 1 {
+		t.Errorf("Segments() = %d, want 1", p.Segments())
+	}
+}
+
+func TestPoolAlreadyCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := NewPool(0).Encrypt(ctx, &testKey(t, 1024).PublicKey, secret.FromString("x"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// Many rotations sharing one pool at once: all succeed, the count is exact,
+// and nothing is left queued.
+func TestPoolConcurrent(t *testing.T) {
+	p := NewPool(2)
+	const goroutines, each = 8, 5
+	plain := secret.New([]byte(strings.Repeat("c", 200))) // 3 segments at 1024 bits
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*each)
+	for g := range goroutines {
+		priv := testKey(t, []int{1024, 2048}[g%2])
+		wg.Go(func() {
+			for range each {
+				out, err := p.Encrypt(t.Context(), &priv.PublicKey, plain)
+				if err == nil {
+					_, err = ciphertest.Decrypt(priv, out)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if want := uint64(goroutines / 2 * each * (3 + 1)); p.Segments() != want {
+		t.Errorf("Segments() = %d, want %d", p.Segments(), want)
+	}
+	if p.QueueLength() != 0 {
+		t.Errorf("QueueLength() = %d", p.QueueLength())
+	}
+}
+
+// BenchmarkPool pushes realistic credentials JSON through one shared pool
+// from every core: ~250 bytes (3 segments) for 1024-bit keys, ~100 bytes for
+// 2048-bit ones.
+func BenchmarkPool(b *testing.B) {
+	for _, bc := range []struct {
+		bits, size int
+	}{{1024, 250}, {2048, 100}} {
+		b.Run(fmt.Sprintf("rsa%d", bc.bits), func(b *testing.B) {
+			pub := &testKey(b, bc.bits).PublicKey
+			plain := benchPlaintext(bc.size)
+			p := NewPool(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := p.Encrypt(context.Background(), pub, plain); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(p.Segments())/b.Elapsed().Seconds(), "segments/s")
+		})
+	}
+}
+
+// BenchmarkOAEPCeiling is the bound BenchmarkPool/rsa1024 can reach: bare
+// crypto/rsa OAEP-SHA1 encryptions of one 85-byte segment on every core,
+// without the pool, the segmenting or the base64.
+func BenchmarkOAEPCeiling(b *testing.B) {
+	pub := &testKey(b, 1024).PublicKey
+	seg := make([]byte, SegmentBytes)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		h := sha1.New()
+		for pb.Next() {
+			if _, err := rsa.EncryptOAEP(h, rand.Reader, pub, seg, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "segments/s")
+}
+
+func benchPlaintext(size int) secret.Secret {
+	s := `{"credentialData":[{"name":"username","value":"CONTOSO\\svc_powerbi"},{"name":"password","value":"`
+	s += strings.Repeat("x", max(size-len(s)-4, 1)) + `"}]}`
+	return secret.FromString(s)
+}

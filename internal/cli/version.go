@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+// Version is rotatord's version, set when building a release:
+//
+//	go build -ldflags "-X github.com/rotatord/rotatord/internal/cli.Version=v1.2.3" ./cmd/rotatord
+//
+// Empty means: derive it from the build information. (The one package-level
+// variable in rotatord; the linker is the only thing that writes it.)
+var Version string
+
+// version returns Version, or else the module version `go install` records,
+// or else the VCS revision of a local build.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return "devel+" + rev[:min(12, len(rev))] + dirty
+}
+
+func runVersion(_ context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "version", "", "Prints rotatord's version, the Go version that built it, and the platform.\n")
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(env.Stderr, "rotatord version: takes no arguments")
+		return ExitUsage
+	}
+	if _, err := fmt.Fprintf(env.Stdout, "rotatord %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH); err != nil {
+		fmt.Fprintf(env.Stderr, "rotatord version: write stdout: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
