@@ -1,0 +1,228 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "rotatord"
+
+// Stage names the step of a rotation that a duration or a failure belongs to.
+type Stage string
+
+// The stages of one rotation, in pipeline order.
+const (
+	StageSource  Stage = "source"
+	StageEncrypt Stage = "encrypt"
+	StagePatch   Stage = "patch"
+	StageUsers   Stage = "users"
+)
+
+// stageOther replaces a Stage outside the four above, so that a caller's
+// typo cannot mint a new series.
+const stageOther Stage = "other"
+
+// Options configures New. Registerer is required; the rest have defaults.
+type Options struct {
+	// Registerer receives every collector. Required: there is no global default.
+	Registerer prometheus.Registerer
+	// Now is the clock used for credential ages and reload timestamps;
+	// nil means time.Now.
+	Now func() time.Time
+	// States reports per-data-source state at scrape time; nil means none.
+	States StateFunc
+	// Encrypt reports the encryption worker pool's counters; nil omits
+	// rotatord_encrypt_segments_total and rotatord_encrypt_queue_length.
+	Encrypt EncryptStats
+	// Version and Revision label rotatord_build_info; "" becomes "unknown".
+	Version, Revision string
+}
+
+// Metrics records rotatord's events. Its methods are safe for concurrent use.
+type Metrics struct {
+	now          func() time.Time
+	rotations    *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	durations    *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	reloadOK     prometheus.Gauge
+	reloadOKTime prometheus.Gauge
+}
+
+// New creates rotatord's metrics and registers them, together with the Go
+// runtime and process collectors and rotatord_build_info, on o.Registerer.
+// It fails if o.Registerer is nil or already holds any of them.
+func New(o Options) (*Metrics, error) {
+	if o.Registerer == nil {
+		return nil, errors.New("metrics: Options.Registerer is nil")
+	}
+	m := &Metrics{
+		now: o.Now,
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "rotations_total",
+			Help: "Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × " +
+				"credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).",
+		}, []string{"datasource", "credential_type", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "rotation_failures_total",
+			Help: "Failed rotations by the stage that failed and a short reason. Cardinality: datasource " +
+				"(one per inventory entry) × stage (5: source, encrypt, patch, users, other) × " +
+				"reason (a small fixed set of snake_case words; anything else is counted as other).",
+		}, []string{"datasource", "stage", "reason"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "rotation_duration_seconds",
+			Help: "Time spent in each stage of a rotation, retries included. Cardinality: " +
+				"stage (5: source, encrypt, patch, users, other).",
+			// From a cached-key encryption (milliseconds) to a PATCH that waited
+			// out several 429 Retry-After rounds (minutes).
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"stage"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "powerbi_requests_total",
+			Help: "Power BI REST requests by operation and HTTP status. Cardinality: operation " +
+				"(a fixed set of API calls) × code (HTTP status codes seen, or error when no response came back).",
+		}, []string{"operation", "code"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "config_last_reload_success",
+			Help:      "1 if the last configuration (re)load succeeded, 0 if it was refused. No labels.",
+		}),
+		reloadOKTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "config_last_reload_success_timestamp_seconds",
+			Help:      "Unix time of the last successful configuration (re)load. No labels.",
+		}),
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "build_info",
+		Help:      "Always 1; the labels say which build is running. Cardinality: 1.",
+		ConstLabels: prometheus.Labels{
+			"version":   orUnknown(o.Version),
+			"revision":  orUnknown(o.Revision),
+			"goversion": runtime.Version(),
+		},
+	})
+	buildInfo.Set(1)
+
+	cs := []prometheus.Collector{
+		m.rotations, m.failures, m.durations, m.requests, m.reloadOK, m.reloadOKTime, buildInfo,
+		newStateCollector(m.now, o.States, o.Encrypt),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	for _, c := range cs {
+		if err := o.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// RotationDone counts a finished rotation of datasource as a success or a failure.
+func (m *Metrics) RotationDone(datasource, credentialType string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.rotations.WithLabelValues(datasource, credentialType, result).Inc()
+}
+
+// RotationFailed counts a failure of datasource at stage. reason should be a
+// short stable snake_case word (e.g. "forbidden", "throttled"); anything not
+// matching [a-z0-9_]{1,40} is counted as "other" so that an error message can
+// never become a label value.
+func (m *Metrics) RotationFailed(datasource string, stage Stage, reason string) {
+	m.failures.WithLabelValues(datasource, string(knownStage(stage)), boundedWord(reason)).Inc()
+}
+
+// ObserveStage records how long stage took.
+func (m *Metrics) ObserveStage(stage Stage, d time.Duration) {
+	m.durations.WithLabelValues(string(knownStage(stage))).Observe(d.Seconds())
+}
+
+// PowerBIRequest counts one Power BI REST request. code is the HTTP status;
+// 0 (or anything that is not an HTTP status) means no response came back and
+// is counted as code="error". operation is an API operation name such as the
+// swagger's "Gateways_UpdateDatasource"; anything not matching
+// [A-Za-z0-9_]{1,64} (a URL path, a GUID) is counted as "other".
+func (m *Metrics) PowerBIRequest(operation string, code int) {
+	label := "error"
+	if code >= 100 && code <= 599 {
+		label = strconv.Itoa(code)
+	}
+	m.requests.WithLabelValues(boundedName(operation), label).Inc()
+}
+
+// ConfigReloaded records the outcome of a configuration load or reload. The
+// daemon calls it after the first load too, so that the gauge starts at 1.
+func (m *Metrics) ConfigReloaded(ok bool) {
+	if !ok {
+		m.reloadOK.Set(0)
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadOKTime.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// Forget drops the counter series of a data source that left the inventory,
+// so dashboards stop showing it. Its state series vanish by themselves once
+// States no longer reports it.
+func (m *Metrics) Forget(datasource string) {
+	m.rotations.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
+	m.failures.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
+}
+
+func knownStage(s Stage) Stage {
+	switch s {
+	case StageSource, StageEncrypt, StagePatch, StageUsers:
+		return s
+	}
+	return stageOther
+}
+
+// boundedWord returns s if it is a short snake_case word, else "other". It
+// guards label cardinality against callers that pass error strings or IDs.
+func boundedWord(s string) string {
+	return bounded(s, 40, false)
+}
+
+// boundedName is boundedWord for identifiers that may use capitals, such as
+// swagger operation IDs.
+func boundedName(s string) string {
+	return bounded(s, 64, true)
+}
+
+func bounded(s string, maxLen int, upper bool) string {
+	if len(s) == 0 || len(s) > maxLen {
+		return "other"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || upper && c >= 'A' && c <= 'Z'
+		if !ok {
+			return "other"
+		}
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
