@@ -145,7 +145,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		return nil, fmt.Errorf("schedule: %w", err)
 	}
+	d.declare(cfg)
 	return d, nil
+}
+
+// declare creates every data source's counters at zero.
+func (d *Daemon) declare(cfg *config.Config) {
+	for _, ds := range cfg.Datasources {
+		d.metrics.Declare(ds.Name, string(ds.CredentialType))
+	}
 }
 
 // sources builds the Key Vault clients the inventory names.

@@ -167,6 +167,7 @@ func (d *Daemon) Reload(why string) {
 		}
 	}
 	d.state.Prune(keep)
+	d.declare(cfg)
 	d.metrics.ConfigReloaded(true)
 	d.log.Info("config reloaded", "why", why, "datasources", len(cfg.Datasources))
 }

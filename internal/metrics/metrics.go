@@ -132,6 +132,14 @@ func New(o Options) (*Metrics, error) {
 	return m, nil
 }
 
+// Declare creates datasource's rotation counters at zero, so that the first
+// failure is an increase Prometheus can see (increase() over a series that
+// appears at 1 reads as no change).
+func (m *Metrics) Declare(datasource, credentialType string) {
+	m.rotations.WithLabelValues(datasource, credentialType, "success")
+	m.rotations.WithLabelValues(datasource, credentialType, "failure")
+}
+
 // RotationDone counts a finished rotation of datasource as a success or a failure.
 func (m *Metrics) RotationDone(datasource, credentialType string, ok bool) {
 	result := "failure"

@@ -307,6 +307,22 @@ rotatord_rotation_failures_total{datasource="sales-sql",reason="not_found",stage
 	}
 }
 
+func TestDeclareStartsCountersAtZero(t *testing.T) {
+	m, reg, _, _ := newTest(t)
+	m.Declare("ledger-key", "Key")
+	m.RotationDone("ledger-key", "Key", false)
+
+	want := `
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# TYPE rotatord_rotations_total counter
+rotatord_rotations_total{credential_type="Key",datasource="ledger-key",result="failure"} 1
+rotatord_rotations_total{credential_type="Key",datasource="ledger-key",result="success"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rotatord_rotations_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestStateSeriesFollowInventory(t *testing.T) {
 	_, reg, states, _ := newTest(t)
 	*states = []DatasourceState{{Name: "a", UsersDrift: 1}, {Name: "b", UsersDrift: 2}}
