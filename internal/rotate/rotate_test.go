@@ -1,0 +1,252 @@
+package rotate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/sources"
+	"github.com/rotatord/rotatord/internal/state"
+)
+
+const (
+	gw   = "1f69e798-5852-4fdd-ab01-33bb14b6e934"
+	dsID = "252b9de8-d915-4788-aaeb-ec8c2395f970"
+)
+
+// fixture is a Rotator wired to the emulators through the real clients.
+type fixture struct {
+	t     *testing.T
+	stack *emulator.Stack
+	rot   *Rotator
+	cfg   *config.Config
+}
+
+// newFixture starts the emulators with one 2048-bit gateway holding one
+// Basic data source, and a Rotator for the inventory extra (YAML lines
+// appended to the data source).
+func newFixture(t *testing.T, extra string) *fixture {
+	t.Helper()
+	st, err := emulator.StartStack(emulator.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.PowerBI.AddGateway(gw, 2048); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PowerBI.AddDatasource(gw, dsID, "Basic"); err != nil {
+		t.Fatal(err)
+	}
+	st.KeyVault.SetSecret("db-password", secret.FromString("first-password"), emulator.SecretAttributes{})
+
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "client-secret")
+	if err := os.WriteFile(secretFile, st.ClientSecret.Reveal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`powerbi: {api_url: %s}
+keyvaults: {main: %s}
+state_file: %s/state.json
+datasources:
+  - name: sales-sql
+    gateway_id: %s
+    datasource_id: %s
+    credential_type: Basic
+    encrypt: gateway
+    source: {keyvault: main, username: svc, password_secret: db-password}
+%s`, st.PowerBIURL, st.KeyVaultURL, dir, gw, dsID, extra)
+	cfg, err := config.Parse("inventory.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := st.CA.Client()
+	cred, err := sources.NewCredential(sources.AuthOptions{
+		Method: "client_secret", TenantID: st.TenantID, ClientID: st.ClientID,
+		ClientSecretFile: secretFile, AuthorityHost: st.AuthorityURL, Transport: transport,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := pbi.New(pbi.Options{APIURL: st.PowerBIURL, Credential: cred, Transport: transport, RetryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := sources.NewKeyVault(st.KeyVaultURL, cred, sources.KeyVaultOptions{Transport: transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(cfg.StateFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := New(Options{
+		PowerBI: client,
+		Pool:    cipher.NewPool(2),
+		Sources: &Sources{KeyVaults: map[string]*sources.KeyVault{"main": kv}, Credential: cred},
+		State:   store,
+	})
+	return &fixture{t: t, stack: st, rot: rot, cfg: cfg}
+}
+
+func (f *fixture) rotate() (Result, error) {
+	f.t.Helper()
+	ds, _ := f.cfg.Datasource("sales-sql")
+	return f.rot.Rotate(context.Background(), ds)
+}
+
+func (f *fixture) count(op string) int {
+	n := 0
+	for _, r := range f.stack.PowerBI.Requests() {
+		if r.Operation == op {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fixture) password() string {
+	got, ok := f.stack.PowerBI.Credential(gw, dsID)
+	if !ok {
+		return ""
+	}
+	return got.Fields["password"]
+}
+
+func TestRotateRefetchesAChangedGatewayKey(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := f.rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.stack.PowerBI.RotateGatewayKey(gw); err != nil {
+		t.Fatal(err)
+	}
+	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
+	if _, err := f.rotate(); err != nil {
+		t.Fatalf("rotation after a gateway key change: %v", err)
+	}
+	if got := f.password(); got != "second-password" {
+		t.Errorf("the gateway holds %q, want the new password", got)
+	}
+	if n := f.count(emulator.OpGetGateway); n != 2 {
+		t.Errorf("GetGateway called %d times, want 2 (first use, then after the rejection)", n)
+	}
+	if n := f.count(emulator.OpUpdateDatasource); n != 3 {
+		t.Errorf("PATCH sent %d times, want 3 (first, rejected, re-encrypted)", n)
+	}
+}
+
+func TestRotateRejectedWithTheSameKeyFailsOnce(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := f.rotate(); err != nil {
+		t.Fatal(err)
+	}
+	f.stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 400, Code: "DM_GWPipeline_Gateway_InvalidConnectionCredentials", Times: 1})
+	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
+	_, err := f.rotate()
+	re, ok := err.(*Error)
+	if !ok || re.Stage != "patch" || re.Reason != "http_400" || re.Retryable() {
+		t.Fatalf("err = %v, want a permanent patch failure with reason http_400", err)
+	}
+	if n := f.count(emulator.OpUpdateDatasource); n != 2 {
+		t.Errorf("PATCH sent %d times, want 2: no second try when the key did not change", n)
+	}
+	if got := f.password(); got != "first-password" {
+		t.Errorf("a failed rotation replaced the credential: the gateway holds %q", got)
+	}
+	if st, _ := f.rot.o.State.Get("sales-sql"); st.LastError != "patch:http_400" {
+		t.Errorf("state LastError = %q", st.LastError)
+	}
+}
+
+func TestRotateSkipUnchanged(t *testing.T) {
+	f := newFixture(t, "    skip_unchanged: true\n")
+	for range 2 {
+		if _, err := f.rotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.count(emulator.OpUpdateDatasource); n != 1 {
+		t.Fatalf("PATCH sent %d times for an unchanged version, want 1", n)
+	}
+	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
+	res, err := f.rotate()
+	if err != nil || !res.Patched {
+		t.Fatalf("new version: patched=%v err=%v", res.Patched, err)
+	}
+	if got := f.password(); got != "second-password" {
+		t.Errorf("the gateway holds %q after a new version", got)
+	}
+}
+
+func TestRotateExpiredSecretIsRefused(t *testing.T) {
+	f := newFixture(t, "")
+	f.stack.KeyVault.SetSecret("db-password", secret.FromString("stale"), emulator.SecretAttributes{Expires: time.Now().Add(-time.Hour)})
+	_, err := f.rotate()
+	re, ok := err.(*Error)
+	if !ok || re.Stage != "source" || re.Reason != "expired" {
+		t.Fatalf("err = %v, want a source failure with reason expired", err)
+	}
+	if f.count(emulator.OpUpdateDatasource) != 0 {
+		t.Error("an expired secret was sent to Power BI")
+	}
+}
+
+func TestRotateUsersWithPrune(t *testing.T) {
+	f := newFixture(t, `    prune: true
+    users:
+      - {email: john@contoso.com, access: Read}
+      - {email: ann@contoso.com, access: ReadOverrideEffectiveIdentity}
+`)
+	f.stack.PowerBI.SetUsers(gw, dsID, []emulator.User{
+		{DatasourceAccessRight: "Read", EmailAddress: "ann@contoso.com", PrincipalType: "User"},
+		{DatasourceAccessRight: "Read", EmailAddress: "stray@contoso.com", PrincipalType: "User"},
+	})
+	res, err := f.rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UsersAdded != 2 || res.UsersRemoved != 1 {
+		t.Errorf("added %d removed %d, want 2 and 1", res.UsersAdded, res.UsersRemoved)
+	}
+	var got []string
+	for _, u := range f.stack.PowerBI.Users(gw, dsID) {
+		got = append(got, u.EmailAddress+":"+u.DatasourceAccessRight)
+	}
+	slices.Sort(got)
+	want := []string{"ann@contoso.com:ReadOverrideEffectiveIdentity", "john@contoso.com:Read"}
+	if !slices.Equal(got, want) {
+		t.Errorf("users = %v, want %v", got, want)
+	}
+	if d := f.rot.UsersDrift("sales-sql"); d != 0 {
+		t.Errorf("drift after reconciling = %d, want 0", d)
+	}
+}
+
+func TestPlanSendsNoWrites(t *testing.T) {
+	f := newFixture(t, `    users:
+      - {email: john@contoso.com, access: Read}
+`)
+	ds, _ := f.cfg.Datasource("sales-sql")
+	p, err := f.rot.Plan(context.Background(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.KeyBits != 2048 || !p.Patch || len(p.UsersToAdd) != 1 || p.SourceVersion == "" {
+		t.Errorf("plan = %+v", p)
+	}
+	for _, r := range f.stack.PowerBI.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("plan sent %s %s", r.Method, r.Path)
+		}
+	}
+}
