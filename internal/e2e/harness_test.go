@@ -116,10 +116,16 @@ func (e *env) checkNoLeak() {
 		haystacks["state file"] = string(b)
 	}
 	for where, text := range haystacks {
-		for _, s := range e.demo.Secrets() {
-			if s != "" && strings.Contains(text, s) {
-				e.t.Errorf("a secret value appears in the %s", where)
-			}
+		e.checkTextNoLeak(where, text)
+	}
+}
+
+// checkTextNoLeak fails if any secret the demo holds appears in text.
+func (e *env) checkTextNoLeak(where, text string) {
+	e.t.Helper()
+	for _, s := range e.demo.Secrets() {
+		if s != "" && strings.Contains(text, s) {
+			e.t.Errorf("a secret value appears in the %s", where)
 		}
 	}
 }

@@ -131,6 +131,7 @@ func TestRunReload(t *testing.T) {
 	if !strings.Contains(body, "rotatord_config_last_reload_success 1") {
 		t.Error("rotatord_config_last_reload_success is not 1 after a good reload")
 	}
+	e.checkTextNoLeak("metrics", body)
 	if strings.Contains(body, `datasource="public-feed"`) {
 		t.Error("series of the removed data source are still served")
 	}
