@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -90,5 +91,32 @@ func TestRunBadStartup(t *testing.T) {
 				t.Errorf("want one line mentioning %q, got:\n%s", tc.want, out)
 			}
 		})
+	}
+}
+
+// TestJSONLogs: --log-format json gives one JSON object per line with the
+// stable keys of a rotation.
+func TestJSONLogs(t *testing.T) {
+	e := newEnv(t, "")
+	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "ledger-key", "--log-format", "json"); code != 0 {
+		t.Fatalf("once exited %d; output:\n%s", code, e.out)
+	}
+	var rotations int
+	for _, line := range strings.Split(strings.TrimSpace(e.out.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if rec["msg"] == "rotation" {
+			rotations++
+			for _, key := range []string{"datasource", "credential_type", "attempts", "duration", "result"} {
+				if _, ok := rec[key]; !ok {
+					t.Errorf("rotation line lacks %q: %s", key, line)
+				}
+			}
+		}
+	}
+	if rotations != 1 {
+		t.Errorf("%d rotation lines, want 1", rotations)
 	}
 }
