@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/demo"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newDemoDaemon assembles the daemon in-process on the demo inventory.
+func newDemoDaemon(t *testing.T, o Options) (*Daemon, *demo.Demo) {
+	t.Helper()
+	dm, err := demo.Start(demo.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dm.Close() })
+	cfg, err := config.Load(dm.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dm.Stack.CA.Client()
+	t.Cleanup(client.CloseIdleConnections)
+	o.Transport = client
+	o.LookupEnv = dm.LookupEnv
+	d, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, dm
+}
+
+// TestRunStopsCleanly runs the daemon, rotates everything at start, serves
+// metrics, and stops on cancel without leaving a goroutine behind.
+func TestRunStopsCleanly(t *testing.T) {
+	var notified []string
+	d, dm := newDemoDaemon(t, Options{RotateAtStart: true, Notify: func(s string) { notified = append(notified, s) }})
+	srv, err := d.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, srv) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, e := range dm.Catalog() {
+			if _, ok := dm.Stack.PowerBI.Credential(e.Gateway, e.ID); ok {
+				n++
+			}
+		}
+		if n == len(dm.Catalog()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d data sources rotated", n, len(dm.Catalog()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + srv.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/readyz = %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if got := strings.Join(notified, ","); got != "READY=1,STOPPING=1" {
+		t.Errorf("systemd notifications = %q", got)
+	}
+}
+
+// TestOnceUnknownName is a usage error, not a failed rotation.
+func TestOnceUnknownName(t *testing.T) {
+	d, _ := newDemoDaemon(t, Options{})
+	_, err := d.Once(context.Background(), []string{"no-such"})
+	if _, ok := err.(*UnknownDatasourceError); !ok {
+		t.Fatalf("err = %v, want *UnknownDatasourceError", err)
+	}
+}
