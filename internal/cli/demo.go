@@ -32,7 +32,12 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "rotatord demo: -fail %q: want sales-sql, ledger-key or blob-sas\n", fail)
 		return ExitUsage
 	}
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			fmt.Fprintf(env.Stderr, "rotatord demo: -dir: %v\n", err)
+			return ExitUsage
+		}
+	} else {
 		tmp, err := os.MkdirTemp("", "rotatord-demo-")
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "rotatord demo: %v\n", err)
