@@ -50,6 +50,7 @@ type Daemon struct {
 	o       Options
 	log     *slog.Logger
 	cfg     atomic.Pointer[config.Config]
+	index   atomic.Pointer[datasourceIndex] // of cfg's data sources, by name
 	cred    azcore.TokenCredential
 	state   *state.Store
 	pool    *cipher.Pool
@@ -202,7 +203,7 @@ func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
 
 // rotate is one attempt at one data source, as the scheduler runs it.
 func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, error) {
-	ds, ok := d.cfg.Load().Datasource(name)
+	ds, ok := d.datasource(name)
 	if !ok {
 		return scheduler.Result{}, scheduler.Permanent(fmt.Errorf("datasource %q left the inventory", name))
 	}
@@ -220,7 +221,7 @@ func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, err
 // onTick records the outcome of one tick (all its attempts) in metrics, the
 // log and the state file.
 func (d *Daemon) onTick(r scheduler.TickReport) {
-	ds, ok := d.cfg.Load().Datasource(r.Job)
+	ds, ok := d.datasource(r.Job)
 	credType := ""
 	if ok {
 		credType = string(ds.CredentialType)

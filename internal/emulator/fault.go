@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +16,12 @@ type Fault struct {
 	Latency    time.Duration // wait this long before answering (or until the request is cancelled)
 	Drop       bool          // close the connection without an answer
 	Times      int           // how many requests it hits; 0 means until cleared
+	// Probability, when strictly between 0 and 1, makes the fault hit each
+	// request with that chance, to model a service that throttles a share
+	// of its traffic. A request it spares falls through to the next fault
+	// queued for the operation (or is served normally) and does not count
+	// against Times. 0 or 1 and above: every request.
+	Probability float64
 }
 
 // ErrorWriter writes a service-specific error body.
@@ -22,8 +30,18 @@ type ErrorWriter func(w http.ResponseWriter, status int, code string)
 // Faults holds the faults injected per operation name. The zero value is
 // ready to use and safe for concurrent use.
 type Faults struct {
-	mu sync.Mutex
-	m  map[string][]*Fault
+	mu   sync.Mutex
+	m    map[string][]*Fault
+	rand func() float64 // in [0, 1); nil: math/rand/v2
+}
+
+// SetRand sets where probabilistic faults draw their chances from, a value
+// in [0, 1) per call, so that tests can make them deterministic. nil
+// restores math/rand/v2.
+func (fs *Faults) SetRand(rand func() float64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.rand = rand
 }
 
 // Inject queues f for operation op; faults of one operation apply in order.
@@ -43,22 +61,32 @@ func (fs *Faults) Clear() {
 	fs.m = nil
 }
 
-// next takes the fault that applies to the next request of op, if any.
+// next takes the fault that applies to the next request of op, if any: the
+// first queued one, unless it is probabilistic and spares the request.
 func (fs *Faults) next(op string) (Fault, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	q := fs.m[op]
-	if len(q) == 0 {
-		return Fault{}, false
-	}
-	f := q[0]
-	if f.Times > 0 {
-		f.Times--
-		if f.Times == 0 {
-			fs.m[op] = q[1:]
+	for i, f := range q {
+		if f.Probability > 0 && f.Probability < 1 && fs.draw() >= f.Probability {
+			continue
 		}
+		if f.Times > 0 {
+			f.Times--
+			if f.Times == 0 {
+				fs.m[op] = slices.Delete(q, i, i+1)
+			}
+		}
+		return *f, true
 	}
-	return *f, true
+	return Fault{}, false
+}
+
+func (fs *Faults) draw() float64 {
+	if fs.rand == nil {
+		return rand.Float64()
+	}
+	return fs.rand()
 }
 
 // Apply acts out the next fault of op on the request. It reports whether the

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
@@ -52,6 +53,14 @@ type PowerBIOptions struct {
 	Authorize func(r *http.Request) error
 	Logger    *slog.Logger     // may be nil
 	Now       func() time.Time // may be nil
+	// VerifyEvery, when above 1, decrypts and checks only one in that many
+	// PATCHes of encrypted credentials (the first, then every Nth); the
+	// others are still validated against the swagger, must carry base64
+	// ciphertext and are stored unverified, with no Fields. RSA private-key
+	// operations dominate the emulator's CPU, so a load test that sends
+	// thousands of credentials samples them rather than measuring the
+	// emulator. 0 or 1: decrypt every one.
+	VerifyEvery int
 }
 
 // PowerBI emulates the gateway part of the Power BI REST API under
@@ -66,6 +75,9 @@ type PowerBI struct {
 	now       func() time.Time
 	spec      *apiSpec
 	faults    Faults
+
+	verifyEvery int
+	encrypted   atomic.Uint64 // encrypted PATCHes seen, for verifyEvery
 
 	mu          sync.Mutex
 	gateways    map[string]*pbiGateway // by lower-case id
@@ -94,6 +106,9 @@ type Received struct {
 	CredentialType, EncryptedConnection, EncryptionAlgorithm, PrivacyLevel string
 	Fields                                                                 map[string]string // decrypted name→value
 	At                                                                     time.Time
+	// Unverified is true when VerifyEvery skipped decrypting the
+	// credential; Fields is nil then.
+	Unverified bool
 }
 
 // User is a data source user, the swagger DatasourceUser.
@@ -121,6 +136,7 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 	}
 	p := &PowerBI{
 		authorize:   o.Authorize,
+		verifyEvery: o.VerifyEvery,
 		log:         o.Logger,
 		now:         o.Now,
 		spec:        spec,

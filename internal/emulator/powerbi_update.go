@@ -72,20 +72,29 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 		return
 	}
 
-	plaintext := []byte(cd.Credentials)
-	if !cloud {
-		var err error
-		if plaintext, err = ciphertest.Decrypt(key, cd.Credentials); err != nil {
-			// err describes the cipher failure, never the plaintext.
-			pbiError(w, http.StatusBadRequest, CodeDecryptionFailed, "the gateway could not decrypt the credentials: "+err.Error())
+	var fields map[string]string
+	verify := cloud || p.sample()
+	if !verify {
+		if !base64Text(cd.Credentials) {
+			pbiError(w, http.StatusBadRequest, CodeDecryptionFailed, "the gateway could not decrypt the credentials: not base64 ciphertext")
 			return
 		}
-		defer clear(plaintext)
-	}
-	fields, err := parseCredentials(plaintext, cd.CredentialType)
-	if err != nil {
-		pbiError(w, http.StatusBadRequest, CodeInvalidCredentials, err.Error())
-		return
+	} else {
+		plaintext := []byte(cd.Credentials)
+		if !cloud {
+			var err error
+			if plaintext, err = ciphertest.Decrypt(key, cd.Credentials); err != nil {
+				// err describes the cipher failure, never the plaintext.
+				pbiError(w, http.StatusBadRequest, CodeDecryptionFailed, "the gateway could not decrypt the credentials: "+err.Error())
+				return
+			}
+			defer clear(plaintext)
+		}
+		var err error
+		if fields, err = parseCredentials(plaintext, cd.CredentialType); err != nil {
+			pbiError(w, http.StatusBadRequest, CodeInvalidCredentials, err.Error())
+			return
+		}
 	}
 
 	p.mu.Lock()
@@ -105,9 +114,25 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 		PrivacyLevel:        cd.PrivacyLevel,
 		Fields:              fields,
 		At:                  p.now(),
+		Unverified:          !verify,
 	})
 	w.WriteHeader(http.StatusOK)
 }
+
+// sample reports whether this encrypted PATCH is one VerifyEvery decrypts.
+func (p *PowerBI) sample() bool {
+	n := p.encrypted.Add(1) - 1
+	return p.verifyEvery <= 1 || n%uint64(p.verifyEvery) == 0
+}
+
+// base64Text reports whether s is non-empty and made of base64 characters
+// only. It cannot be decoded as one string: the hybrid scheme concatenates
+// two base64 texts, padding included.
+func base64Text(s string) bool {
+	return s != "" && strings.Trim(s, base64Alphabet+"=") == ""
+}
+
+const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 // parseCredentials reads the credentials JSON — {"credentialData":[{"name",
 // "value"},…]}, or "" / [] for Anonymous — and checks it carries exactly the

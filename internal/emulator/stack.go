@@ -41,6 +41,8 @@ type StackOptions struct {
 	Logger   *slog.Logger     // may be nil
 	Now      func() time.Time // may be nil
 	TokenTTL time.Duration    // default 1h
+	// VerifyEvery is the Power BI emulator's PowerBIOptions.VerifyEvery.
+	VerifyEvery int
 }
 
 // StartStack starts every emulator. Close it when done.
@@ -97,9 +99,10 @@ func StartStack(o StackOptions) (st *Stack, err error) {
 	st.KeyVaultURL = kvSrv.URL
 
 	st.PowerBI = NewPowerBI(PowerBIOptions{
-		Authorize: st.Tokens.Authorizer(powerBIResource),
-		Logger:    o.Logger,
-		Now:       o.Now,
+		Authorize:   st.Tokens.Authorizer(powerBIResource),
+		Logger:      o.Logger,
+		Now:         o.Now,
+		VerifyEvery: o.VerifyEvery,
 	})
 	pbiSrv, err := st.serve(st.PowerBI)
 	if err != nil {
