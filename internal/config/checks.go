@@ -3,8 +3,6 @@ package config
 import "regexp"
 
 var (
-	// uuidRE is the 8-4-4-4-12 form Power BI and Entra print IDs in.
-	uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// tenantRE accepts a tenant's domain name; UUIDs match it too.
 	tenantRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
 	// nameRE keeps data source names usable as metric labels, CLI arguments
@@ -18,7 +16,6 @@ var (
 	envRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-func isUUID(s string) bool       { return uuidRE.MatchString(s) }
 func isTenant(s string) bool     { return len(s) <= 253 && tenantRE.MatchString(s) }
 func isName(s string) bool       { return nameRE.MatchString(s) }
 func isSecretName(s string) bool { return secretNameRE.MatchString(s) }

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/pbi"
 )
 
 var (
@@ -96,7 +97,7 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	}{{"gateway_id", &ds.GatewayID}, {"datasource_id", &ds.DatasourceID}}
 	for _, id := range ids {
 		if e, ok := m.get(id.key); ok && !isNull(e.val) {
-			if s, ok := p.str(e); ok && isUUID(s) {
+			if s, ok := p.str(e); ok && pbi.IsUUID(s) {
 				*id.dst = s
 			} else if ok {
 				p.errorf(e.val.Line, "%s: %s is not a UUID (e.g. 1f69e798-5852-4fdd-ab01-33bb14b6e934)", e.path, quote(s))
@@ -250,7 +251,7 @@ func (p *parser) user(n *yaml.Node, path string) (u User, key string, ok bool) {
 		e, _ := m.get("principal_type")
 		p.errorf(e.val.Line, "%s: principal_type App needs identifier (the service principal's object ID), not email", path)
 		ok = false
-	case u.PrincipalType == "App" && u.Identifier != "" && !isUUID(u.Identifier):
+	case u.PrincipalType == "App" && u.Identifier != "" && !pbi.IsUUID(u.Identifier):
 		e, _ := m.get("identifier")
 		p.errorf(e.val.Line, "%s: %s is not a UUID (an App is identified by its service principal's object ID)", e.path, quote(u.Identifier))
 		ok = false

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+
+	"github.com/rotatord/rotatord/internal/pbi"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse. The seed corpus in
@@ -69,7 +71,7 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 		if ds.Jitter < 0 || ds.Retry.Attempts < 1 || ds.Retry.InitialBackoff <= 0 || ds.Retry.InitialBackoff > ds.Retry.MaxBackoff {
 			t.Fatalf("%s: bad timing %v %+v", ds.Name, ds.Jitter, ds.Retry)
 		}
-		if !isUUID(ds.GatewayID) || !isUUID(ds.DatasourceID) {
+		if !pbi.IsUUID(ds.GatewayID) || !pbi.IsUUID(ds.DatasourceID) {
 			t.Fatalf("%s: ids %q %q", ds.Name, ds.GatewayID, ds.DatasourceID)
 		}
 		if _, err := credentials.ParseType(string(ds.CredentialType)); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rotatord/rotatord/internal/pbi"
 )
 
 // Built-in values for keys an inventory may leave out.
@@ -123,7 +125,7 @@ func (p *parser) auth(e entry, out *Auth) {
 			out.AuthorityHost = u
 		}
 	}
-	if e, ok := m.get("client_id"); ok && out.ClientID != "" && !isUUID(out.ClientID) {
+	if e, ok := m.get("client_id"); ok && out.ClientID != "" && !pbi.IsUUID(out.ClientID) {
 		p.errorf(e.val.Line, "%s: %s is not a UUID (the application or managed identity client ID)", e.path, quote(out.ClientID))
 	}
 	if e, ok := m.get("tenant_id"); ok && out.TenantID != "" && !isTenant(out.TenantID) {

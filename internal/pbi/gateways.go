@@ -196,7 +196,7 @@ func (c *Client) getJSON(ctx context.Context, op string, out any, path ...string
 // ids are UUIDs, and catching a typo here gives a clearer error than a 404.
 func checkUUIDs(op string, nameValues ...string) error {
 	for i := 0; i+1 < len(nameValues); i += 2 {
-		if name, v := nameValues[i], nameValues[i+1]; !isUUID(v) {
+		if name, v := nameValues[i], nameValues[i+1]; !IsUUID(v) {
 			return invalid(op, fmt.Sprintf("%s %q is not a UUID", name, v), "check "+snake(name)+" in the inventory")
 		}
 	}
@@ -220,8 +220,9 @@ func snake(s string) string {
 	return string(out)
 }
 
-// isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form.
-func isUUID(s string) bool {
+// IsUUID reports whether s is a UUID in the 8-4-4-4-12 hex form in which
+// Power BI and Entra ID print gateway, data source, tenant and object ids.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}
