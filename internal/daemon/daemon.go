@@ -82,6 +82,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
 	}
+	if o.Transport == nil {
+		// One client for Power BI, Key Vault and Entra, keeping a connection
+		// open per worker: bursts of rotations then reuse TLS sessions.
+		o.Transport = defaultClient(workers(cfg))
+	}
 	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1)}
 	d.cfg.Store(cfg)
 

@@ -18,9 +18,6 @@ type limitTransport struct {
 }
 
 func newLimitTransport(next policy.Transporter, n int) *limitTransport {
-	if next == nil {
-		next = defaultClient(n)
-	}
 	return &limitTransport{next: next, slots: make(chan struct{}, max(n, 1))}
 }
 

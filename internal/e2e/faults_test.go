@@ -1,0 +1,763 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+// faultRow is one row of the fault table: a fault injected into the
+// emulators between two `rotatord once` runs, and what the operator must
+// see. Every row first rotates its data sources cleanly (so the gateway
+// holds a known "old" credential), then gives their sources new values,
+// injects the fault and rotates again.
+type faultRow struct {
+	name string
+	only []string // data sources the row rotates (--only)
+	// inject breaks something; fix repairs it before the next tick (nil:
+	// clear every injected fault).
+	inject, fix func(t *testing.T, e *env)
+	// fails maps each data source expected to fail this tick to its
+	// "stage:reason"; empty means the fault is recovered within the tick.
+	fails map[string]string
+	logs  []string // patterns the fault run's output must also match
+	// The fault run must take at least atLeast (proof the fault bit) and at
+	// most atMost (proof nothing waited for a long Retry-After).
+	atLeast, atMost time.Duration
+	check           func(t *testing.T, e *env, out string) // extra checks of the fault run
+	retry           string                                 // inventory retry line, if not ftRetry
+}
+
+var (
+	sqlOnly  = []string{"sales-sql"}
+	tokenSet = []string{"sales-sql", "ledger-key", "lake-oauth", "blob-sas"} // one data source per way a token is used
+)
+
+func pbiFault(op string, f emulator.Fault) func(*testing.T, *env) {
+	return func(_ *testing.T, e *env) { e.demo.Stack.PowerBI.Faults().Inject(op, f) }
+}
+
+func kvFault(f emulator.Fault) func(*testing.T, *env) {
+	return func(_ *testing.T, e *env) { e.demo.Stack.KeyVault.Faults().Inject(emulator.OpGetSecret, f) }
+}
+
+func entraFault(f emulator.Fault) func(*testing.T, *env) {
+	return func(_ *testing.T, e *env) { e.demo.Stack.Identity.Faults().Inject(emulator.OpEntraToken, f) }
+}
+
+// ftSetSalesPassword stores the data source's current password (d.Want) as a
+// new Key Vault version with the given expiry.
+func ftSetSalesPassword(e *env, expires time.Time) {
+	e.demo.Stack.KeyVault.SetSecret("sales-sql-password",
+		secret.FromString(e.demo.Want["sales-sql"]["password"]), emulator.SecretAttributes{Expires: expires})
+}
+
+func faultRows() []faultRow {
+	month := 30 * 24 * time.Hour
+	return []faultRow{
+		{
+			name:    "powerbi 429 short Retry-After",
+			only:    sqlOnly,
+			inject:  pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "1", Times: 2}),
+			atLeast: 2 * time.Second, atMost: 15 * time.Second,
+		},
+		{
+			name:   "powerbi 429 Retry-After beyond the ceiling",
+			only:   sqlOnly,
+			inject: pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "3600"}),
+			fails:  map[string]string{"sales-sql": "patch:throttled"},
+			logs:   []string{`retry after 1h0m0s`},
+			atMost: 10 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				// No wait, but one PATCH per attempt of the tick (attempts: 2).
+				if n := ftCount(e.demo.Stack.PowerBI.Requests(), emulator.OpUpdateDatasource, 429); n != 2 {
+					t.Errorf("%d throttled PATCHes, want 2 (one per attempt, none waiting out the hour)", n)
+				}
+			},
+		},
+		{
+			// azcore retries 5xx itself (1s base delay): one of each, in
+			// every Power BI call a rotation makes, is absorbed by the tick.
+			name: "powerbi 500/502/503/504",
+			only: sqlOnly,
+			inject: func(t *testing.T, e *env) {
+				pbiFault(emulator.OpGetGateway, emulator.Fault{Status: 502, Times: 1})(t, e)
+				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 500, Times: 1})(t, e)
+				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 504, Times: 1})(t, e)
+				pbiFault(emulator.OpGetDatasourceUsers, emulator.Fault{Status: 503, Times: 1})(t, e)
+			},
+			atLeast: 3 * time.Second, atMost: 20 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				reqs := e.demo.Stack.PowerBI.Requests()
+				for op, status := range map[string]int{
+					emulator.OpGetGateway: 502, emulator.OpGetDatasourceUsers: 503,
+				} {
+					if ftCount(reqs, op, status) != 1 {
+						t.Errorf("%s was not answered %d once", op, status)
+					}
+				}
+				if ftCount(reqs, emulator.OpUpdateDatasource, 500) != 1 || ftCount(reqs, emulator.OpUpdateDatasource, 504) != 1 {
+					t.Error("the PATCH was not answered 500 then 504")
+				}
+			},
+		},
+		{
+			// rotatord sets no per-try timeout (see the report): a slow
+			// answer is waited for, bounded only by the tick's context.
+			name:    "powerbi slow PATCH (2s)",
+			only:    sqlOnly,
+			inject:  pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1}),
+			atLeast: 2 * time.Second, atMost: 15 * time.Second,
+		},
+		{
+			name:   "powerbi connection dropped on PATCH",
+			only:   sqlOnly,
+			inject: pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Drop: true, Times: 1}),
+			atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				if n := ftCount(e.demo.Stack.PowerBI.Requests(), emulator.OpUpdateDatasource, 0); n != 1 {
+					t.Errorf("%d dropped PATCHes, want 1", n)
+				}
+			},
+		},
+		{
+			name:   "keyvault 403",
+			only:   sqlOnly,
+			inject: kvFault(emulator.Fault{Status: 403, Code: "Forbidden"}),
+			fails:  map[string]string{"sales-sql": "source:forbidden"},
+			logs:   []string{`Key Vault Secrets User`},
+			atMost: 10 * time.Second,
+		},
+		{
+			name: "identity lacks rights everywhere (403 from Key Vault and Power BI)",
+			only: []string{"sales-sql", "ledger-key", "blob-sas"},
+			inject: func(_ *testing.T, e *env) {
+				e.demo.Stack.Tokens.Deny(e.demo.Stack.ClientID)
+			},
+			fix: func(_ *testing.T, e *env) {
+				e.demo.Stack.Tokens.Allow(e.demo.Stack.ClientID)
+			},
+			fails: map[string]string{
+				"sales-sql":  "source:forbidden",
+				"ledger-key": "encrypt:http_403",
+				"blob-sas":   "patch:http_403",
+			},
+			logs:   []string{`gateway admin rights`},
+			atMost: 10 * time.Second,
+		},
+		{
+			name:   "keyvault 404 secret missing",
+			only:   sqlOnly,
+			inject: kvFault(emulator.Fault{Status: 404, Code: "SecretNotFound"}),
+			fails:  map[string]string{"sales-sql": "source:not_found"},
+			logs:   []string{`check the secret name \\"sales-sql-password\\"`},
+			atMost: 10 * time.Second,
+		},
+		{
+			name:    "keyvault 429 once",
+			only:    sqlOnly,
+			inject:  kvFault(emulator.Fault{Status: 429, RetryAfter: "1", Times: 1}),
+			atLeast: time.Second, atMost: 15 * time.Second,
+		},
+		{
+			// One attempt: azsecrets already tries 4 times, obeying Retry-After.
+			name:   "keyvault 429 throughout the tick",
+			only:   sqlOnly,
+			retry:  "retry: {attempts: 1, initial_backoff: 100ms, max_backoff: 200ms}",
+			inject: kvFault(emulator.Fault{Status: 429, RetryAfter: "1"}),
+			fails:  map[string]string{"sales-sql": "source:throttled"},
+			atMost: 20 * time.Second,
+		},
+		{
+			name:   "keyvault connection dropped",
+			only:   sqlOnly,
+			inject: kvFault(emulator.Fault{Drop: true, Times: 1}),
+			atMost: 15 * time.Second,
+		},
+		{
+			name: "keyvault secret disabled",
+			only: sqlOnly,
+			inject: func(_ *testing.T, e *env) {
+				e.demo.Stack.KeyVault.DisableSecret("sales-sql-password")
+			},
+			fix: func(_ *testing.T, e *env) {
+				ftSetSalesPassword(e, time.Now().Add(month).Truncate(time.Second))
+			},
+			fails:  map[string]string{"sales-sql": "source:disabled"},
+			atMost: 10 * time.Second,
+		},
+		{
+			name: "keyvault secret expired",
+			only: sqlOnly,
+			inject: func(_ *testing.T, e *env) {
+				ftSetSalesPassword(e, time.Now().Add(-time.Hour).Truncate(time.Second))
+			},
+			fix: func(_ *testing.T, e *env) {
+				ftSetSalesPassword(e, time.Now().Add(month).Truncate(time.Second))
+			},
+			fails:  map[string]string{"sales-sql": "source:expired"},
+			logs:   []string{`expired at `},
+			atMost: 10 * time.Second,
+		},
+		{
+			// Every data source gets one attempt: azidentity already retries
+			// the token endpoint for ~9s, and serializes token requests.
+			name:   "entra token endpoint 503",
+			only:   tokenSet,
+			retry:  "retry: {attempts: 1, initial_backoff: 100ms, max_backoff: 200ms}",
+			inject: entraFault(emulator.Fault{Status: 503}),
+			fails: map[string]string{
+				"sales-sql":  "source:unavailable",
+				"ledger-key": "encrypt:unreachable",
+				"lake-oauth": "source:unavailable",
+				"blob-sas":   "patch:unreachable",
+			},
+			logs:   []string{`could not acquire a token for Power BI`},
+			atMost: 60 * time.Second,
+		},
+		{
+			name:   "entra token endpoint drops the connection once",
+			only:   tokenSet,
+			inject: entraFault(emulator.Fault{Drop: true, Times: 1}),
+			atMost: 15 * time.Second,
+		},
+	}
+}
+
+// TestFaultTable drives the real binary, the real Azure SDK clients and the
+// emulators through each fault the daemon must survive, and checks the exit
+// code, the one log line, the state file and, always, that the gateway
+// never holds a credential other than the previous or the correct new one.
+func TestFaultTable(t *testing.T) {
+	for _, row := range faultRows() {
+		t.Run(row.name, func(t *testing.T) { ftRunRow(t, row) })
+	}
+	t.Run("state file unwritable mid-run", ftStateUnwritable)
+	t.Run("state directory unusable at start", ftStateDirBroken)
+	t.Run("disk full", ftDiskFull)
+	t.Run("gateway key changed while cached (run)", ftGatewayKeyChanged)
+}
+
+// ftNoGoroutineLeak fails t if the test leaves goroutines behind in this
+// process (the emulators and the harness); register it before newEnv so that
+// it runs after the emulators are closed.
+func ftNoGoroutineLeak(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		goleak.VerifyNone(t, opt)
+	})
+}
+
+// ftFastRetries shortens the demo inventory's retries so that a failing tick
+// ends in well under a second of backoff.
+func ftFastRetries(t *testing.T, e *env) { ftSetRetry(t, e, ftRetry) }
+
+// ftRetry is the retry policy of the fault table: two attempts, short backoff.
+const ftRetry = "retry: {attempts: 2, initial_backoff: 100ms, max_backoff: 200ms}"
+
+func ftSetRetry(t *testing.T, e *env, retry string) {
+	ftEditInventory(t, e, "retry: {attempts: 3, initial_backoff: 1s, max_backoff: 10s}", retry)
+}
+
+// ftEditInventory replaces old by new in the demo inventory.
+func ftEditInventory(t *testing.T, e *env, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(e.demo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("the demo inventory no longer contains %q", old)
+	}
+	if err := os.WriteFile(e.demo.ConfigPath, []byte(strings.ReplaceAll(string(b), old, new)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ftOnceArgs(e *env, only []string) []string {
+	args := []string{"once", "--config", e.demo.ConfigPath}
+	for _, n := range only {
+		args = append(args, "--only", n)
+	}
+	return args
+}
+
+// ftBump gives the sources of the named data sources new values (Key Vault
+// versions, file contents) and records them in d.Want. Data sources whose
+// source the test cannot change (env, pinned version, OAuth2) keep theirs.
+func ftBump(t *testing.T, e *env, names []string) {
+	t.Helper()
+	month := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
+	for _, n := range names {
+		v := rand.Text()
+		switch n {
+		case "sales-sql", "hr-fileshare":
+			kvName := map[string]string{"sales-sql": "sales-sql-password", "hr-fileshare": "hr-password"}[n]
+			e.demo.Stack.KeyVault.SetSecret(kvName, secret.FromString(v), emulator.SecretAttributes{Expires: month})
+			e.demo.Want[n]["password"] = v
+		case "ledger-key":
+			if err := os.WriteFile(filepath.Join(e.dir, "ledger-key"), []byte(v+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e.demo.Want[n]["key"] = v
+		}
+	}
+}
+
+// ftSnapshot copies d.Want for names: the credentials the gateway holds
+// after a clean rotation.
+func ftSnapshot(e *env, names []string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(names))
+	for _, n := range names {
+		out[n] = maps.Clone(e.demo.Want[n])
+	}
+	return out
+}
+
+// ftHeld checks every credential the gateway ever accepted for name: each
+// is the old one or the current one (d.Want), never anything else, and the
+// last is the current one when the data source was just patched, or the
+// same as before when it was not. OAuth2 tokens are issued at run time, so
+// they are checked for being storage tokens instead.
+func ftHeld(t *testing.T, e *env, name string, old map[string]string, before int, patched bool) {
+	t.Helper()
+	x := e.entry(name)
+	hist := e.demo.Stack.PowerBI.History(x.Gateway, x.ID)
+	if patched && len(hist) <= before {
+		t.Errorf("%s: no new credential reached the gateway", name)
+	}
+	if !patched && len(hist) != before {
+		t.Errorf("%s: the gateway accepted %d credentials during a failed tick", name, len(hist)-before)
+	}
+	for i, got := range hist {
+		if x.Type == "OAuth2" {
+			if err := e.demo.Stack.Tokens.Verify(got.Fields["accessToken"], "https://storage.azure.com"); err != nil {
+				t.Errorf("%s: credential %d is not a storage token: %v", name, i, err)
+			}
+			continue
+		}
+		if !maps.Equal(got.Fields, old) && !maps.Equal(got.Fields, e.demo.Want[name]) {
+			t.Errorf("%s: credential %d the gateway accepted is neither the previous nor the current one", name, i)
+		}
+	}
+	if len(hist) > 0 && x.Type != "OAuth2" {
+		last := hist[len(hist)-1].Fields
+		if patched && !maps.Equal(last, e.demo.Want[name]) {
+			t.Errorf("%s: the gateway holds the previous credential, want the current one", name)
+		}
+		if !patched && !maps.Equal(last, old) {
+			t.Errorf("%s: the gateway's credential changed in a failed tick", name)
+		}
+	}
+}
+
+func ftHistoryLen(e *env, name string) int {
+	x := e.entry(name)
+	return len(e.demo.Stack.PowerBI.History(x.Gateway, x.ID))
+}
+
+// ftCount counts the requests of op answered with status (0: dropped).
+func ftCount(reqs []emulator.RequestRecord, op string, status int) int {
+	n := 0
+	for _, r := range reqs {
+		if r.Operation == op && r.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// ftLines checks the one `msg=rotation` line each data source's tick ends
+// with: a failure naming stage and reason, or a success.
+func ftLines(t *testing.T, out string, names []string, fails map[string]string) {
+	t.Helper()
+	for _, n := range names {
+		lines := regexp.MustCompile(`(?m)^.*msg=rotation datasource=`+regexp.QuoteMeta(n)+` .*$`).FindAllString(out, -1)
+		if len(lines) != 1 {
+			t.Errorf("%s: %d rotation lines, want 1:\n%s", n, len(lines), out)
+			continue
+		}
+		want := `result=success`
+		if sr, ok := fails[n]; ok {
+			stage, reason, _ := strings.Cut(sr, ":")
+			want = `result=failure stage=` + stage + ` reason=` + reason + ` error=`
+		}
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("%s: rotation line lacks %q:\n%s", n, want, lines[0])
+		}
+	}
+}
+
+// ftClean fails on output no operator should see: stack traces, panics,
+// data races.
+func ftClean(t *testing.T, out string) {
+	t.Helper()
+	for _, bad := range []string{"goroutine ", "panic", "DATA RACE", ".go:"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output contains %q:\n%s", bad, out)
+		}
+	}
+}
+
+// ftNoLeak is checkNoLeak plus the secret values the row replaced, which
+// d.Secrets no longer lists.
+func ftNoLeak(t *testing.T, e *env, old map[string]map[string]string) {
+	t.Helper()
+	e.checkNoLeak()
+	out := e.out.String()
+	st, _ := os.ReadFile(filepath.Join(e.dir, "state.json"))
+	for _, fields := range old {
+		for k, v := range fields {
+			if k != "username" && v != "" && (strings.Contains(out, v) || strings.Contains(string(st), v)) {
+				t.Error("a replaced secret value appears in the output or the state file")
+			}
+		}
+	}
+}
+
+// ftRunTimed runs rotatord and returns its exit code, the output it wrote
+// and how long it took.
+func ftRunTimed(e *env, args ...string) (int, string, time.Duration) {
+	mark := len(e.out.String())
+	start := time.Now()
+	code := e.run(args...)
+	return code, e.out.String()[mark:], time.Since(start)
+}
+
+func ftRunRow(t *testing.T, row faultRow) {
+	ftNoGoroutineLeak(t)
+	e := newEnv(t, "")
+	if row.retry == "" {
+		row.retry = ftRetry
+	}
+	ftSetRetry(t, e, row.retry)
+	args := ftOnceArgs(e, row.only)
+	if code, out, _ := ftRunTimed(e, args...); code != 0 {
+		t.Fatalf("the clean first rotation exited %d:\n%s", code, out)
+	}
+	old := ftSnapshot(e, row.only)
+	before := map[string]int{}
+	for _, n := range row.only {
+		before[n] = ftHistoryLen(e, n)
+	}
+	ftBump(t, e, row.only)
+	row.inject(t, e)
+
+	code, out, took := ftRunTimed(e, args...)
+	want := 0
+	if len(row.fails) > 0 {
+		want = 1
+	}
+	if code != want {
+		t.Fatalf("once exited %d, want %d; output:\n%s", code, want, out)
+	}
+	if took < row.atLeast {
+		t.Errorf("once took %s, less than %s: did the fault bite?", took.Round(time.Millisecond), row.atLeast)
+	}
+	if row.atMost > 0 && took > row.atMost {
+		t.Errorf("once took %s, more than %s", took.Round(time.Millisecond), row.atMost)
+	}
+	ftLines(t, out, row.only, row.fails)
+	ftClean(t, out)
+	for _, p := range row.logs {
+		if !regexp.MustCompile(p).MatchString(out) {
+			t.Errorf("output does not match %q:\n%s", p, out)
+		}
+	}
+	st := e.state()
+	for _, n := range row.only {
+		sr, failed := row.fails[n]
+		if got := st.Datasources[n].LastError; got != sr {
+			t.Errorf("%s: state LastError %q, want %q", n, got, sr)
+		}
+		ftHeld(t, e, n, old[n], before[n], !failed || strings.HasPrefix(sr, "users:"))
+		before[n] = ftHistoryLen(e, n)
+	}
+	if row.check != nil {
+		row.check(t, e, out)
+	}
+
+	if want == 1 {
+		// Failed this tick: once the fault is gone, the next tick succeeds.
+		if row.fix != nil {
+			row.fix(t, e)
+		} else {
+			e.demo.Stack.PowerBI.Faults().Clear()
+			e.demo.Stack.KeyVault.Faults().Clear()
+			e.demo.Stack.Identity.Faults().Clear()
+		}
+		code, out, _ := ftRunTimed(e, args...)
+		if code != 0 {
+			t.Fatalf("the tick after the fault was fixed exited %d:\n%s", code, out)
+		}
+		ftLines(t, out, row.only, nil)
+		st := e.state()
+		for _, n := range row.only {
+			if got := st.Datasources[n].LastError; got != "" {
+				t.Errorf("%s: state LastError %q after a success", n, got)
+			}
+			if _, failed := row.fails[n]; failed {
+				ftHeld(t, e, n, old[n], before[n], true)
+			}
+		}
+	}
+	ftNoLeak(t, e, old)
+}
+
+// ftStateUnwritable: the state directory turns into a regular file while a
+// rotation is in flight (as a volume that went away would). The rotation
+// still succeeds, the failed write is one clear error line, and once exits
+// 0: the credential was rotated, only the record of it is missing.
+func ftStateUnwritable(t *testing.T) {
+	ftNoGoroutineLeak(t)
+	e := newEnv(t, "")
+	ftFastRetries(t, e)
+	stateDir := filepath.Join(e.dir, "st")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ftEditInventory(t, e, "state_file: "+filepath.Join(e.dir, "state.json"), "state_file: "+filepath.Join(stateDir, "state.json"))
+	// Hold the PATCH so that the swap lands between opening and saving the state.
+	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 1500 * time.Millisecond, Times: 1})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, ftOnceArgs(e, sqlOnly)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The state is opened before any request goes out.
+	waitFor(t, "the first token request", 20*time.Second, func() bool {
+		return len(e.demo.Stack.Identity.Requests()) > 0
+	})
+	if err := os.Rename(stateDir, stateDir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stateDir, []byte("not a directory\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code := ftExitCode(t, cmd.Wait())
+	out := e.out.String()
+	if code != 0 {
+		t.Errorf("once exited %d, want 0 (the rotation happened); output:\n%s", code, out)
+	}
+	ftLines(t, out, sqlOnly, nil)
+	line := regexp.MustCompile(`(?m)^.*level=ERROR msg="state file not written" path=\S+ error=".*not a directory.*"$`)
+	if n := len(line.FindAllString(out, -1)); n != 1 {
+		t.Errorf("%d `state file not written` lines naming the cause, want 1:\n%s", n, out)
+	}
+	ftClean(t, out)
+	ftHeld(t, e, "sales-sql", nil, 0, true)
+	e.checkNoLeak()
+}
+
+// ftStateDirBroken: a state_file whose directory is not a directory is a
+// deployment error, refused at start with exit 2 before anything is sent.
+func ftStateDirBroken(t *testing.T) {
+	ftNoGoroutineLeak(t)
+	e := newEnv(t, "")
+	notDir := filepath.Join(e.dir, "afile")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ftEditInventory(t, e, "state_file: "+filepath.Join(e.dir, "state.json"), "state_file: "+filepath.Join(notDir, "state.json"))
+	code, out, _ := ftRunTimed(e, ftOnceArgs(e, nil)...)
+	if code != 2 {
+		t.Errorf("once exited %d, want 2; output:\n%s", code, out)
+	}
+	if !strings.Contains(out, "state file "+filepath.Join(notDir, "state.json")) || !strings.Contains(out, "not a directory") {
+		t.Errorf("the refusal does not name the state file and the cause:\n%s", out)
+	}
+	if reqs := e.demo.Stack.PowerBI.Requests(); len(reqs) != 0 {
+		t.Errorf("%d Power BI requests sent by a daemon that refused to start", len(reqs))
+	}
+	ftClean(t, out)
+}
+
+// ftDiskFull puts the state file on a full tmpfs, mounted in a private mount
+// namespace of the child only: rotations succeed, the write fails with
+// ENOSPC in one error line, and once exits 0.
+func ftDiskFull(t *testing.T) {
+	unshare, err := ftMountNamespace()
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs in a private mount namespace here: %v", err)
+	}
+	ftNoGoroutineLeak(t)
+	e := newEnv(t, "")
+	ftFastRetries(t, e)
+	full := filepath.Join(e.dir, "full")
+	if err := os.Mkdir(full, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ftEditInventory(t, e, "state_file: "+filepath.Join(e.dir, "state.json"), "state_file: "+filepath.Join(full, "state.json"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := ftOnceArgs(e, nil)
+	cmd := e.command(ctx, args...)
+	// Mount a 64 KiB tmpfs, fill it, then become rotatord (same process).
+	script := `mount -t tmpfs -o size=64k rotatord-full "$FULL" || exit 97
+dd if=/dev/zero of="$FULL/filler" bs=4096 2>/dev/null
+exec "$0" "$@"`
+	cmd.Path = unshare[0]
+	cmd.Args = append(append(unshare, "sh", "-c", script, binary), args...)
+	cmd.Env = append(cmd.Env, "FULL="+full)
+	code := ftExitCode(t, cmd.Run())
+	out := e.out.String()
+	if code == 97 {
+		t.Skipf("mounting the tmpfs failed:\n%s", out)
+	}
+	if code != 0 {
+		t.Errorf("once exited %d, want 0 (every rotation happened); output:\n%s", code, out)
+	}
+	ftLines(t, out, ftNames(e), nil)
+	line := regexp.MustCompile(`(?m)^.*level=ERROR msg="state file not written" path=\S+ error=".*no space left on device.*"$`)
+	if n := len(line.FindAllString(out, -1)); n != 1 {
+		t.Errorf("%d `state file not written` lines naming ENOSPC, want 1:\n%s", n, out)
+	}
+	ftClean(t, out)
+	if _, err := os.Stat(filepath.Join(full, "state.json")); err == nil {
+		t.Error("the state file escaped the child's mount namespace")
+	}
+	e.checkNoLeak()
+}
+
+// ftMountNamespace finds how this machine lets a child mount a tmpfs of its
+// own: `unshare -m` as root, `unshare -rm` with user namespaces.
+func ftMountNamespace() ([]string, error) {
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, err
+	}
+	var errs []string
+	for _, flags := range []string{"-m", "-rm"} {
+		probe := exec.Command(path, flags, "sh", "-c", `d=$(mktemp -d) && mount -t tmpfs -o size=4k probe "$d" && umount "$d"; s=$?; rmdir "$d"; exit $s`)
+		out, err := probe.CombinedOutput()
+		if err == nil {
+			return []string{path, flags}, nil
+		}
+		errs = append(errs, fmt.Sprintf("unshare %s: %v: %s", flags, err, strings.TrimSpace(string(out))))
+	}
+	return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+}
+
+func ftNames(e *env) []string {
+	var out []string
+	for _, x := range e.demo.Catalog() {
+		out = append(out, x.Name)
+	}
+	return out
+}
+
+func ftExitCode(t *testing.T, err error) int {
+	t.Helper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// ftGatewayKeyChanged runs the daemon, which caches gateway keys, lets every
+// data source rotate, then (1) throttles PATCHes beyond the Retry-After
+// ceiling to see the failure in the log and the metrics, and (2) gives the
+// 1024-bit gateway a new key: the next PATCH with the cached key is rejected
+// with 400, the rotator fetches the key again and succeeds in the same tick.
+func ftGatewayKeyChanged(t *testing.T) {
+	ftNoGoroutineLeak(t)
+	e := newEnv(t, "")
+	ftFastRetries(t, e)
+	ftEditInventory(t, e, `schedule: "@every 1m"`, `schedule: "@every 2s"`)
+	ftEditInventory(t, e, "jitter: 10s", "jitter: 0s")
+	d := e.start("run", "--config", e.demo.ConfigPath)
+	onKeyGateway := []string{"hr-fileshare", "ledger-key"}
+	successes := func(name string) int {
+		return len(regexp.MustCompile(`(?m)^.*msg=rotation datasource=`+name+` .*result=success.*$`).FindAllString(e.out.String(), -1))
+	}
+	waitFor(t, "a first rotation on the 1024-bit gateway", 30*time.Second, func() bool {
+		return successes("hr-fileshare") > 0 && successes("ledger-key") > 0
+	})
+
+	// (1) Throttled beyond the ceiling: a failure line and its metric.
+	pbi := e.demo.Stack.PowerBI
+	pbi.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "3600"})
+	failure := regexp.MustCompile(`(?m)^.*msg=rotation datasource=(\S+) .*result=failure stage=patch reason=throttled .*$`)
+	var failed string
+	waitFor(t, "a throttled tick", 30*time.Second, func() bool {
+		if m := failure.FindStringSubmatch(e.out.String()); m != nil {
+			failed = m[1]
+		}
+		return failed != ""
+	})
+	_, body := d.get("/metrics")
+	series := `rotatord_rotation_failures_total{datasource="` + failed + `",reason="throttled",stage="patch"} `
+	if !strings.Contains(body, series) {
+		t.Errorf("/metrics lacks %s after a throttled tick", series)
+	}
+	if !regexp.MustCompile(`rotatord_rotations_total\{credential_type="\w+",datasource="` + failed + `",result="failure"\} [1-9]`).MatchString(body) {
+		t.Errorf("/metrics counts no failed rotation of %s", failed)
+	}
+	pbi.Faults().Clear()
+
+	// (2) The gateway key changes under the cache.
+	rejected := ftCount(pbi.Requests(), emulator.OpUpdateDatasource, 400)
+	mark := len(e.out.String())
+	if err := pbi.RotateGatewayKey(demo.Gateway1024); err != nil {
+		t.Fatal(err)
+	}
+	since := func() string { return e.out.String()[mark:] }
+	waitFor(t, "the rotator to notice the new gateway key", 30*time.Second, func() bool {
+		return strings.Contains(since(), `msg="gateway key changed, encrypting again"`)
+	})
+	if n := ftCount(pbi.Requests(), emulator.OpUpdateDatasource, 400) - rejected; n < 1 {
+		t.Errorf("no PATCH was rejected after the key change: was the key not cached?")
+	}
+	// Both data sources on the gateway rotate with the key fetched again.
+	before := map[string]int{}
+	for _, n := range onKeyGateway {
+		before[n] = successes(n)
+	}
+	waitFor(t, "rotations with the new gateway key", 30*time.Second, func() bool {
+		return successes("hr-fileshare") > before["hr-fileshare"] && successes("ledger-key") > before["ledger-key"]
+	})
+	_, body = d.get("/metrics")
+	if !regexp.MustCompile(`rotatord_powerbi_requests_total\{code="400",operation="Gateways_UpdateDatasource"\} [1-9]`).MatchString(body) {
+		t.Error("/metrics does not count the rejected PATCH")
+	}
+	if code := d.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	if bad := regexp.MustCompile(`(?m)^.*msg=rotation datasource=(hr-fileshare|ledger-key) .*result=failure.*$`).FindString(since()); bad != "" {
+		t.Errorf("a tick failed on the key change instead of fetching the key again:\n%s", bad)
+	}
+	out := e.out.String()
+	ftClean(t, out)
+	for _, n := range onKeyGateway {
+		x := e.entry(n)
+		for i, got := range pbi.History(x.Gateway, x.ID) {
+			if !maps.Equal(got.Fields, e.demo.Want[n]) {
+				t.Errorf("%s: credential %d the gateway accepted is not the source's", n, i)
+			}
+		}
+	}
+	e.checkNoLeak()
+}
