@@ -27,6 +27,9 @@ const (
 	// Power BI: it has been seen to ask for ~3400 s, which is better spent
 	// failing the tick and trying at the next one.
 	DefaultMaxRetryAfter = 5 * time.Minute
+	// DefaultTryTimeout bounds one wire attempt; Power BI answers a gateway
+	// call in seconds, so a minute means the connection is stuck.
+	DefaultTryTimeout = time.Minute
 )
 
 // Options configures a Client. Zero values take the defaults above.
@@ -39,6 +42,7 @@ type Options struct {
 	RetryDelay    time.Duration                          // default 1s; exponential with jitter
 	MaxRetryDelay time.Duration                          // default 1m
 	MaxRetryAfter time.Duration                          // default 5m: a Retry-After above this fails the call at once as throttled
+	TryTimeout    time.Duration                          // default 1m: one wire attempt that takes longer is abandoned and retried
 	OnResponse    func(operation string, statusCode int) // optional metrics hook, every attempt; 0 for transport errors
 }
 
@@ -50,6 +54,7 @@ type Client struct {
 	retryDelay    time.Duration
 	maxRetryDelay time.Duration
 	maxRetryAfter time.Duration
+	tryTimeout    time.Duration
 	onResponse    func(string, int)
 	now           func() time.Time
 	// sleep waits out a long Retry-After; tests replace it.
@@ -84,6 +89,9 @@ func New(o Options) (*Client, error) {
 	if o.MaxRetryDelay <= 0 {
 		o.MaxRetryDelay = DefaultMaxRetryDelay
 	}
+	if o.TryTimeout <= 0 {
+		o.TryTimeout = DefaultTryTimeout
+	}
 	if o.MaxRetryAfter <= 0 {
 		o.MaxRetryAfter = DefaultMaxRetryAfter
 	}
@@ -93,6 +101,7 @@ func New(o Options) (*Client, error) {
 		retryDelay:    o.RetryDelay,
 		maxRetryDelay: o.MaxRetryDelay,
 		maxRetryAfter: o.MaxRetryAfter,
+		tryTimeout:    o.TryTimeout,
 		onResponse:    o.OnResponse,
 		now:           time.Now,
 		sleep:         sleepCtx,
@@ -121,6 +130,8 @@ func (c *Client) retryOptions(tries int) policy.RetryOptions {
 		MaxRetries:    int32(retries),
 		RetryDelay:    c.retryDelay,
 		MaxRetryDelay: c.maxRetryDelay,
+		// A hung connection must not hold a tick until shutdown.
+		TryTimeout: c.tryTimeout,
 		// ShouldRetry replaces azcore's status list (408, 429, 500, 502, 503,
 		// 504) by 408/429/5xx, and refuses to wait for a Retry-After beyond
 		// the ceiling even when MaxRetryDelay would allow it.
@@ -243,7 +254,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			}
 			continue
 		}
-		return nil, responseError(r.op, resp, body, c.now(), r.scrub)
+		e := responseError(r.op, resp, body, c.now(), r.scrub)
+		e.waitLonger = e.RetryAfter > c.maxRetryAfter
+		return nil, e
 	}
 }
 

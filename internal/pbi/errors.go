@@ -27,6 +27,10 @@ type Error struct {
 	RetryAfter time.Duration // when throttled
 	Hint       string        // what to check
 	Err        error         // underlying (transport) error, unwrapped by Unwrap
+
+	// waitLonger: Power BI asked to wait beyond MaxRetryAfter, so only a
+	// later tick, not another attempt now, may call again.
+	waitLonger bool
 }
 
 // Error implements error.
@@ -73,6 +77,8 @@ func (e *Error) Retryable() bool {
 	switch {
 	case e.StatusCode == 0:
 		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, context.Canceled)
+	case e.waitLonger:
+		return false
 	default:
 		return retryableStatus(e.StatusCode)
 	}

@@ -40,7 +40,8 @@ type step struct {
 	status int
 	header map[string]string
 	body   string
-	drop   bool // close the connection without answering
+	drop   bool          // close the connection without answering
+	stall  time.Duration // wait this long (or until the client gives up) before answering
 }
 
 // seen is what the fake received.
@@ -61,6 +62,13 @@ func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.reqs = append(f.reqs, seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(b)})
 	st := f.steps[min(len(f.reqs), len(f.steps))-1]
 	f.mu.Unlock()
+	if st.stall > 0 {
+		select {
+		case <-time.After(st.stall):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if st.drop {
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {

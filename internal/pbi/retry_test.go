@@ -20,6 +20,7 @@ func TestRetries(t *testing.T) {
 	tests := map[string]struct {
 		steps      []step
 		maxRetries int
+		tryTimeout time.Duration
 		// the error expected; nil for success
 		wantStatus     int
 		wantCode       string
@@ -37,12 +38,11 @@ func TestRetries(t *testing.T) {
 			wantAttempts: []int{429, 200},
 			minElapsed:   time.Second,
 		},
-		"429 beyond MaxRetryAfter fails at once as throttled": {
+		"429 beyond MaxRetryAfter fails at once as throttled, for a later tick": {
 			steps:          []step{{status: 429, header: retryAfter("3392"), body: `{"message":"You have exceeded the amount of requests allowed in the current time frame and further requests will fail. Retry in 3392 seconds."}`}},
 			wantStatus:     429,
 			wantRetryAfter: 3392 * time.Second,
 			wantThrottled:  true,
-			wantRetryable:  true,
 			wantAttempts:   []int{429},
 			maxElapsed:     2 * time.Second,
 		},
@@ -50,7 +50,6 @@ func TestRetries(t *testing.T) {
 			steps:         []step{{status: 429, header: retryAfter(time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat))}},
 			wantStatus:    429,
 			wantThrottled: true,
-			wantRetryable: true,
 			wantAttempts:  []int{429},
 			maxElapsed:    2 * time.Second,
 		},
@@ -92,6 +91,12 @@ func TestRetries(t *testing.T) {
 			wantRetryable: true,
 			wantAttempts:  []int{500},
 		},
+		"an attempt past TryTimeout is abandoned and retried": {
+			steps:        []step{{status: 200, stall: 10 * time.Second}, ok(gwBody)},
+			tryTimeout:   100 * time.Millisecond,
+			wantAttempts: []int{0, 200},
+			maxElapsed:   5 * time.Second,
+		},
 		"a dropped connection is retried": {
 			steps:        []step{{drop: true}, ok(gwBody)},
 			wantAttempts: []int{0, 200},
@@ -123,6 +128,7 @@ func TestRetries(t *testing.T) {
 				if tc.maxRetries != 0 {
 					o.MaxRetries = tc.maxRetries
 				}
+				o.TryTimeout = tc.tryTimeout
 			})
 			var mu sync.Mutex
 			var slept time.Duration

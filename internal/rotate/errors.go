@@ -28,13 +28,15 @@ func (e *Error) Unwrap() error { return e.Err }
 // Retryable reports whether another attempt may succeed without anyone
 // changing anything: throttling, server errors, network trouble.
 func (e *Error) Retryable() bool {
-	var pe *pbi.Error
-	if errors.As(e.Err, &pe) {
-		return pe.Retryable()
-	}
+	// A token failure inside a Power BI call is rotatord's identity failing,
+	// not Power BI: the sources error says what it is.
 	var se *sources.Error
 	if errors.As(e.Err, &se) {
 		return se.Retryable()
+	}
+	var pe *pbi.Error
+	if errors.As(e.Err, &pe) {
+		return pe.Retryable()
 	}
 	return false
 }
@@ -53,6 +55,8 @@ func reasonOf(err error) string {
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, &se):
+		return se.Reason
 	case errors.As(err, &pe):
 		switch {
 		case pe.Throttled():
@@ -62,8 +66,6 @@ func reasonOf(err error) string {
 		default:
 			return "http_" + strconv.Itoa(pe.StatusCode)
 		}
-	case errors.As(err, &se):
-		return se.Reason
 	case errors.Is(err, errBadKey):
 		return "bad_gateway_key"
 	case errors.Is(err, errBuild):

@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,10 @@ import (
 	"github.com/rotatord/rotatord/internal/secret"
 )
 
+// DefaultTryTimeout bounds one Key Vault request; the service answers in
+// milliseconds, so a minute means the connection is stuck.
+const DefaultTryTimeout = time.Minute
+
 // KeyVaultOptions tune a KeyVault client.
 type KeyVaultOptions struct {
 	Transport policy.Transporter // nil in production
@@ -26,6 +31,7 @@ type KeyVaultOptions struct {
 	DisableChallengeResourceVerification bool
 	MaxRetries                           int32            // azcore semantics: 0 is the default (3), negative disables retries
 	RetryDelay                           time.Duration    // base of the exponential backoff; 0 is azcore's 800ms
+	TryTimeout                           time.Duration    // one attempt's bound; 0 is DefaultTryTimeout
 	Now                                  func() time.Time // judges exp and nbf; time.Now if nil
 }
 
@@ -54,7 +60,9 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
 		ClientOptions: azcore.ClientOptions{
 			Transport: o.Transport,
-			Retry:     policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay},
+			Retry: policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay,
+				// A hung connection must not hold a tick until shutdown.
+				TryTimeout: cmp.Or(o.TryTimeout, DefaultTryTimeout)},
 		},
 		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
 	})
