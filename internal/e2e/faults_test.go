@@ -186,6 +186,25 @@ func faultRows() []faultRow {
 			atMost: 20 * time.Second,
 		},
 		{
+			// The answer starts (200, headers) and the connection is reset
+			// halfway through the body, on the gateway key and the users.
+			name: "powerbi connection reset mid-response",
+			only: sqlOnly,
+			inject: func(t *testing.T, e *env) {
+				pbiFault(emulator.OpGetGateway, emulator.Fault{Truncate: true, Times: 1})(t, e)
+				pbiFault(emulator.OpGetDatasourceUsers, emulator.Fault{Truncate: true, Times: 1})(t, e)
+			},
+			atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				reqs := e.demo.Stack.PowerBI.Requests()
+				for _, op := range []string{emulator.OpGetGateway, emulator.OpGetDatasourceUsers} {
+					if reset := ftCount(reqs, op, 0); reset != 1 {
+						t.Errorf("%s: %d answers reset, want 1", op, reset)
+					}
+				}
+			},
+		},
+		{
 			name:   "keyvault connection dropped",
 			only:   sqlOnly,
 			inject: kvFault(emulator.Fault{Drop: true, Times: 1}),

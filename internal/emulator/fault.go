@@ -15,6 +15,7 @@ type Fault struct {
 	RetryAfter string        // Retry-After header sent with Status (seconds or an HTTP date)
 	Latency    time.Duration // wait this long before answering (or until the request is cancelled)
 	Drop       bool          // close the connection without an answer
+	Truncate   bool          // start a 200 answer, then reset the connection halfway through its body
 	Times      int           // how many requests it hits; 0 means until cleared
 	// Probability, when strictly between 0 and 1, makes the fault hit each
 	// request with that chance, to model a service that throttles a share
@@ -105,6 +106,18 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 			t.Stop()
 			return true
 		}
+	}
+	if f.Truncate {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, buf, err := hj.Hijack(); err == nil {
+				// The headers promise more body than ever comes.
+				_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"value\":[")
+				_ = buf.Flush()
+				_ = conn.Close()
+				return true
+			}
+		}
+		panic(http.ErrAbortHandler)
 	}
 	if f.Drop {
 		if hj, ok := w.(http.Hijacker); ok {

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -124,5 +125,28 @@ func TestFaultProbabilityOverHTTP(t *testing.T) {
 	}
 	if got := len(p.Requests()); got != len(want) {
 		t.Errorf("%d requests recorded, want %d", got, len(want))
+	}
+}
+
+// TestFaultTruncate: the answer starts as a 200 and the connection is reset
+// halfway through its body, as a proxy or load balancer dying mid-response does.
+func TestFaultTruncate(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{Truncate: true, Times: 1})
+	req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW, nil)
+	req.Header.Set("Authorization", "Bearer x")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatalf("the headers should arrive: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("reading the truncated body succeeded")
+	}
+	if status, _, _ := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 {
+		t.Errorf("after the fault: %d", status)
 	}
 }
