@@ -3,6 +3,7 @@ module github.com/rotatord/rotatord
 go 1.26.8
 
 require (
+	filippo.io/bigmod v0.1.0 // indirect
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // indirect
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0 // indirect
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect

@@ -64,23 +64,26 @@ func encrypt(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, pl
 	}
 	// The SDK tests len(base64-decoded modulus) == 128; Size is that length
 	// with any leading zero bytes dropped (see PublicKeyFromBase64).
-	if pub.Size() == legacyModulusBytes {
-		return encryptSegmented(ctx, p, rnd, pub, plaintext)
+	op, err := p.publicOp(pub)
+	if err != nil {
+		return "", fmt.Errorf("cipher: public key: %w", err)
 	}
-	return encryptHybrid(ctx, p, rnd, pub, plaintext)
+	if pub.Size() == legacyModulusBytes {
+		return encryptSegmented(ctx, p, rnd, op, plaintext)
+	}
+	return encryptHybrid(ctx, p, rnd, op, plaintext)
 }
 
 // encryptSegmented is Asymmetric1024KeyEncryptionHelper.Encrypt.
-func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
-	k := pub.Size()
-	n := Segments(pub, len(plaintext))
-	out := make([]byte, 0, n*k)
-	h := sha1.New() // reused: EncryptOAEP resets it
+func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, plaintext []byte) (string, error) {
+	n := (len(plaintext) + SegmentBytes - 1) / SegmentBytes
+	out := make([]byte, 0, n*op.k)
+	h := sha1.New() // reused: encryptOAEP resets it
 	for i := 0; i < len(plaintext); i += SegmentBytes {
 		if err := p.acquire(ctx); err != nil {
 			return "", err
 		}
-		block, err := rsa.EncryptOAEP(h, rnd, pub, plaintext[i:min(i+SegmentBytes, len(plaintext))], nil)
+		block, err := op.encryptOAEP(h, rnd, plaintext[i:min(i+SegmentBytes, len(plaintext))])
 		p.release(err == nil)
 		if err != nil {
 			return "", fmt.Errorf("cipher: RSA-OAEP-SHA1 segment %d of %d: %w", i/SegmentBytes+1, n, err)
@@ -92,7 +95,7 @@ func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.Publ
 
 // encryptHybrid is AsymmetricHigherKeyEncryptionHelper.Encrypt with
 // AuthenticatedEncryption.Encrypt.
-func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
+func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, plaintext []byte) (string, error) {
 	keys := make([]byte, keyBlobBytes)
 	defer clear(keys)
 	keys[0], keys[1] = 0, 1
@@ -125,7 +128,7 @@ func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicK
 	if err := p.acquire(ctx); err != nil {
 		return "", err
 	}
-	wrapped, err := rsa.EncryptOAEP(sha256.New(), rnd, pub, keys, nil)
+	wrapped, err := op.encryptOAEP(sha256.New(), rnd, keys)
 	p.release(err == nil)
 	if err != nil {
 		return "", fmt.Errorf("cipher: RSA-OAEP-SHA256 key wrap: %w", err)

@@ -86,25 +86,36 @@ func PublicKeyFromBase64(exponent, modulus string) (*rsa.PublicKey, error) {
 	}
 
 	e := new(big.Int).SetBytes(eb)
-	switch {
-	case e.BitLen() > 31 || e.Int64() > maxExponent:
+	if e.BitLen() > 31 || e.Int64() > maxExponent {
 		return nil, errors.New("publicKey.exponent: larger than 2^31-1")
-	case e.Int64() < 3:
-		return nil, fmt.Errorf("publicKey.exponent: %d is too small; want an odd number of at least 3", e.Int64())
-	case e.Bit(0) == 0:
-		return nil, fmt.Errorf("publicKey.exponent: %d is even; an RSA exponent is odd", e.Int64())
 	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(mb), E: int(e.Int64())}
+	if err := checkPublicKey(pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
 
-	n := new(big.Int).SetBytes(mb)
-	switch bits := n.BitLen(); {
-	case bits < MinKeyBits:
-		return nil, fmt.Errorf("publicKey.modulus: %d-bit key is too small; want at least %d bits", bits, MinKeyBits)
-	case bits > MaxKeyBits:
-		return nil, fmt.Errorf("publicKey.modulus: %d-bit key is too large; want at most %d bits", bits, MaxKeyBits)
-	case n.Bit(0) == 0:
-		return nil, errors.New("publicKey.modulus: even; an RSA modulus is odd")
+// checkPublicKey refuses what PublicKeyFromBase64 refuses, for keys that
+// reach the encryption some other way.
+func checkPublicKey(pub *rsa.PublicKey) error {
+	switch {
+	case pub.E > maxExponent:
+		return errors.New("publicKey.exponent: larger than 2^31-1")
+	case pub.E < 3:
+		return fmt.Errorf("publicKey.exponent: %d is too small; want an odd number of at least 3", pub.E)
+	case pub.E%2 == 0:
+		return fmt.Errorf("publicKey.exponent: %d is even; an RSA exponent is odd", pub.E)
 	}
-	return &rsa.PublicKey{N: n, E: int(e.Int64())}, nil
+	switch bits := pub.N.BitLen(); {
+	case bits < MinKeyBits:
+		return fmt.Errorf("publicKey.modulus: %d-bit key is too small; want at least %d bits", bits, MinKeyBits)
+	case bits > MaxKeyBits:
+		return fmt.Errorf("publicKey.modulus: %d-bit key is too large; want at most %d bits", bits, MaxKeyBits)
+	case pub.N.Bit(0) == 0:
+		return errors.New("publicKey.modulus: even; an RSA modulus is odd")
+	}
+	return nil
 }
 
 func decodeField(name, s string) ([]byte, error) {
