@@ -1,6 +1,8 @@
 package config
 
 import (
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,16 +40,21 @@ func (p *parser) datasources(e entry, base policy, vaults map[string]string) []D
 		p.errorf(e.val.Line, "%s: the list is empty: declare at least one data source", e.path)
 		return nil
 	}
+	return p.datasourceList(e.path, slices.All(e.val.Content), base, vaults)
+}
+
+// datasourceList reads the data sources items yields, index and node.
+func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], base policy, vaults map[string]string) []Datasource {
 	var out []Datasource
 	byName := map[string]int{}   // name → line
 	byTarget := map[string]int{} // gateway/datasource → index in out
-	for i, item := range e.val.Content {
-		ds, ok := p.datasource(p.resolve(item), indexPath(e.path, i), base, vaults)
+	for i, item := range items {
+		ds, ok := p.datasource(p.resolve(item), indexPath(path, i), base, vaults)
 		if !ok {
 			continue
 		}
 		if first, dup := byName[ds.Name]; dup && ds.Name != "" {
-			p.errorf(ds.Line, "%s: duplicate name %s (first at line %d)", indexPath(e.path, i), quote(ds.Name), first)
+			p.errorf(ds.Line, "%s: duplicate name %s (first at line %d)", indexPath(path, i), quote(ds.Name), first)
 		} else if ds.Name != "" {
 			byName[ds.Name] = ds.Line
 		}
@@ -56,7 +63,7 @@ func (p *parser) datasources(e entry, base policy, vaults map[string]string) []D
 		target := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
 		if j, dup := byTarget[target]; dup && ds.GatewayID != "" && ds.DatasourceID != "" {
 			p.errorf(ds.Line, "%s: datasource_id %s on gateway %s is already rotated by %s (line %d)",
-				indexPath(e.path, i), ds.DatasourceID, ds.GatewayID, quote(out[j].Name), out[j].Line)
+				indexPath(path, i), ds.DatasourceID, ds.GatewayID, quote(out[j].Name), out[j].Line)
 		} else {
 			byTarget[target] = len(out)
 		}

@@ -18,6 +18,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("fuzz.yaml", data)
+		checkSameAsWhole(t, data, cfg, err)
 		if err != nil {
 			checkErrors(t, err)
 			return

@@ -33,9 +33,26 @@ var (
 // not file order (keyvaults and defaults before the data sources that use
 // them); the problems are sorted by line at the end anyway.
 func (p *parser) inventory(data []byte) *Config {
+	if !p.whole {
+		if head, items, ok := splitDatasources(data); ok {
+			cfg, ok := p.inventoryOf(head, items)
+			if ok && len(p.errs) == 0 {
+				return cfg
+			}
+			*p = parser{file: p.file, whole: true} // the whole-file walk says what is wrong
+		}
+	}
+	cfg, _ := p.inventoryOf(data, nil)
+	return cfg
+}
+
+// inventoryOf walks data, taking the data sources from items when there are
+// any (data then has the list's lines blanked). ok is false when a chunk
+// could not be parsed on its own.
+func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	root := p.document(data)
 	if root == nil {
-		return nil
+		return nil, true
 	}
 	top, _ := p.mapping(root, "", root.Line, topKeys...)
 	cfg := &Config{
@@ -72,12 +89,29 @@ func (p *parser) inventory(data []byte) *Config {
 		}
 	}
 	e, ok := top.get("datasources")
-	if !ok || isNull(e.val) {
+	switch {
+	case ok && items != nil:
+		chunksOK := true
+		parsed := func(yield func(int, *yaml.Node) bool) {
+			for i, c := range items {
+				item, ok := chunkItem(c)
+				if !ok {
+					chunksOK = false
+					return
+				}
+				if !yield(i, item) {
+					return
+				}
+			}
+		}
+		cfg.Datasources = p.datasourceList(e.path, parsed, base, cfg.KeyVaults)
+		return cfg, chunksOK
+	case !ok || isNull(e.val):
 		p.errorf(root.Line, "missing key \"datasources\": list the data sources to rotate")
-		return cfg
+		return cfg, true
 	}
 	cfg.Datasources = p.datasources(e, base, cfg.KeyVaults)
-	return cfg
+	return cfg, true
 }
 
 func (p *parser) powerbi(e entry, out *PowerBI) {

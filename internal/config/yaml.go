@@ -17,6 +17,7 @@ import (
 // parser collects every problem of one file while walking its YAML tree.
 type parser struct {
 	file    string
+	whole   bool // parse the whole file at once; see splitDatasources
 	errs    Errors
 	aliases int // aliases followed so far; see maxAliases
 }

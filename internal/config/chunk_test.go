@@ -1,0 +1,100 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// parseWhole parses data in one piece, never chunk by chunk.
+func parseWhole(name string, data []byte) (*Config, error) {
+	p := &parser{file: name, whole: true}
+	cfg := p.inventory(data)
+	if len(p.errs) > 0 {
+		errs := p.errs.finish()
+		return nil, &errs
+	}
+	cfg.Path = name
+	return cfg, nil
+}
+
+// checkSameAsWhole fails unless Parse's result (cfg, err) is exactly what
+// parsing data in one piece gives.
+func checkSameAsWhole(t *testing.T, data []byte, cfg *Config, err error) {
+	t.Helper()
+	want, wantErr := parseWhole("fuzz.yaml", data)
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("chunked parse: error %v\nwhole parse: error %v", err, wantErr)
+	}
+	if err == nil {
+		got := *cfg
+		got.Hash = [32]byte{}
+		if !reflect.DeepEqual(&got, want) {
+			t.Fatalf("chunked parse differs from the whole parse:\n%+v\n%+v", got, *want)
+		}
+	}
+}
+
+// TestChunkedParseMatchesWhole: every inventory in testdata and the fuzz
+// corpus, and the example, parses to the same Config or the same errors
+// chunk by chunk as in one piece; the good ones really were chunked.
+func TestChunkedParseMatchesWhole(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	files = append(files, "../../config.example.yaml")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(f, func(t *testing.T) {
+			cfg, err := Parse("fuzz.yaml", data)
+			checkSameAsWhole(t, data, cfg, err)
+			if strings.Contains(f, "/good/") || strings.HasSuffix(f, "example.yaml") {
+				if _, _, ok := splitDatasources(data); !ok && !strings.Contains(string(data), "&") {
+					t.Errorf("a plain inventory was not split")
+				}
+			}
+		})
+	}
+	data := fleetInventory(300)
+	if _, items, ok := splitDatasources(data); !ok || len(items) != 300 {
+		t.Fatalf("fleet inventory: split %v into %d items, want 300", ok, len(items))
+	}
+	cfg, err := Parse("fuzz.yaml", data)
+	checkSameAsWhole(t, data, cfg, err)
+}
+
+// TestSplitDatasources covers the shapes the cut refuses or handles.
+func TestSplitDatasources(t *testing.T) {
+	item := "  - name: a\n    gateway_id: x\n"
+	for name, tc := range map[string]struct {
+		data  string
+		items int // 0: refused
+	}{
+		"plain":               {"listen: x\ndatasources:\n" + item + item + "state_file: y\n", 2},
+		"zero-indented items": {"datasources:\n- name: a\n  x: 1\n- name: b\n", 2},
+		"comments between":    {"datasources:\n# one\n" + item + "  # two\n" + item, 2},
+		"flow list":           {"datasources: [{name: a}]\n", 0},
+		"anchor":              {"datasources:\n  - &a {name: a}\n  - *a\n", 0},
+		"tab":                 {"datasources:\n\t- name: a\n", 0},
+		"two documents":       {"datasources:\n" + item + "---\nx: 1\n", 0},
+		"not a list":          {"datasources:\n  name: a\n", 0},
+		"odd indentation":     {"datasources:\n    - name: a\n  - name: b\n", 0},
+		"no datasources":      {"listen: x\n", 0},
+		"twice":               {"datasources:\n" + item + "datasources:\n" + item, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			head, items, ok := splitDatasources([]byte(tc.data))
+			if got := len(items); ok != (tc.items > 0) || got != tc.items {
+				t.Fatalf("ok %v, %d items; want %d items", ok, got, tc.items)
+			}
+			if ok && strings.Count(string(head), "\n") != strings.Count(tc.data, "\n") {
+				t.Errorf("head has other line numbers than the file:\n%s", head)
+			}
+			cfg, err := Parse("fuzz.yaml", []byte(tc.data))
+			checkSameAsWhole(t, []byte(tc.data), cfg, err)
+		})
+	}
+}
