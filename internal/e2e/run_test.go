@@ -24,7 +24,13 @@ type daemon struct {
 
 func (e *env) start(args ...string) *daemon {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return e.startFor(2*time.Minute, args...)
+}
+
+// startFor starts rotatord, killed after timeout at the latest.
+func (e *env) startFor(timeout time.Duration, args ...string) *daemon {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	e.t.Cleanup(cancel)
 	cmd := e.command(ctx, args...)
 	if err := cmd.Start(); err != nil {

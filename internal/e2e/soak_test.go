@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -52,7 +51,7 @@ func TestSoak(t *testing.T) {
 	ftEditInventory(t, e, `schedule: "@every 45m"`, `schedule: "@every 1s"`)
 	ftEditInventory(t, e, "jitter: 10s", "jitter: 0s")
 	ftSetRetry(t, e, "retry: {attempts: 3, initial_backoff: 200ms, max_backoff: 1s}")
-	d := soakStart(e, dur+2*time.Minute, "run", "--config", e.demo.ConfigPath)
+	d := e.startFor(dur+2*time.Minute, "run", "--config", e.demo.ConfigPath)
 	start := time.Now()
 
 	inj := &soakInjector{e: e, rnd: rand.New(rand.NewPCG(seed, seed^0x5eed)), counts: map[string]int{}}
@@ -117,32 +116,6 @@ func TestSoak(t *testing.T) {
 	t.Logf("faults injected: %v", inj.counts)
 	soakCheckCredentials(t, e)
 	e.checkNoLeak()
-}
-
-// soakStart is env.start with a deadline that outlasts the soak.
-func soakStart(e *env, timeout time.Duration, args ...string) *daemon {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	e.t.Cleanup(cancel)
-	cmd := e.command(ctx, args...)
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	d := &daemon{e: e, done: make(chan error, 1), cmd: cmd.Process}
-	go func() { d.done <- cmd.Wait() }()
-	e.t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-d.done
-	})
-	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
-	waitFor(e.t, "rotatord to start", 30*time.Second, func() bool {
-		m := started.FindStringSubmatch(e.out.String())
-		if m != nil {
-			d.addr = m[1]
-		}
-		return m != nil
-	})
-	return d
 }
 
 // soakInjector injects a random transient fault every 2-5 s.
