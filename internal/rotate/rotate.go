@@ -78,6 +78,13 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 
 	res, err := r.rotate(ctx, ds)
 	r.o.State.Update(ds.Name, func(s *state.Datasource) {
+		// A PATCH that landed counts even when the users stage after it
+		// failed: the credential in Power BI is the new one.
+		if res.Patched {
+			s.CredentialSetAt = r.o.Now()
+			s.SourceVersion = res.SourceVersion
+			s.ExpiresAt = res.ExpiresAt
+		}
 		if err != nil {
 			var re *Error
 			if errors.As(err, &re) {
@@ -87,11 +94,6 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 		}
 		s.LastError = ""
 		s.LastSuccess = r.o.Now()
-		if res.Patched {
-			s.CredentialSetAt = s.LastSuccess
-			s.SourceVersion = res.SourceVersion
-			s.ExpiresAt = res.ExpiresAt
-		}
 	})
 	return res, err
 }

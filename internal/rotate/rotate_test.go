@@ -250,3 +250,27 @@ func TestPlanSendsNoWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateUsersFailureKeepsThePatch: when adding a user fails after the
+// PATCH landed, the state still records the new credential.
+func TestRotateUsersFailureKeepsThePatch(t *testing.T) {
+	f := newFixture(t, `    users:
+      - {email: john@contoso.com, access: Read}
+`)
+	f.stack.PowerBI.Faults().Inject(emulator.OpAddDatasourceUser, emulator.Fault{Status: 403, Code: "PowerBINotAuthorizedException"})
+	res, err := f.rotate()
+	re, ok := err.(*Error)
+	if !ok || re.Stage != "users" || !res.Patched {
+		t.Fatalf("patched=%v err=%v, want a users failure after the PATCH", res.Patched, err)
+	}
+	st, _ := f.rot.o.State.Get("sales-sql")
+	if st.CredentialSetAt.IsZero() || st.SourceVersion == "" || !st.LastSuccess.IsZero() || st.LastError != "users:http_403" {
+		t.Errorf("state = %+v: want the credential recorded, no success, the users error", st)
+	}
+	if got := f.password(); got != "first-password" {
+		t.Errorf("the gateway holds %q", got)
+	}
+	if d := f.rot.UsersDrift("sales-sql"); d != 1 {
+		t.Errorf("drift = %d, want 1", d)
+	}
+}
