@@ -22,6 +22,8 @@ type Config struct {
 	StateFile   string
 	Datasources []Datasource // in file order, defaults applied
 	Hash        [32]byte     // sha256 of the file; a reload of an unchanged file is skipped
+
+	byName map[string]int // Datasources' positions by name; see indexNames
 }
 
 // PowerBI is where and how rotatord calls the Power BI REST API.
@@ -146,8 +148,25 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// indexNames records where each data source sits, for Datasource: every
+// tick looks its data source up by name, and a linear search made a fleet of
+// 10,000 quadratic.
+func (c *Config) indexNames() {
+	c.byName = make(map[string]int, len(c.Datasources))
+	for i, ds := range c.Datasources {
+		c.byName[ds.Name] = i
+	}
+}
+
 // Datasource returns the data source called name.
 func (c *Config) Datasource(name string) (Datasource, bool) {
+	if c.byName != nil {
+		if i, ok := c.byName[name]; ok {
+			return c.Datasources[i], true
+		}
+		return Datasource{}, false
+	}
+	// A Config not made by Parse (tests build them by hand) has no index.
 	for _, ds := range c.Datasources {
 		if ds.Name == name {
 			return ds, true

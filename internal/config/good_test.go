@@ -157,6 +157,7 @@ func TestLoadGood(t *testing.T) {
 			}
 			want := tc.want()
 			want.Hash = sha256.Sum256(data)
+			want.indexNames()
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("Load(%s):\n got %+v\nwant %+v", tc.path, *got, want)
 				for i := range min(len(got.Datasources), len(want.Datasources)) {
@@ -250,6 +251,9 @@ func TestDatasourceLookup(t *testing.T) {
 	}
 	if _, ok := cfg.Datasource("no-such"); ok {
 		t.Error(`Datasource("no-such") found something`)
+	}
+	if _, ok := cfg.Datasource("no-such-datasource"); ok {
+		t.Error("Datasource found a name the inventory does not have")
 	}
 }
 

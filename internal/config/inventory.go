@@ -37,12 +37,16 @@ func (p *parser) inventory(data []byte) *Config {
 		if head, items, ok := splitDatasources(data); ok {
 			cfg, ok := p.inventoryOf(head, items)
 			if ok && len(p.errs) == 0 {
+				cfg.indexNames()
 				return cfg
 			}
 			*p = parser{file: p.file, whole: true} // the whole-file walk says what is wrong
 		}
 	}
 	cfg, _ := p.inventoryOf(data, nil)
+	if cfg != nil {
+		cfg.indexNames()
+	}
 	return cfg
 }
 

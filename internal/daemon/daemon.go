@@ -50,7 +50,6 @@ type Daemon struct {
 	o       Options
 	log     *slog.Logger
 	cfg     atomic.Pointer[config.Config]
-	index   atomic.Pointer[datasourceIndex] // of cfg's data sources, by name
 	cred    azcore.TokenCredential
 	state   *state.Store
 	pool    *cipher.Pool
@@ -204,6 +203,11 @@ func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
 		})
 	}
 	return jobs
+}
+
+// datasource returns the data source called name in the current inventory.
+func (d *Daemon) datasource(name string) (config.Datasource, bool) {
+	return d.cfg.Load().Datasource(name)
 }
 
 // rotate is one attempt at one data source, as the scheduler runs it.
