@@ -3,8 +3,11 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,4 +101,67 @@ func TestOnceUnknownName(t *testing.T) {
 	if _, ok := err.(*UnknownDatasourceError); !ok {
 		t.Fatalf("err = %v, want *UnknownDatasourceError", err)
 	}
+}
+
+// syncBuffer is a log sink tests read while the daemon writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFileWatchReloads: a changed file is picked up without a signal; a bad
+// one is refused once, not at every poll, and the running inventory stays.
+func TestFileWatchReloads(t *testing.T) {
+	var logs syncBuffer
+	d, dm := newDemoDaemon(t, Options{ReloadPoll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv, err := d.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, srv) }()
+	defer func() { cancel(); <-done }()
+
+	orig, err := os.ReadFile(dm.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; logs:\n%s", what, logs.String())
+			}
+		}
+	}
+	if err := os.WriteFile(dm.ConfigPath, append(orig, "bogus: 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wait("the bad file to be refused", func() bool { return strings.Contains(logs.String(), "config reload refused") })
+	time.Sleep(100 * time.Millisecond) // ten more polls
+	if n := strings.Count(logs.String(), "config reload refused"); n != 1 {
+		t.Errorf("the unchanged bad file was refused %d times, want once", n)
+	}
+	if _, ok := d.datasource("public-feed"); !ok {
+		t.Fatal("a refused reload changed the running inventory")
+	}
+
+	fixed := strings.Replace(string(orig), "  - name: public-feed", "  - name: public-feed-renamed", 1)
+	if err := os.WriteFile(dm.ConfigPath, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wait("the good file to be loaded", func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
 }

@@ -102,8 +102,14 @@ func (d *Daemon) saveLoop(ctx context.Context) {
 	}
 }
 
-// watchConfig reloads on SIGHUP and when the file's content changes.
+// watchConfig reloads on SIGHUP and when the file's content changes. The
+// file is only read again when its size or modification time moved, so a
+// large inventory is not re-read every poll and a bad file is refused once,
+// not at every poll until it is fixed.
 func (d *Daemon) watchConfig(ctx context.Context) {
+	// The zero stamp makes the first poll compare content: a change made
+	// between loading the file and starting to watch it is not missed.
+	var seen fileStamp
 	for {
 		t := d.o.Clock.NewTimer(d.o.ReloadPoll)
 		select {
@@ -112,19 +118,35 @@ func (d *Daemon) watchConfig(ctx context.Context) {
 			return
 		case <-d.o.Reload:
 			t.Stop()
+			seen = statFile(d.cfg.Load().Path)
 			d.Reload("signal")
 		case <-t.C():
-			if d.configChanged() {
+			cfg := d.cfg.Load()
+			now := statFile(cfg.Path)
+			if now == seen {
+				continue
+			}
+			seen = now
+			if data, err := os.ReadFile(cfg.Path); err == nil && sha256.Sum256(data) != cfg.Hash {
 				d.Reload("file changed")
 			}
 		}
 	}
 }
 
-func (d *Daemon) configChanged() bool {
-	cfg := d.cfg.Load()
-	data, err := os.ReadFile(cfg.Path)
-	return err == nil && sha256.Sum256(data) != cfg.Hash
+// fileStamp is what a poll compares: a changed file (or a Kubernetes
+// ConfigMap swapping its ..data link) shows a new size or time.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func statFile(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{size: fi.Size(), mod: fi.ModTime()}
 }
 
 // Reload reads the configuration file again. A bad new file is refused and
