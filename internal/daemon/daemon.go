@@ -58,7 +58,8 @@ type Daemon struct {
 	rot     *rotate.Rotator
 	sched   *scheduler.Scheduler
 	ready   atomic.Bool
-	dirty   chan struct{} // state changed since the last save
+	dirty   chan struct{}   // state changed since the last save
+	srcs    *rotate.Sources // what the rotator reads secrets from; replaced by Reload only
 }
 
 // New builds the daemon's parts from cfg. It starts nothing.
@@ -127,10 +128,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("powerbi: %w", err)
 	}
-	srcs, err := d.sources(cfg)
+	srcs, err := d.sources(cfg, &rotate.Sources{})
 	if err != nil {
 		return nil, err
 	}
+	d.srcs = srcs
 	d.rot = rotate.New(rotate.Options{
 		PowerBI: d.pbi,
 		Pool:    d.pool,
@@ -162,13 +164,19 @@ func (d *Daemon) declare(cfg *config.Config) {
 }
 
 // sources builds the Key Vault clients the inventory names.
-func (d *Daemon) sources(cfg *config.Config) (*rotate.Sources, error) {
+// A vault a reload keeps keeps its client, which has already paid Key
+// Vault's challenge round trip and holds a token.
+func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sources, error) {
 	s := &rotate.Sources{
 		KeyVaults:  make(map[string]*sources.KeyVault, len(cfg.KeyVaults)),
 		Credential: d.cred,
 		LookupEnv:  d.o.LookupEnv,
 	}
 	for name, url := range cfg.KeyVaults {
+		if old, ok := prev.KeyVaults[name]; ok && old.URL() == url {
+			s.KeyVaults[name] = old
+			continue
+		}
 		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport})
 		if err != nil {
 			return nil, fmt.Errorf("keyvault %q: %w", name, err)

@@ -165,3 +165,14 @@ func TestFileWatchReloads(t *testing.T) {
 	}
 	wait("the good file to be loaded", func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
 }
+
+// TestReloadKeepsKeyVaultClients: a vault the new inventory keeps keeps its
+// client (and with it the challenge and token it already has).
+func TestReloadKeepsKeyVaultClients(t *testing.T) {
+	d, _ := newDemoDaemon(t, Options{})
+	before := d.srcs.KeyVaults["demo"]
+	d.Reload("test")
+	if after := d.srcs.KeyVaults["demo"]; after == nil || after != before {
+		t.Errorf("the Key Vault client was replaced by a reload that kept the vault")
+	}
+}

@@ -164,16 +164,20 @@ func (d *Daemon) Reload(why string) {
 		d.log.Warn("config reload: powerbi, auth, listen and state_file changes need a restart", "path", cfg.Path)
 		cfg.PowerBI, cfg.Auth, cfg.Listen, cfg.StateFile = old.PowerBI, old.Auth, old.Listen, old.StateFile
 	}
-	srcs, err := d.sources(cfg)
+	srcs, err := d.sources(cfg, d.srcs)
 	if err != nil {
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
 		return
 	}
+	oldSrcs := d.srcs
 	d.cfg.Store(cfg)
+	d.srcs = srcs
 	d.rot.SetSources(srcs)
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		d.cfg.Store(old)
+		d.srcs = oldSrcs
+		d.rot.SetSources(oldSrcs)
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
 		return
