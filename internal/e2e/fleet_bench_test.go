@@ -43,13 +43,7 @@ const (
 //   - emulator-cpu-s: this process's CPU meanwhile (the emulators, mostly)
 //   - pbi-calls/rotation, throttled-%: from the emulator's request log
 func BenchmarkFleet(b *testing.B) {
-	o := fleetOptions{
-		Size:           envInt(b, "ROTATORD_FLEET_SIZE", 10000),
-		MaxConcurrency: envInt(b, "ROTATORD_FLEET_CONCURRENCY", 16),
-		Latency:        fleetLatency,
-		Throttle:       fleetThrottle,
-		VerifyEvery:    fleetVerifyEvery,
-	}
+	o := fleetOptionsFromEnv(b)
 	bin, err := fleetBinary()
 	if err != nil {
 		b.Fatal(err)
@@ -129,13 +123,7 @@ func envInt(tb testing.TB, name string, def int) int {
 //	go test -run '^$' -bench BenchmarkFleetInProcess -benchtime 1x \
 //	    -cpuprofile cpu.out -memprofile mem.out ./internal/e2e/
 func BenchmarkFleetInProcess(b *testing.B) {
-	o := fleetOptions{
-		Size:           envInt(b, "ROTATORD_FLEET_SIZE", 10000),
-		MaxConcurrency: envInt(b, "ROTATORD_FLEET_CONCURRENCY", 16),
-		Latency:        fleetLatency,
-		Throttle:       fleetThrottle,
-		VerifyEvery:    fleetVerifyEvery,
-	}
+	o := fleetOptionsFromEnv(b)
 	f := newFleet(b, o)
 	f.injectPowerBIFaults()
 	// rotatord's default transport trusts the system roots, which Go reads
@@ -150,4 +138,16 @@ func BenchmarkFleetInProcess(b *testing.B) {
 		f.check(b, runs)
 	}
 	b.ReportMetric(float64(runs*o.Size)/b.Elapsed().Seconds(), "rotations/s")
+}
+
+// fleetOptionsFromEnv is the benchmark fleet, sized by ROTATORD_FLEET_SIZE
+// and ROTATORD_FLEET_CONCURRENCY.
+func fleetOptionsFromEnv(b *testing.B) fleetOptions {
+	return fleetOptions{
+		Size:           envInt(b, "ROTATORD_FLEET_SIZE", 10000),
+		MaxConcurrency: envInt(b, "ROTATORD_FLEET_CONCURRENCY", 16),
+		Latency:        fleetLatency,
+		Throttle:       fleetThrottle,
+		VerifyEvery:    fleetVerifyEvery,
+	}
 }
