@@ -29,7 +29,21 @@ for file in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/nu
   pkg=./$(dirname "$file")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $target"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+    before=$({ ls "$pkg/testdata/fuzz/$target" 2>/dev/null || true; } | wc -l)
+    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      echo "$out"
+      after=$({ ls "$pkg/testdata/fuzz/$target" 2>/dev/null || true; } | wc -l)
+      # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a
+      # failure (golang/go#75804, fixed in Go 1.27). A real failure writes a
+      # reproducer into testdata/fuzz; without one, that race is all it was.
+      if grep -q "context deadline exceeded" <<<"$out" && [ "$after" = "$before" ]; then
+        echo "(fuzz coordinator deadline race, golang/go#75804: no failing input was found; not a failure)"
+      else
+        exit 1
+      fi
+    else
+      echo "$out" | tail -3
+    fi
   done
 done
 
