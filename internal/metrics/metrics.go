@@ -47,7 +47,7 @@ type Options struct {
 // Metrics records rotatord's events. Its methods are safe for concurrent use.
 type Metrics struct {
 	now          func() time.Time
-	rotations    *prometheus.CounterVec
+	rotations    *rotationCounters
 	failures     *prometheus.CounterVec
 	durations    *prometheus.HistogramVec
 	requests     *prometheus.CounterVec
@@ -64,12 +64,6 @@ func New(o Options) (*Metrics, error) {
 	}
 	m := &Metrics{
 		now: o.Now,
-		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "rotations_total",
-			Help: "Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × " +
-				"credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).",
-		}, []string{"datasource", "credential_type", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "rotation_failures_total",
@@ -106,6 +100,7 @@ func New(o Options) (*Metrics, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.rotations = newRotationCounters(m.now)
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace,
 		Name:      "build_info",
@@ -136,17 +131,18 @@ func New(o Options) (*Metrics, error) {
 // failure is an increase Prometheus can see (increase() over a series that
 // appears at 1 reads as no change).
 func (m *Metrics) Declare(datasource, credentialType string) {
-	m.rotations.WithLabelValues(datasource, credentialType, "success")
-	m.rotations.WithLabelValues(datasource, credentialType, "failure")
+	m.rotations.get(datasource, credentialType)
 }
 
-// RotationDone counts a finished rotation of datasource as a success or a failure.
+// RotationDone counts a finished rotation of datasource as a success or a
+// failure. Both of its series exist from then on.
 func (m *Metrics) RotationDone(datasource, credentialType string, ok bool) {
-	result := "failure"
+	n := m.rotations.get(datasource, credentialType)
 	if ok {
-		result = "success"
+		n.success.Add(1)
+	} else {
+		n.failure.Add(1)
 	}
-	m.rotations.WithLabelValues(datasource, credentialType, result).Inc()
 }
 
 // RotationFailed counts a failure of datasource at stage. reason should be a
@@ -190,7 +186,7 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 // so dashboards stop showing it. Its state series vanish by themselves once
 // States no longer reports it.
 func (m *Metrics) Forget(datasource string) {
-	m.rotations.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
+	m.rotations.forget(datasource)
 	m.failures.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
 }
 

@@ -3,6 +3,7 @@ package metrics
 import (
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,8 +59,10 @@ func TestExposition(t *testing.T) {
 			want: `
 # HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
+rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="failure"} 0
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="success"} 2
 rotatord_rotations_total{credential_type="OAuth2",datasource="lake-oauth",result="failure"} 1
+rotatord_rotations_total{credential_type="OAuth2",datasource="lake-oauth",result="success"} 0
 `,
 		},
 		"failures with bounded reasons and stages": {
@@ -296,6 +299,7 @@ func TestForgetRemovesCounterSeries(t *testing.T) {
 	want := `
 # HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
+rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="failure"} 0
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="success"} 1
 # HELP rotatord_rotation_failures_total Failed rotations by the stage that failed and a short reason. Cardinality: datasource (one per inventory entry) × stage (5: source, encrypt, patch, users, other) × reason (a small fixed set of snake_case words; anything else is counted as other).
 # TYPE rotatord_rotation_failures_total counter
@@ -396,4 +400,68 @@ func countSeries(t *testing.T, g prometheus.Gatherer, name string) int {
 		t.Fatalf("gather %s: %v", name, err)
 	}
 	return n
+}
+
+// A data source whose credential type changed keeps the old type's series
+// until it is forgotten, and counts from many goroutines are exact.
+func TestRotationCountersTypeChangeAndConcurrency(t *testing.T) {
+	m, reg, _, _ := newTest(t)
+	m.Declare("lake", "Key")
+	m.RotationDone("lake", "Key", true)
+	m.Declare("lake", "OAuth2") // a reload changed its type
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				m.RotationDone("lake", "OAuth2", true)
+				m.RotationDone("other", "SAS", false)
+			}
+		})
+	}
+	wg.Wait()
+
+	const head = `
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# TYPE rotatord_rotations_total counter
+`
+	want := head + `rotatord_rotations_total{credential_type="Key",datasource="lake",result="failure"} 0
+rotatord_rotations_total{credential_type="Key",datasource="lake",result="success"} 1
+rotatord_rotations_total{credential_type="OAuth2",datasource="lake",result="failure"} 0
+rotatord_rotations_total{credential_type="OAuth2",datasource="lake",result="success"} 800
+rotatord_rotations_total{credential_type="SAS",datasource="other",result="failure"} 800
+rotatord_rotations_total{credential_type="SAS",datasource="other",result="success"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rotatord_rotations_total"); err != nil {
+		t.Error(err)
+	}
+	m.Forget("lake")
+	want = head + `rotatord_rotations_total{credential_type="SAS",datasource="other",result="failure"} 800
+rotatord_rotations_total{credential_type="SAS",datasource="other",result="success"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rotatord_rotations_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// The counters carry the time they were created, as client_golang's do,
+// for Prometheus' created-timestamp handling.
+func TestRotationCountersCreatedTimestamp(t *testing.T) {
+	m, reg, _, _ := newTest(t)
+	m.Declare("lake", "Key")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "rotatord_rotations_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			if got := s.GetCounter().GetCreatedTimestamp().AsTime(); !got.Equal(testNow) {
+				t.Errorf("created timestamp %v, want %v", got, testNow)
+			}
+		}
+		return
+	}
+	t.Fatal("no rotatord_rotations_total family")
 }
