@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
-	"regexp"
+	"iter"
+	"runtime"
+	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,43 +25,44 @@ type chunk struct {
 	line int
 }
 
-var (
-	datasourcesKey = regexp.MustCompile(`^datasources:[ ]*(#.*)?\r?\n?$`)
-	// anchorOrAlias matches YAML anchors (&a) and aliases (*a) — and some
-	// harmless text too (a cron "*/5"), which only costs the whole-file
-	// parse. A quote after the star is a cron field ending a string.
-	anchorOrAlias = regexp.MustCompile(`(^|[\s\[\{,:-])[&*][^\s\]\},"']`)
-	docMarker     = regexp.MustCompile(`(?m)^(---|\.\.\.|%)`)
-)
-
 // splitDatasources returns data with the lines of the datasources list
 // blanked (so the rest keeps its line numbers) and the list's items as
-// chunks; ok is false when data is not in the plain shape this handles.
+// chunks, which share data's memory; ok is false when data is not in the
+// plain shape this handles.
 func splitDatasources(data []byte) (head []byte, items []chunk, ok bool) {
-	if bytes.ContainsRune(data, '\t') || anchorOrAlias.Match(data) || docMarker.Match(data) {
+	if bytes.IndexByte(data, '\t') >= 0 || hasAnchorOrAlias(data) {
 		return nil, nil, false
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	key := -1
-	for i, l := range lines {
-		if datasourcesKey.Match(l) {
+	// The list must hang off the one `datasources:` line of the one document.
+	key, keyEnd := -1, 0 // its line index, and the offset just after it
+	for i, off := 0, 0; off < len(data); i++ {
+		l := line(data, off)
+		if isDocMarker(l) {
+			return nil, nil, false
+		}
+		if isDatasourcesKey(l) {
 			if key >= 0 {
 				return nil, nil, false
 			}
-			key = i
+			key, keyEnd = i, off+len(l)
 		}
+		off += len(l)
 	}
 	if key < 0 {
 		return nil, nil, false
 	}
-	indent, end, start := -1, len(lines), -1
+	// Lines are contiguous in data, so an item's text is a slice of it.
+	indent, end, start, startLine := -1, len(data), -1, 0
 	flush := func(to int) {
 		if start >= 0 {
-			items = append(items, chunk{text: bytes.Join(lines[start:to], nil), line: start + 1})
+			items = append(items, chunk{text: data[start:to], line: startLine + 1})
 		}
 	}
-	for i := key + 1; i < len(lines); i++ {
-		l := lines[i]
+lines:
+	for i, next := key+1, keyEnd; next < len(data); i++ {
+		off := next
+		l := line(data, off)
+		next += len(l)
 		body := bytes.TrimLeft(l, " ")
 		if t := bytes.TrimSpace(body); len(t) == 0 || t[0] == '#' {
 			continue // blank or comment: belongs to whatever surrounds it
@@ -73,31 +77,149 @@ func splitDatasources(data []byte) (head []byte, items []chunk, ok bool) {
 		}
 		switch {
 		case n == indent && isItem:
-			flush(i)
-			start = i
+			flush(off)
+			start, startLine = off, i
 		case n == 0 && !isItem:
-			end = i // the next top-level key
+			end = off // the next top-level key
+			break lines
 		case n <= indent:
 			return nil, nil, false
-		}
-		if end == i {
-			break
 		}
 	}
 	flush(end)
 	if len(items) == 0 {
 		return nil, nil, false
 	}
-	blank := make([][]byte, 0, len(lines))
-	blank = append(blank, lines[:key+1]...)
-	for _, l := range lines[key+1 : end] {
-		if bytes.HasSuffix(l, []byte("\n")) {
-			l = []byte("\n")
-		}
-		blank = append(blank, l)
+	// Each list line becomes an empty one; an unterminated last line stays.
+	list := data[keyEnd:end]
+	newlines := bytes.Count(list, []byte("\n"))
+	head = make([]byte, 0, len(data)-len(list)+newlines)
+	head = append(head, data[:keyEnd]...)
+	head = append(head, bytes.Repeat([]byte("\n"), newlines)...)
+	head = append(head, list[bytes.LastIndexByte(list, '\n')+1:]...)
+	head = append(head, data[end:]...)
+	return head, items, true
+}
+
+// line returns the line of data starting at off, with its newline if any.
+func line(data []byte, off int) []byte {
+	l := data[off:]
+	if i := bytes.IndexByte(l, '\n'); i >= 0 {
+		l = l[:i+1]
 	}
-	blank = append(blank, lines[end:]...)
-	return bytes.Join(blank, nil), items, true
+	return l
+}
+
+// hasAnchorOrAlias reports whether data may hold a YAML anchor (&a) or alias
+// (*a): a & or * at the start of data or after whitespace or one of [{,:-,
+// followed by anything but whitespace or ]},"'. It also finds some harmless
+// text (a cron "*/5"), which only costs the whole-file parse. A quote after
+// the star is a cron field ending a string. (A regexp doing this took a
+// sixth of the time of parsing a large inventory.)
+func hasAnchorOrAlias(data []byte) bool {
+	const before, after = "\t\n\f\r [{,:-", "\t\n\f\r ]},\"'"
+	for _, c := range []byte{'&', '*'} {
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(data[i:], c)
+			if j < 0 {
+				break
+			}
+			i += j
+			if (i == 0 || strings.IndexByte(before, data[i-1]) >= 0) &&
+				i+1 < len(data) && strings.IndexByte(after, data[i+1]) < 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isDocMarker reports whether l starts with a document marker (---, ...)
+// or a directive (%).
+func isDocMarker(l []byte) bool {
+	return bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("...")) || bytes.HasPrefix(l, []byte("%"))
+}
+
+// isDatasourcesKey reports whether l is `datasources:` with nothing after it
+// but spaces, a comment and the line end.
+func isDatasourcesKey(l []byte) bool {
+	rest, ok := bytes.CutPrefix(l, []byte("datasources:"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	rest = bytes.TrimSuffix(rest, []byte("\n"))
+	return len(rest) == 0 || rest[0] == '#' || string(rest) == "\r"
+}
+
+// parsedChunks yields the items of chunks in order, parsed by up to
+// GOMAXPROCS goroutines: yaml.v3 is most of the time of a large inventory.
+// At most a small window of items is parsed ahead of the caller's walk, so
+// the node trees of the whole list are never held at once. *failed is set
+// when a chunk does not parse on its own; the sequence stops there. No
+// goroutine outlives the iteration.
+func parsedChunks(chunks []chunk, failed *bool) iter.Seq2[int, *yaml.Node] {
+	return func(yield func(int, *yaml.Node) bool) {
+		workers := min(runtime.GOMAXPROCS(0), len(chunks))
+		if workers <= 1 {
+			for i, c := range chunks {
+				item, ok := chunkItem(c)
+				if !ok {
+					*failed = true
+					return
+				}
+				if !yield(i, item) {
+					return
+				}
+			}
+			return
+		}
+		type result struct {
+			item *yaml.Node
+			ok   bool
+		}
+		window := min(4*workers, len(chunks))
+		// Item i goes to slot i%window. It is only queued once item
+		// i-window was taken from that slot, so a send never blocks, and
+		// the queue never holds more than window jobs.
+		slots := make([]chan result, window)
+		for k := range slots {
+			slots[k] = make(chan result, 1)
+		}
+		jobs := make(chan int, window)
+		for i := range window {
+			jobs <- i
+		}
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range jobs {
+					item, ok := chunkItem(chunks[i])
+					slots[i%window] <- result{item, ok}
+				}
+			})
+		}
+		defer func() {
+			close(jobs)
+			for range jobs {
+				// drop what no worker has started yet
+			}
+			wg.Wait()
+		}()
+		for i := range chunks {
+			r := <-slots[i%window]
+			if !r.ok {
+				*failed = true
+				return
+			}
+			if next := i + window; next < len(chunks) {
+				jobs <- next
+			}
+			if !yield(i, r.item) {
+				return
+			}
+		}
+	}
 }
 
 // chunkItem parses one chunk into the node of its single list item, with

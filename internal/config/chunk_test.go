@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 )
 
 // parseWhole parses data in one piece, never chunk by chunk.
@@ -95,6 +98,47 @@ func TestSplitDatasources(t *testing.T) {
 			}
 			cfg, err := Parse("fuzz.yaml", []byte(tc.data))
 			checkSameAsWhole(t, []byte(tc.data), cfg, err)
+		})
+	}
+}
+
+// TestParsedChunks: items come in order, a chunk that does not parse on its
+// own stops the sequence, and however it ends no goroutine outlives it
+// (synctest.Test fails on one left blocked).
+func TestParsedChunks(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // the concurrent path, on any machine
+	_, items, ok := splitDatasources(fleetInventory(100))
+	if !ok {
+		t.Fatal("fleet inventory not split")
+	}
+	bad := slices.Clone(items)
+	bad[50].text = []byte("  - [\n")
+	for name, tc := range map[string]struct {
+		chunks     []chunk
+		stop       int // break after this many items; 0: never
+		want       int
+		wantFailed bool
+	}{
+		"all":           {chunks: items, want: 100},
+		"one":           {chunks: items[:1], want: 1},
+		"chunk fails":   {chunks: bad, want: 50, wantFailed: true},
+		"caller breaks": {chunks: items, stop: 10, want: 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				failed, got := false, 0
+				for i, item := range parsedChunks(tc.chunks, &failed) {
+					if i != got || item.Line != tc.chunks[i].line {
+						t.Fatalf("item %d (line %d) came as number %d, line %d", i, tc.chunks[i].line, got, item.Line)
+					}
+					if got++; got == tc.stop {
+						break
+					}
+				}
+				if got != tc.want || failed != tc.wantFailed {
+					t.Errorf("%d items, failed %v; want %d, %v", got, failed, tc.want, tc.wantFailed)
+				}
+			})
 		})
 	}
 }

@@ -40,14 +40,14 @@ func (p *parser) datasources(e entry, base policy, vaults map[string]string) []D
 		p.errorf(e.val.Line, "%s: the list is empty: declare at least one data source", e.path)
 		return nil
 	}
-	return p.datasourceList(e.path, slices.All(e.val.Content), base, vaults)
+	return p.datasourceList(e.path, slices.All(e.val.Content), len(e.val.Content), base, vaults)
 }
 
-// datasourceList reads the data sources items yields, index and node.
-func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], base policy, vaults map[string]string) []Datasource {
-	var out []Datasource
-	byName := map[string]int{}   // name → line
-	byTarget := map[string]int{} // gateway/datasource → index in out
+// datasourceList reads the n data sources items yields, index and node.
+func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n int, base policy, vaults map[string]string) []Datasource {
+	out := make([]Datasource, 0, n) // a fleet's worth of regrowth is megabytes
+	byName := map[string]int{}      // name → line
+	byTarget := map[string]int{}    // gateway/datasource → index in out
 	for i, item := range items {
 		ds, ok := p.datasource(p.resolve(item), indexPath(path, i), base, vaults)
 		if !ok {

@@ -95,21 +95,9 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	e, ok := top.get("datasources")
 	switch {
 	case ok && items != nil:
-		chunksOK := true
-		parsed := func(yield func(int, *yaml.Node) bool) {
-			for i, c := range items {
-				item, ok := chunkItem(c)
-				if !ok {
-					chunksOK = false
-					return
-				}
-				if !yield(i, item) {
-					return
-				}
-			}
-		}
-		cfg.Datasources = p.datasourceList(e.path, parsed, base, cfg.KeyVaults)
-		return cfg, chunksOK
+		failed := false
+		cfg.Datasources = p.datasourceList(e.path, parsedChunks(items, &failed), len(items), base, cfg.KeyVaults)
+		return cfg, !failed
 	case !ok || isNull(e.val):
 		p.errorf(root.Line, "missing key \"datasources\": list the data sources to rotate")
 		return cfg, true

@@ -170,7 +170,12 @@ func where(path string) string {
 // where problems of the mapping as a whole (a missing key) are reported:
 // the line of the key holding it, or of the list item.
 func (p *parser) keys(n *yaml.Node, path string, line int) (m mapping, ok bool) {
-	m = mapping{path: path, line: line, byName: map[string]entry{}}
+	size := 0
+	if n != nil && n.Kind == yaml.MappingNode {
+		size = len(n.Content) / 2
+	}
+	// Sized up front: a fleet has tens of thousands of small mappings.
+	m = mapping{path: path, line: line, byName: make(map[string]entry, size), entries: make([]entry, 0, size)}
 	if isNull(n) {
 		return m, true
 	}
