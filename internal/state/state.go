@@ -1,14 +1,18 @@
 package state
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -161,17 +165,61 @@ func (s *Store) Snapshot() map[string]Datasource {
 func (s *Store) Save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	data, err := json.MarshalIndent(File{Version: Version, Datasources: s.Snapshot()}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("state file %s: encode: %w", s.path, err)
-	}
-	if err := writeAtomic(s.path, append(data, '\n')); err != nil {
+	if err := writeAtomic(s.path, s.sorted()); err != nil {
 		return fmt.Errorf("state file %s: %w", s.path, err)
 	}
 	return nil
 }
 
-func writeAtomic(path string, data []byte) (err error) {
+// record is one data source's entry, for encoding.
+type record struct {
+	name string
+	Datasource
+}
+
+// sorted returns a copy of every record, in name order.
+func (s *Store) sorted() []record {
+	s.mu.Lock()
+	recs := make([]record, 0, len(s.dss))
+	for name, d := range s.dss {
+		recs = append(recs, record{name, d})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.name, b.name) })
+	return recs
+}
+
+// encode writes recs as json.MarshalIndent(File{...}, "", "  ") would, one
+// record at a time: the whole document in memory, twice over (marshalled,
+// then indented), was 10 MB of garbage per save for 10,000 data sources.
+func encode(w io.Writer, recs []record) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "{\n  \"Version\": %d,\n  \"Datasources\": {", Version)
+	for i, r := range recs {
+		name, err := json.Marshal(r.name)
+		if err != nil {
+			return fmt.Errorf("encode %q: %w", r.name, err)
+		}
+		d, err := json.MarshalIndent(r.Datasource, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("encode %q: %w", r.name, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(name)
+		bw.WriteString(": ")
+		bw.Write(d)
+	}
+	if len(recs) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("}\n}\n")
+	return bw.Flush() // the first write error, if any
+}
+
+func writeAtomic(path string, recs []record) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -188,7 +236,7 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("chmod temp file: %w", err)
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := encode(tmp, recs); err != nil {
 		return fmt.Errorf("write temp file: %w", err)
 	}
 	// Without the fsync a crash after the rename can leave an empty file
