@@ -93,12 +93,17 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 func checkSource(t *testing.T, ds Datasource) {
 	src := ds.Source
 	for _, field := range ds.CredentialType.Fields() {
-		ref, ok := src.Fields[field]
+		ref, ok := src.Fields.Get(field)
 		if !ok && !(field == credentials.FieldAccessToken && src.OAuthScope != "") {
 			t.Fatalf("%s: no source for %s", ds.Name, field)
 		}
 		if ok && ref.Kind == RefLiteral && field != credentials.FieldUsername {
 			t.Fatalf("%s: literal %s accepted", ds.Name, field)
+		}
+	}
+	for i := 1; i < len(src.Fields); i++ {
+		if src.Fields[i-1].Name >= src.Fields[i].Name {
+			t.Fatalf("%s: fields not sorted and unique: %v", ds.Name, src.Fields)
 		}
 	}
 	if len(src.Fields) > len(ds.CredentialType.Fields()) {

@@ -33,12 +33,12 @@ func stock(name, gateway, id string, t credentials.Type, encrypt string, line in
 	}
 }
 
-func fields(kv ...any) map[string]Ref {
-	m := map[string]Ref{}
+func fields(kv ...any) Fields {
+	var fs Fields
 	for i := 0; i < len(kv); i += 3 {
-		m[kv[i].(string)] = Ref{Kind: kv[i+1].(RefKind), Name: kv[i+2].(string)}
+		fs = fs.set(kv[i].(string), Ref{Kind: kv[i+1].(RefKind), Name: kv[i+2].(string)})
 	}
-	return m
+	return fs
 }
 
 func stockConfig(path string, ds ...Datasource) Config {
@@ -73,7 +73,7 @@ func TestLoadGood(t *testing.T) {
 		"anonymous with an App user and an empty source": {
 			path: "testdata/good/anonymous-only.yaml",
 			want: func() Config {
-				ds := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 2, Source{Fields: map[string]Ref{}})
+				ds := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 2, Source{})
 				ds.Users = []User{{Identifier: app.Identifier, PrincipalType: "App", Access: "Read"}}
 				return stockConfig("testdata/good/anonymous-only.yaml", ds)
 			},
@@ -127,7 +127,7 @@ func TestLoadGood(t *testing.T) {
 					{Email: "jane@contoso.com", PrincipalType: "User", Access: "Read", DisplayName: "Jane Doe"},
 				}
 				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 72,
-					Source{OAuthScope: "https://storage.azure.com/.default", Fields: map[string]Ref{}})
+					Source{OAuthScope: "https://storage.azure.com/.default"})
 				lake.Schedule, lake.Jitter = "@every 45m", 2*time.Minute
 				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 83,
 					Source{KeyVault: "main", Fields: fields("access_token", RefKeyVault, "crm-access-token")})
@@ -137,7 +137,7 @@ func TestLoadGood(t *testing.T) {
 				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 102,
 					Source{Fields: fields("token", RefEnv, "BLOB_SAS_TOKEN")})
 				blob.EncryptedConnection = "NotEncrypted"
-				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 112, Source{Fields: map[string]Ref{}})
+				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 112, Source{})
 				feed.PrivacyLevel = "Public"
 				feed.Users = []User{john}
 				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed}
@@ -182,9 +182,9 @@ func TestExampleCoversEverything(t *testing.T) {
 	var pinned, scope, vaultToken, prune, skip, email, app bool
 	for _, ds := range cfg.Datasources {
 		types[ds.CredentialType] = true
-		for field, ref := range ds.Source.Fields {
-			kinds[ref.Kind] = true
-			vaultToken = vaultToken || (field == "access_token" && ref.Kind == RefKeyVault)
+		for _, f := range ds.Source.Fields {
+			kinds[f.Kind] = true
+			vaultToken = vaultToken || (f.Name == "access_token" && f.Kind == RefKeyVault)
 		}
 		pinned = pinned || ds.Source.Version != ""
 		scope = scope || ds.Source.OAuthScope != ""

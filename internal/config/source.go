@@ -73,7 +73,7 @@ func refKey(name string, t credentials.Type) (field string, kind RefKind, ok boo
 
 // source reads the source: of data source ds. t is only trusted when known.
 func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[string]string) Source {
-	out := Source{Fields: map[string]Ref{}}
+	var out Source
 	e, present := ds.get("source")
 	if !present || isNull(e.val) {
 		switch {
@@ -155,7 +155,7 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 				continue
 			}
 			setBy[field] = f
-			out.Fields[field] = ref
+			out.Fields = out.Fields.set(field, ref)
 			if kind == RefKeyVault {
 				vaultRefs = append(vaultRefs, f)
 			}

@@ -41,7 +41,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 		return r, nil
 	}
 	for _, field := range ds.CredentialType.Fields() {
-		ref, ok := ds.Source.Fields[field]
+		ref, ok := ds.Source.Fields.Get(field)
 		if !ok {
 			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
 		}
