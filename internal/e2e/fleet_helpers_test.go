@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +34,17 @@ var fleetBinary = sync.OnceValues(func() (string, error) {
 	build := exec.Command("go", "build", "-o", path, "../../cmd/rotatord")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building rotatord without -race: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
+// rusageBinary is testdata/rusage, through which the benchmark starts
+// rotatord so that the peak RSS it reports is rotatord's (see its doc).
+var rusageBinary = sync.OnceValues(func() (string, error) {
+	path := filepath.Join(filepath.Dir(binary), "rusage")
+	build := exec.Command("go", "build", "-o", path, "./testdata/rusage")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building testdata/rusage: %v\n%s", err, out)
 	}
 	return path, nil
 })
@@ -237,7 +250,10 @@ func (f *fleet) injectPowerBIFaults() {
 type fleetRun struct {
 	code              int
 	wall              time.Duration // process start to exit
-	window            time.Duration // first to last rotation log line
+	steady            time.Duration // from the 10th to the 90th percentile of rotation log lines
+	steadyRotations   int           // rotations logged in that time
+	startup           time.Duration // process start to the first rotation log line
+	lastPercent       time.Duration // what the last 1% of rotations took
 	cpu               time.Duration // user + system
 	emulatorCPU       time.Duration // of this process meanwhile: the emulators
 	maxRSSKiB         int64
@@ -266,7 +282,11 @@ func (f *fleet) once(tb testing.TB, bin string) fleetRun {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "once", "--config", f.cfg)
+	rusage, err := rusageBinary()
+	fleetMust(tb, err)
+	usagePath := filepath.Join(f.dir, "usage.json")
+	_ = os.Remove(usagePath)
+	cmd := exec.CommandContext(ctx, rusage, "-o", usagePath, "--", bin, "once", "--config", f.cfg)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + f.ca, "HOME=" + f.dir,
 		"GODEBUG=gctrace=1"}, f.env...)
 	if limit := os.Getenv("ROTATORD_FLEET_GOMEMLIMIT"); limit != "" {
@@ -283,11 +303,14 @@ func (f *fleet) once(tb testing.TB, bin string) fleetRun {
 	} else if err != nil {
 		tb.Fatalf("rotatord once: %v", err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	run.maxRSSKiB = ru.Maxrss // KiB on Linux
-	run.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	data, err := os.ReadFile(usagePath)
+	fleetMust(tb, err)
+	var usage struct{ MaxRSSKiB, UserNS, SystemNS int64 }
+	fleetMust(tb, json.Unmarshal(data, &usage))
+	run.maxRSSKiB = usage.MaxRSSKiB
+	run.cpu = time.Duration(usage.UserNS + usage.SystemNS)
 	fleetMust(tb, out.Sync())
-	run.parseLog(tb)
+	run.parseLog(tb, start)
 	return run
 }
 
@@ -299,12 +322,12 @@ func selfCPU(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func (run *fleetRun) parseLog(tb testing.TB) {
+func (run *fleetRun) parseLog(tb testing.TB, start time.Time) {
 	tb.Helper()
 	in, err := os.Open(run.log)
 	fleetMust(tb, err)
 	defer in.Close()
-	var first, last time.Time
+	var times []time.Time
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -327,14 +350,19 @@ func (run *fleetRun) parseLog(tb testing.TB) {
 			}
 		}
 		if t, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-			if first.IsZero() {
-				first = t
-			}
-			last = t
+			times = append(times, t)
 		}
 	}
 	fleetMust(tb, sc.Err())
-	run.window = last.Sub(first)
+	// The middle 80% of rotations: what the run sustains once started and
+	// before its last throttled calls wait out their Retry-After.
+	if n := len(times); n >= 100 {
+		slices.SortFunc(times, time.Time.Compare)
+		lo, hi := n/10, n-1-n/10
+		run.steady, run.steadyRotations = times[hi].Sub(times[lo]), hi-lo
+		run.startup = times[0].Sub(start)
+		run.lastPercent = times[n-1].Sub(times[n-1-n/100])
+	}
 }
 
 // check verifies that the gateways received one more credential for every
