@@ -176,7 +176,7 @@ func TestEncryptErrors(t *testing.T) {
 		"lowercase type":   {[]string{"--type", "basic"}, basic, `unknown credential type "basic"; want one of Basic, Windows, Key, OAuth2, SAS, Anonymous`},
 		"unknown flag":     {[]string{"--type", "Basic", "--password", secretValue}, basic, "flag provided but not defined: -password (see -h)"},
 		"flag no value":    {[]string{"--type"}, basic, "flag needs an argument: -type (see -h)"},
-		"secret as arg":    {[]string{"--type", "Key", secretValue}, `{"key":"k"}`, "unexpected arguments; secret fields are read from stdin, never from arguments (see -h)"},
+		"secret as arg":    {[]string{"--type", "Key", secretValue}, `{"key":"k"}`, "unexpected arguments; secret fields are read from stdin or --env variables, never from arguments (see -h)"},
 		"missing key file": {[]string{"--type", "Basic", "--gateway-key", "nope.json"}, basic, "gateway key: open nope.json: no such file or directory"},
 		"key file is dir":  {[]string{"--type", "Basic", "--gateway-key", "."}, basic, "gateway key .: read .: is a directory"},
 		"key not json":     {[]string{"--type", "Basic", "--gateway-key", "notjson.json"}, basic, "gateway key notjson.json: not valid JSON (syntax error at byte 2)"},
@@ -242,3 +242,67 @@ func TestEncryptStdoutFailure(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// --env reads the fields from environment variables and leaves stdin alone.
+func TestEncryptFromEnv(t *testing.T) {
+	keyFiles(t)
+	t.Setenv("ROTATORD_TEST_USER", `CONTOSO\svc`)
+	t.Setenv("ROTATORD_TEST_PASSWORD", secretValue+`"<&>`)
+	t.Setenv("ROTATORD_TEST_TOKEN", "eyJ0")
+
+	code, stdout, stderr := run(t, "stdin is not read", "encrypt", "--type", "Windows",
+		"--env", "password=ROTATORD_TEST_PASSWORD", "--env", "username=ROTATORD_TEST_USER")
+	want := `{"credentialData":[{"name":"username","value":"CONTOSO\\svc"},{"name":"password","value":"` + secretValue + `\"<&>"}]}` + "\n"
+	if code != ExitOK || stderr != "" || stdout != want {
+		t.Errorf("plain: exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
+	}
+
+	code, stdout, stderr = run(t, "", "encrypt", "--type", "OAuth2", "--env", "accessToken=ROTATORD_TEST_TOKEN")
+	if want := `{"credentialData":[{"name":"accessToken","value":"eyJ0"}]}` + "\n"; code != ExitOK || stdout != want {
+		t.Errorf("SDK field name: exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
+	}
+
+	code, stdout, stderr = run(t, "", "encrypt", "--type", "Key", "--gateway-key", "gw1024.json", "--env", "key=ROTATORD_TEST_PASSWORD")
+	if code != ExitOK || stderr != "" {
+		t.Fatalf("encrypted: exit %d, stderr %q", code, stderr)
+	}
+	plain, err := ciphertest.Decrypt(mustKey(t, key1024), strings.TrimSuffix(stdout, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"credentialData":[{"name":"key","value":"` + secretValue + `\"<&>"}]}`; string(plain) != want {
+		t.Errorf("decrypted %s, want %s", plain, want)
+	}
+}
+
+// A bad --env exits 2 with one line that names the field but never echoes
+// the argument, in case the secret itself was typed after "=".
+func TestEncryptFromEnvErrors(t *testing.T) {
+	t.Setenv("ROTATORD_TEST_PASSWORD", secretValue)
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"no equals":       {[]string{"--type", "Key", "--env", secretValue}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
+		"no variable":     {[]string{"--type", "Key", "--env", "key="}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
+		"unknown field":   {[]string{"--type", "Key", "--env", secretValue + "=X"}, `--env: unknown field before "="; want one of username, password, key, token, access_token`},
+		"secret as value": {[]string{"--type", "Key", "--env", "key=" + secretValue}, "--env key: its environment variable is not set or empty"},
+		"twice":           {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_PASSWORD", "--env", "key=" + secretValue}, "--env key: given twice; use one"},
+		"missing field":   {[]string{"--type", "Basic", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Basic credential: missing field "username"`},
+		"not of the type": {[]string{"--type", "Key", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Key credential: missing field "key"`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := run(t, "", append([]string{"encrypt"}, tc.args...)...)
+			if code != ExitUsage || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", code, stdout, ExitUsage)
+			}
+			if want := "rotatord encrypt: " + tc.want + "\n"; stderr != want {
+				t.Errorf("stderr =\n%q\nwant\n%q", stderr, want)
+			}
+			if strings.Contains(stderr, secretValue[:6]) {
+				t.Errorf("stderr leaks the argument: %q", stderr)
+			}
+		})
+	}
+}

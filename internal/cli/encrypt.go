@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/rotatord/rotatord/internal/cipher"
@@ -21,10 +22,11 @@ import (
 // are a few kilobytes at most.
 const maxInput = 1 << 20
 
-const encryptHelp = `Reads the secret fields of one credential from stdin, as a JSON object, and
-prints the credentials string to send to Power BI: encrypted with the gateway's
-public key when --gateway-key is given, the plain credentials JSON otherwise.
-Secrets are read from stdin only, never from arguments.
+const encryptHelp = `Reads the secret fields of one credential from stdin, as a JSON object, or
+from environment variables (--env), and prints the credentials string to send
+to Power BI: encrypted with the gateway's public key when --gateway-key is
+given, the plain credentials JSON otherwise. Secrets are never read from
+arguments: --env names a variable, it does not hold the value.
 
   Basic, Windows  {"username":"...","password":"..."}   (Windows: "DOMAIN\\user")
   Key             {"key":"..."}
@@ -35,14 +37,21 @@ Secrets are read from stdin only, never from arguments.
 --gateway-key FILE holds the JSON of a Get Gateway response, or just its
 publicKey object: {"exponent":"AQAB","modulus":"..."}.
 
-Example:
+--env FIELD=VARIABLE (repeatable) reads FIELD from the environment variable
+VARIABLE instead, and stdin is not read; FIELD is username, password, key,
+token or access_token (accessToken).
+
+Examples:
   rotatord encrypt --type Basic --gateway-key gateway.json < fields.json
+  rotatord encrypt --type Key --env key=LEDGER_KEY
 `
 
 func runEncrypt(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "encrypt", "--type TYPE [--gateway-key FILE] < fields.json", encryptHelp)
+	fs := newFlagSet(env, "encrypt", "--type TYPE [--gateway-key FILE] {< fields.json | --env FIELD=VARIABLE...}", encryptHelp)
 	keyFile := fs.String("gateway-key", "", "`FILE` with the gateway's public key (Get Gateway response JSON or its publicKey object)")
 	typeName := fs.String("type", "", "credential `TYPE`: Basic, Windows, Key, OAuth2, SAS or Anonymous")
+	var fromEnv names
+	fs.Var(&fromEnv, "env", "read field `FIELD=VARIABLE` from the environment instead of stdin (repeatable)")
 	if code, ok := parseFlags(env, fs, args); !ok {
 		return code
 	}
@@ -52,7 +61,7 @@ func runEncrypt(ctx context.Context, env *Env, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		// Never echo them: a positional argument here is most likely a secret.
-		return fail(ExitUsage, errors.New("unexpected arguments; secret fields are read from stdin, never from arguments (see -h)"))
+		return fail(ExitUsage, errors.New("unexpected arguments; secret fields are read from stdin or --env variables, never from arguments (see -h)"))
 	}
 	if *typeName == "" {
 		return fail(ExitUsage, errors.New("--type is required: Basic, Windows, Key, OAuth2, SAS or Anonymous (see -h)"))
@@ -68,7 +77,12 @@ func runEncrypt(ctx context.Context, env *Env, args []string) int {
 			return fail(ExitUsage, err)
 		}
 	}
-	fields, err := readFields(env.Stdin, typ)
+	var fields credentials.Fields
+	if len(fromEnv) > 0 {
+		fields, err = envFields(fromEnv, env.lookupEnv)
+	} else {
+		fields, err = readFields(env.Stdin, typ)
+	}
 	if err != nil {
 		return fail(ExitUsage, err)
 	}
@@ -174,6 +188,41 @@ func readFields(r io.Reader, typ credentials.Type) (credentials.Fields, error) {
 		fields[name] = secret.FromString(s)
 	}
 	return fields, nil
+}
+
+// envFields reads the fields named by --env FIELD=VARIABLE arguments. Its
+// errors name the field but never echo an argument: someone who typed the
+// secret itself after "=" must not find it in a terminal log or CI output.
+func envFields(args []string, lookup func(string) (string, bool)) (credentials.Fields, error) {
+	fields := credentials.Fields{}
+	for _, arg := range args {
+		field, variable, ok := strings.Cut(arg, "=")
+		if field == "accessToken" { // the SDK's spelling, as on stdin
+			field = credentials.FieldAccessToken
+		}
+		switch {
+		case !ok || variable == "":
+			return nil, errors.New("--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD")
+		case !slices.Contains(envFieldNames(), field):
+			return nil, fmt.Errorf("--env: unknown field before \"=\"; want one of %s", strings.Join(envFieldNames(), ", "))
+		}
+		if _, dup := fields[field]; dup {
+			return nil, fmt.Errorf("--env %s: given twice; use one", field)
+		}
+		v, ok := lookup(variable)
+		if !ok {
+			return nil, fmt.Errorf("--env %s: its environment variable is not set or empty", field)
+		}
+		fields[field] = secret.FromString(v)
+	}
+	return fields, nil
+}
+
+func envFieldNames() []string {
+	return []string{
+		credentials.FieldUsername, credentials.FieldPassword, credentials.FieldKey,
+		credentials.FieldToken, credentials.FieldAccessToken,
+	}
 }
 
 func example(typ credentials.Type) string {
