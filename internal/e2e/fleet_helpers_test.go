@@ -28,26 +28,25 @@ import (
 
 // fleetBinary is rotatord built without the race detector, which would
 // multiply its CPU and memory: what a benchmark must measure is the
-// shipped binary. It is built once per test binary, next to the -race one.
-var fleetBinary = sync.OnceValues(func() (string, error) {
-	path := filepath.Join(filepath.Dir(binary), "rotatord-norace")
-	build := exec.Command("go", "build", "-o", path, "../../cmd/rotatord")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building rotatord without -race: %v\n%s", err, out)
-	}
-	return path, nil
-})
+// shipped binary.
+var fleetBinary = buildOnce("rotatord-norace", "../../cmd/rotatord")
 
 // rusageBinary is testdata/rusage, through which the benchmark starts
 // rotatord so that the peak RSS it reports is rotatord's (see its doc).
-var rusageBinary = sync.OnceValues(func() (string, error) {
-	path := filepath.Join(filepath.Dir(binary), "rusage")
-	build := exec.Command("go", "build", "-o", path, "./testdata/rusage")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building testdata/rusage: %v\n%s", err, out)
-	}
-	return path, nil
-})
+var rusageBinary = buildOnce("rusage", "./testdata/rusage")
+
+// buildOnce builds pkg without -race into name, next to the -race rotatord,
+// once per test binary.
+func buildOnce(name, pkg string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		path := filepath.Join(filepath.Dir(binary), name)
+		build := exec.Command("go", "build", "-o", path, pkg)
+		if out, err := build.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building %s without -race: %v\n%s", pkg, err, out)
+		}
+		return path, nil
+	})
+}
 
 // The fleet's gateways: two of each key size, and two ids of cloud data
 // sources, which are no real gateways.
