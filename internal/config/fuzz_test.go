@@ -10,6 +10,7 @@ import (
 	"github.com/rotatord/rotatord/internal/credentials"
 
 	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/scheduler"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse. The seed corpus in
@@ -66,7 +67,7 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 			t.Fatalf("name %q empty or not unique", ds.Name)
 		}
 		names[ds.Name] = true
-		if _, err := cronParser.Parse(ds.Schedule); err != nil {
+		if _, err := scheduler.ParseSchedule(ds.Schedule); err != nil {
 			t.Fatalf("%s: schedule %q does not parse: %v", ds.Name, ds.Schedule, err)
 		}
 		if ds.Jitter < 0 || ds.Retry.Attempts < 1 || ds.Retry.InitialBackoff <= 0 || ds.Retry.InitialBackoff > ds.Retry.MaxBackoff {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/rotatord/rotatord/internal/scheduler"
 )
 
 var (
@@ -14,10 +14,6 @@ var (
 	retryKeys       = []string{"attempts", "initial_backoff", "max_backoff"}
 	privacyLevels   = []string{"None", "Public", "Organizational", "Private"}
 	connectionModes = []string{"Encrypted", "NotEncrypted"}
-
-	// cronParser is the 5-field, seconds-free dialect plus descriptors
-	// (@hourly, @every 45m): the one operators know from crontab.
-	cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
 
 // opt is a setting and where it was set; line 0 means the built-in default.
@@ -171,7 +167,8 @@ func (p *parser) schedule(e entry) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if _, err := cronParser.Parse(s); err != nil {
+	// The scheduler's own parser, so that what passes here is what runs.
+	if _, err := scheduler.ParseSchedule(s); err != nil {
 		p.errorf(e.val.Line, "%s: %s does not parse (%v); write 5 cron fields like \"0 3 * * *\", @hourly, @daily or @every 45m", e.path, quote(s), err)
 		return "", false
 	}

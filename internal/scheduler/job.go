@@ -64,12 +64,13 @@ func (j Job) margin() time.Duration {
 	return j.ExpiryMargin
 }
 
-// parser accepts the 5 standard fields and the @ descriptors; seconds are
-// not a field because no credential needs rotating that often.
+// parser accepts the 5 standard fields and the @ descriptors (@hourly,
+// @every 45m): the dialect operators know from crontab. Seconds are not a
+// field because no credential needs rotating that often.
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses a Job.Schedule, for callers (config validation) that
-// want to reject a bad spec before building jobs.
+// ParseSchedule parses a Job.Schedule; config validation uses it to reject a
+// bad spec, with its line, before any job is built.
 func ParseSchedule(spec string) (cron.Schedule, error) {
 	return parser.Parse(spec)
 }
