@@ -72,7 +72,7 @@ func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon
 	if o.LookupEnv == nil {
 		o.LookupEnv = env.lookupEnv
 	}
-	o.Version = version()
+	o.Version, o.Revision = version(), revision()
 	d, err := daemon.New(cfg, o)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %s: %v\n", cmd, c.config, err)

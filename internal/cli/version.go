@@ -21,12 +21,22 @@ func version() string {
 	if Version != "" {
 		return Version
 	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	if rev := revision(); rev != "" {
+		return "devel+" + rev
+	}
+	return "devel"
+}
+
+// revision returns the VCS revision the binary was built from, shortened,
+// with "-dirty" when the tree had changes; "" when the build did not record
+// one (go install, go test).
+func revision() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
+		return ""
 	}
 	var rev, dirty string
 	for _, s := range bi.Settings {
@@ -38,9 +48,9 @@ func version() string {
 		}
 	}
 	if rev == "" {
-		return "devel"
+		return ""
 	}
-	return "devel+" + rev[:min(12, len(rev))] + dirty
+	return rev[:min(12, len(rev))] + dirty
 }
 
 func runVersion(_ context.Context, env *Env, args []string) int {
