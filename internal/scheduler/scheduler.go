@@ -40,10 +40,12 @@ type Options struct {
 	// Rand returns values in [0, 1) for jitter and backoff; nil means
 	// math/rand/v2's Float64.
 	Rand func() float64
-	// Logger receives one line per tick and per retry; nil discards.
+	// Logger receives a warning per failed attempt that will be retried and
+	// a debug line per tick; nil discards.
 	Logger *slog.Logger
 	// OnTick is called after every tick, possibly from several goroutines
-	// at once; metrics and the state file hang off it.
+	// at once; metrics, the state file and the one log line per outcome
+	// hang off it.
 	OnTick func(TickReport)
 	// StopTimeout bounds the wait for in-flight ticks once Run's context is
 	// done; zero means DefaultStopTimeout.

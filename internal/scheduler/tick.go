@@ -55,11 +55,9 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 	s.mu.Unlock()
 	s.poke()
 
-	if err != nil {
-		s.log.Error("tick failed", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next, "error", err)
-	} else {
-		s.log.Debug("tick done", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next)
-	}
+	// Debug only: OnTick logs the outcome (rotatord's one "rotation" line),
+	// and a second error line per failure would double every alert on logs.
+	s.log.Debug("tick done", "job", r.Job, "attempts", r.Attempts, "elapsed", end.Sub(l.start), "next", r.Next, "failed", err != nil)
 	s.onTick(r)
 	return r
 }
