@@ -239,10 +239,16 @@ func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, err
 // log and the state file.
 func (d *Daemon) onTick(r scheduler.TickReport) {
 	ds, ok := d.datasource(r.Job)
-	credType := ""
-	if ok {
-		credType = string(ds.CredentialType)
+	if !ok {
+		// It left the inventory while this tick ran. Reload has forgotten
+		// its series and state already, which the tick may have written
+		// again: forget them once more rather than count it.
+		d.forget(r.Job)
+		d.state.Delete(r.Job)
+		d.log.Info("rotation ended after the data source left the inventory", "datasource", r.Job, "succeeded", r.Err == nil)
+		return
 	}
+	credType := string(ds.CredentialType)
 	attrs := []any{
 		"datasource", r.Job,
 		"credential_type", credType,
@@ -254,7 +260,7 @@ func (d *Daemon) onTick(r scheduler.TickReport) {
 	if r.Err == nil {
 		d.log.Info("rotation", append(attrs, "result", "success")...)
 	} else {
-		stage, reason := metrics.Stage("source"), "other"
+		stage, reason := metrics.StageOther, "other"
 		var re *rotate.Error
 		if errors.As(r.Err, &re) {
 			stage, reason = re.Stage, re.Reason
@@ -266,6 +272,13 @@ func (d *Daemon) onTick(r scheduler.TickReport) {
 	case d.dirty <- struct{}{}:
 	default:
 	}
+}
+
+// forget drops what metrics and the rotator hold for a data source that
+// left the inventory.
+func (d *Daemon) forget(name string) {
+	d.metrics.Forget(name)
+	d.rot.Forget(name)
 }
 
 // states reports every data source's state to the metrics at scrape time.

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/emulator"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -174,5 +176,64 @@ func TestReloadKeepsKeyVaultClients(t *testing.T) {
 	d.Reload("test")
 	if after := d.srcs.KeyVaults["demo"]; after == nil || after != before {
 		t.Errorf("the Key Vault client was replaced by a reload that kept the vault")
+	}
+}
+
+// TestRemovedWhileRotating: a data source a reload removes while its
+// rotation is in flight leaves no counter series (in particular none with
+// an empty credential_type) and no state behind.
+func TestRemovedWhileRotating(t *testing.T) {
+	var logs syncBuffer
+	reg := prometheus.NewRegistry()
+	d, dm := newDemoDaemon(t, Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	dm.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 500 * time.Millisecond, Times: 1})
+
+	done := make(chan int, 1)
+	go func() {
+		failed, _ := d.Once(context.Background(), []string{"public-feed"})
+		done <- failed
+	}()
+	orig, err := os.ReadFile(dm.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := strings.Index(string(orig), "  - name: public-feed")
+	to := strings.Index(string(orig), "  - name: warehouse-key")
+	if from < 0 || to < from {
+		t.Fatal("public-feed not found in the demo inventory")
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(dm.Stack.PowerBI.Requests()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotation never reached Power BI")
+		}
+	}
+	if err := os.WriteFile(dm.ConfigPath, append(orig[:from:from], orig[to:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Reload("test")
+	if _, ok := d.datasource("public-feed"); ok {
+		t.Fatal("the reload kept public-feed")
+	}
+	<-done
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "datasource" && l.GetValue() == "public-feed" ||
+					l.GetName() == "credential_type" && l.GetValue() == "" {
+					t.Errorf("%s%v left behind", mf.GetName(), m.GetLabel())
+				}
+			}
+		}
+	}
+	if _, ok := d.state.Get("public-feed"); ok {
+		t.Error("public-feed's state record left behind")
+	}
+	if !strings.Contains(logs.String(), "left the inventory") {
+		t.Errorf("no log line says the data source left; logs:\n%s", logs.String())
 	}
 }

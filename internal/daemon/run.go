@@ -188,8 +188,7 @@ func (d *Daemon) Reload(why string) {
 	}
 	for _, ds := range old.Datasources {
 		if _, ok := cfg.Datasource(ds.Name); !ok {
-			d.metrics.Forget(ds.Name)
-			d.rot.Forget(ds.Name)
+			d.forget(ds.Name)
 		}
 	}
 	d.state.Prune(keep)

@@ -24,9 +24,10 @@ const (
 	StageUsers   Stage = "users"
 )
 
-// stageOther replaces a Stage outside the four above, so that a caller's
-// typo cannot mint a new series.
-const stageOther Stage = "other"
+// StageOther is the stage of a failure outside the four above (a recovered
+// panic); it also replaces any unknown Stage, so that a caller's typo cannot
+// mint a new series.
+const StageOther Stage = "other"
 
 // Options configures New. Registerer is required; the rest have defaults.
 type Options struct {
@@ -195,7 +196,7 @@ func knownStage(s Stage) Stage {
 	case StageSource, StageEncrypt, StagePatch, StageUsers:
 		return s
 	}
-	return stageOther
+	return StageOther
 }
 
 // boundedWord returns s if it is a short snake_case word, else "other". It
