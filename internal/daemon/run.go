@@ -128,7 +128,7 @@ func (d *Daemon) watchConfig(ctx context.Context) {
 			}
 			seen = now
 			if data, err := os.ReadFile(cfg.Path); err == nil && sha256.Sum256(data) != cfg.Hash {
-				d.Reload("file changed")
+				d.reload("file changed", func() (*config.Config, error) { return config.Parse(cfg.Path, data) })
 			}
 		}
 	}
@@ -153,11 +153,20 @@ func statFile(path string) fileStamp {
 // the running inventory kept. Settings that need new clients (powerbi, auth,
 // listen, state_file) take effect at the next restart; this is logged.
 func (d *Daemon) Reload(why string) {
+	path := d.cfg.Load().Path
+	d.reload(why, func() (*config.Config, error) { return config.Load(path) })
+}
+
+// reload swaps in the inventory load returns, or refuses it.
+func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 	old := d.cfg.Load()
-	cfg, err := config.Load(old.Path)
-	if err != nil {
+	refuse := func(err error) {
 		d.metrics.ConfigReloaded(false)
 		d.log.Error("config reload refused, keeping the running inventory", "why", why, "path", old.Path, "error", err.Error())
+	}
+	cfg, err := load()
+	if err != nil {
+		refuse(err)
 		return
 	}
 	if cfg.PowerBI != old.PowerBI || cfg.Auth != old.Auth || cfg.Listen != old.Listen || cfg.StateFile != old.StateFile {
@@ -166,8 +175,7 @@ func (d *Daemon) Reload(why string) {
 	}
 	srcs, err := d.sources(cfg, d.srcs)
 	if err != nil {
-		d.metrics.ConfigReloaded(false)
-		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
+		refuse(err)
 		return
 	}
 	oldSrcs := d.srcs
@@ -178,8 +186,7 @@ func (d *Daemon) Reload(why string) {
 		d.cfg.Store(old)
 		d.srcs = oldSrcs
 		d.rot.SetSources(oldSrcs)
-		d.metrics.ConfigReloaded(false)
-		d.log.Error("config reload refused, keeping the running inventory", "why", why, "error", err.Error())
+		refuse(err)
 		return
 	}
 	keep := make([]string, 0, len(cfg.Datasources))
