@@ -55,7 +55,7 @@ cmp "$mon/alerts.yaml" "$chart/files/alerts.yaml" || fail "$chart/files/alerts.y
 cmp "$mon/dashboard.json" "$chart/files/dashboard.json" || fail "$chart/files/dashboard.json differs from $mon/dashboard.json"
 # The rules as the PrometheusRule renders them must pass the same unit tests.
 mkdir "$tmp/rendered"
-"$helm" template t "$chart" --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml |
+"$helm" template t "$chart" -f "$chart/ci/values.yaml" --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml |
 	sed -n '/^spec:/,$p' | tail -n +2 | sed 's/^  //' >"$tmp/rendered/alerts.yaml"
 cp "$mon/alerts_test.yaml" "$tmp/rendered/"
 promtool check rules "$tmp/rendered/alerts.yaml"
@@ -95,11 +95,21 @@ systemd-analyze security --offline=true --threshold=20 "$tmp/rotatord.service" >
 	fail "$unit exposure is above 2.0"
 
 step "helm: lint and template"
+# The chart's defaults list no data source, which rotatord refuses: rendering them must fail and say so.
+if "$helm" template t "$chart" >"$tmp/empty.yaml" 2>"$tmp/empty.err"; then
+	fail "the chart rendered with no data sources"
+fi
+grep -q "config.datasources is empty" "$tmp/empty.err" || fail "rendering without data sources: $(cat "$tmp/empty.err")"
+ci=(-f "$chart/ci/values.yaml")
 all=(--set serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true)
-"$helm" lint --strict "$chart"
-"$helm" lint --strict "$chart" "${all[@]}" --set persistence.enabled=true,serviceAccount.clientId=00000000-0000-0000-0000-000000000000
-"$helm" template t "$chart" >"$tmp/default.yaml"
-"$helm" template t "$chart" "${all[@]}" >"$tmp/all.yaml"
+"$helm" lint --strict "$chart" "${ci[@]}"
+"$helm" lint --strict "$chart" "${ci[@]}" "${all[@]}" --set persistence.enabled=true
+"$helm" template t "$chart" "${ci[@]}" >"$tmp/default.yaml"
+"$helm" template t "$chart" "${ci[@]}" "${all[@]}" >"$tmp/all.yaml"
+# The inventory the ConfigMap holds must be one rotatord accepts.
+"$helm" template t "$chart" "${ci[@]}" --show-only templates/configmap.yaml |
+	sed -n '/^  config.yaml: |/,$p' | tail -n +2 | sed 's/^    //' >"$tmp/config.yaml"
+"$tmp/rotatord" check --config "$tmp/config.yaml"
 for kind in Deployment ServiceAccount ConfigMap Service; do
 	grep -q "^kind: $kind$" "$tmp/default.yaml" || fail "default render has no $kind"
 done

@@ -39,6 +39,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The inventory with the listen address and state file the pod spec relies on; values win. */}}
 {{- define "rotatord.config" -}}
+{{- if not .Values.config.datasources -}}
+{{- fail "config.datasources is empty: list the data sources to rotate in your values (rotatord refuses an empty inventory, so the pod would only crash-loop)" -}}
+{{- end -}}
 {{- $defaults := dict "listen" (printf "0.0.0.0:%d" (int .Values.port)) "state_file" "/var/lib/rotatord/state.json" -}}
 {{- merge (deepCopy .Values.config) $defaults | toYaml -}}
 {{- end -}}
