@@ -15,16 +15,33 @@ import (
 const Redacted = "REDACTED"
 
 // Secret is an opaque secret value. The zero value is the empty secret.
+//
+// The bytes sit two pointers deep: fmt and slog cannot call the redacting
+// methods of a Secret reached through another type's unexported field and
+// print such a field by reflection instead. Below the top level fmt prints a
+// pointer as its address; a bad verb (%s on a pointer) prints one level of
+// what it points to, which here is only another address.
 type Secret struct {
-	b []byte
+	v *payload
+	_ [0]func() // not comparable: == would compare pointers, not values
 }
+
+type payload struct{ b *[]byte }
 
 // New returns a Secret holding a copy of b.
 func New(b []byte) Secret {
 	if len(b) == 0 {
 		return Secret{}
 	}
-	return Secret{b: append([]byte(nil), b...)}
+	c := append([]byte(nil), b...)
+	return Secret{v: &payload{b: &c}}
+}
+
+func (s Secret) bytes() []byte {
+	if s.v == nil {
+		return nil
+	}
+	return *s.v.b
 }
 
 // FromString returns a Secret holding s.
@@ -32,19 +49,19 @@ func FromString(s string) Secret { return New([]byte(s)) }
 
 // Reveal returns the secret bytes. Callers must not keep, log or modify them;
 // every call site is a place where the value leaves the type on purpose.
-func (s Secret) Reveal() []byte { return s.b }
+func (s Secret) Reveal() []byte { return s.bytes() }
 
 // RevealString returns the secret as a string; see Reveal.
-func (s Secret) RevealString() string { return string(s.b) }
+func (s Secret) RevealString() string { return string(s.bytes()) }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return len(s.b) == 0 }
+func (s Secret) IsZero() bool { return len(s.bytes()) == 0 }
 
 // Len returns the length of the secret in bytes; lengths are not secret.
-func (s Secret) Len() int { return len(s.b) }
+func (s Secret) Len() int { return len(s.bytes()) }
 
 // Equal reports whether two secrets hold the same bytes.
-func (s Secret) Equal(o Secret) bool { return string(s.b) == string(o.b) }
+func (s Secret) Equal(o Secret) bool { return string(s.bytes()) == string(o.bytes()) }
 
 // String implements fmt.Stringer.
 func (Secret) String() string { return Redacted }

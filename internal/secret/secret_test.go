@@ -44,6 +44,34 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 }
 
+// fmt and slog cannot call a Secret's methods through another type's
+// unexported field and print it by reflection: that must still not show the
+// value, in any encoding.
+func TestSecretInUnexportedField(t *testing.T) {
+	type resolved struct {
+		fields map[string]Secret
+		one    Secret
+	}
+	r := resolved{fields: map[string]Secret{"password": FromString(value)}, one: FromString(value)}
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		outs = append(outs, fmt.Sprintf(verb, r), fmt.Sprintf(verb, &r))
+	}
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+		slog.New(h).Info("msg", "resolved", r, "ptr", &r)
+	}
+	outs = append(outs, buf.String())
+	forms := []string{value, fmt.Sprintf("%x", value), fmt.Sprintf("%X", value), fmt.Sprint([]byte(value))[1:20]}
+	for _, o := range outs {
+		for _, f := range forms {
+			if strings.Contains(o, f) {
+				t.Errorf("secret leaked as %q: %s", f, o)
+			}
+		}
+	}
+}
+
 func TestReveal(t *testing.T) {
 	src := []byte(value)
 	s := New(src)
