@@ -201,7 +201,7 @@ type request struct {
 	method string
 	path   []string // segments after the API URL, escaped here
 	body   []byte   // JSON, or nil
-	scrub  []string // values that must never appear in an error (the credentials sent)
+	sent   string   // the credentials sent, which no error may echo
 }
 
 // do sends r and returns the body of its 2xx response.
@@ -254,7 +254,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			}
 			continue
 		}
-		e := responseError(r.op, resp, body, c.now(), r.scrub)
+		e := responseError(r.op, resp, body, c.now(), r.sent)
 		e.waitLonger = e.RetryAfter > c.maxRetryAfter
 		return nil, e
 	}

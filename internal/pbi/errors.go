@@ -153,9 +153,9 @@ type errorBody struct {
 // responseError builds the *Error for a non-2xx response. It parses the body
 // itself rather than surfacing azcore.ResponseError, whose text dumps the
 // whole response. A message is kept only when it is short, printable and
-// contains none of the values in scrub (the credentials just sent), so even
-// a service that echoed a request could not leak a secret through it.
-func responseError(op string, resp *http.Response, body []byte, now time.Time, scrub []string) *Error {
+// contains nothing of sent (the credentials just sent, see scrubValues), so
+// even a service that echoed a request could not leak a secret through it.
+func responseError(op string, resp *http.Response, body []byte, now time.Time, sent string) *Error {
 	e := &Error{
 		Operation:  op,
 		StatusCode: resp.StatusCode,
@@ -171,7 +171,7 @@ func responseError(op string, resp *http.Response, body []byte, now time.Time, s
 		if msg == "" {
 			msg = eb.Message
 		}
-		e.Message = cleanMessage(msg, scrub)
+		e.Message = cleanMessage(msg, scrubValues(sent))
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if d, ok := retryAfter(resp, now); ok {

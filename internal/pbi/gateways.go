@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/rotatord/rotatord/internal/secret"
 )
@@ -124,7 +125,7 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 		method: http.MethodPatch,
 		path:   []string{"gateways", gatewayID, "datasources", datasourceID},
 		body:   body,
-		scrub:  scrubValues(creds),
+		sent:   creds,
 	})
 	return err
 }
@@ -243,9 +244,14 @@ func IsUUID(s string) bool {
 
 // scrubValues lists what must never appear in an error after sending creds:
 // the string itself and, when it is the plain credentials JSON of a cloud
-// data source, each value inside it.
+// data source, each value inside it; each also as JSON escapes it (a
+// service echoing the request body would echo "p\"w" or "\u0026", not the
+// raw text). Built only for an error that has a message.
 func scrubValues(creds string) []string {
-	out := []string{creds}
+	if creds == "" {
+		return nil
+	}
+	values := []string{creds}
 	var plain struct {
 		CredentialData []struct {
 			Value string `json:"value"`
@@ -254,9 +260,30 @@ func scrubValues(creds string) []string {
 	if json.Unmarshal([]byte(creds), &plain) == nil {
 		for _, nv := range plain.CredentialData {
 			if len(nv.Value) >= 4 { // shorter values would match innocent words
-				out = append(out, nv.Value)
+				values = append(values, nv.Value)
 			}
 		}
 	}
+	var out []string
+	for _, v := range values {
+		out = append(out, v)
+		for _, html := range []bool{true, false} {
+			// Twice too: a value is JSON inside the credentials string,
+			// which is JSON inside the request body.
+			once := jsonEscape(v, html)
+			out = append(out, once, jsonEscape(once, html))
+		}
+	}
 	return out
+}
+
+// jsonEscape is s as it appears between the quotes of a JSON string, with
+// or without encoding/json's HTML escaping (\u003c for <).
+func jsonEscape(s string, html bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	_ = enc.Encode(s) // a string always encodes
+	q := strings.TrimSuffix(b.String(), "\n")
+	return q[1 : len(q)-1]
 }

@@ -2,6 +2,7 @@ package pbi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,6 +43,7 @@ type step struct {
 	body   string
 	drop   bool          // close the connection without answering
 	stall  time.Duration // wait this long (or until the client gives up) before answering
+	echo   bool          // answer with the request body, as received, as the error message
 }
 
 // seen is what the fake received.
@@ -78,6 +80,10 @@ func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range st.header {
 		w.Header().Set(k, v)
+	}
+	if st.echo {
+		msg, _ := json.Marshal(string(b))
+		st.body = `{"error":{"code":"X","message":` + string(msg) + `}}`
 	}
 	if st.body != "" {
 		w.Header().Set("Content-Type", "application/json")

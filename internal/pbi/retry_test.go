@@ -308,6 +308,12 @@ func TestNoSecretInErrors(t *testing.T) {
 		"500 forever echoing":    {plain, nil},
 		"dropped connection":     {cipher, []step{{drop: true}}},
 		"429 throttled":          {plain, []step{{status: 429, header: map[string]string{"Retry-After": "9999"}, body: `{"message":"` + password + `"}`}}},
+		// The request body as sent holds the credentials JSON-escaped, and a
+		// value inside them escaped twice: "<&>\" are not in it as typed.
+		"400 echoing the raw request, special characters": {
+			`{"credentialData":[{"name":"username","value":"svc"},{"name":"password","value":"q\"<&>\\` + password + `"}]}`,
+			[]step{{status: 400, echo: true}}},
+		"400 echoing the raw request, ciphertext": {cipher, []step{{status: 400, echo: true}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -330,7 +336,7 @@ func TestNoSecretInErrors(t *testing.T) {
 				t.Fatal("want an error")
 			}
 			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-				if strings.Contains(s, password) || strings.Contains(s, "ciphertext-blob") || strings.Contains(s, "credentialData") {
+				if strings.Contains(s, "do-not-leak") || strings.Contains(s, "ciphertext-blob") || strings.Contains(s, "credentialData") {
 					t.Errorf("error leaks the credentials: %s", s)
 				}
 			}
