@@ -190,10 +190,11 @@ func (p *parser) ref(f entry, kind RefKind) (Ref, bool) {
 	}
 	switch {
 	case kind == RefKeyVault && !isSecretName(s):
-		p.errorf(f.val.Line, "%s: %s is not a Key Vault secret name (1-127 letters, digits and '-')", f.path, quote(s))
+		// The value is not quoted: one that is no name may be the secret itself, pasted in the wrong key.
+		p.errorf(f.val.Line, "%s: not a Key Vault secret name (1-127 letters, digits and '-'; the value is not shown, it may be a secret)", f.path)
 		return Ref{}, false
 	case kind == RefEnv && !isEnvName(s):
-		p.errorf(f.val.Line, "%s: %s is not an environment variable name (letters, digits and '_')", f.path, quote(s))
+		p.errorf(f.val.Line, "%s: not an environment variable name (letters, digits and '_'; the value is not shown, it may be a secret)", f.path)
 		return Ref{}, false
 	case kind == RefFile && strings.ContainsRune(s, 0):
 		p.errorf(f.val.Line, "%s: a path cannot contain NUL", f.path)
