@@ -279,17 +279,19 @@ func TestEncryptFromEnv(t *testing.T) {
 // the argument, in case the secret itself was typed after "=".
 func TestEncryptFromEnvErrors(t *testing.T) {
 	t.Setenv("ROTATORD_TEST_PASSWORD", secretValue)
+	t.Setenv("ROTATORD_TEST_BLANK", " \t")
 	tests := map[string]struct {
 		args []string
 		want string
 	}{
-		"no equals":       {[]string{"--type", "Key", "--env", secretValue}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
-		"no variable":     {[]string{"--type", "Key", "--env", "key="}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
-		"unknown field":   {[]string{"--type", "Key", "--env", secretValue + "=X"}, `--env: unknown field before "="; want one of username, password, key, token, access_token`},
-		"secret as value": {[]string{"--type", "Key", "--env", "key=" + secretValue}, "--env key: its environment variable is not set or empty"},
-		"twice":           {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_PASSWORD", "--env", "key=" + secretValue}, "--env key: given twice; use one"},
-		"missing field":   {[]string{"--type", "Basic", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Basic credential: missing field "username"`},
-		"not of the type": {[]string{"--type", "Key", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Key credential: missing field "key"`},
+		"no equals":                       {[]string{"--type", "Key", "--env", secretValue}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
+		"no variable":                     {[]string{"--type", "Key", "--env", "key="}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
+		"unknown field":                   {[]string{"--type", "Key", "--env", secretValue + "=X"}, `--env: unknown field before "="; want one of username, password, key, token, access_token`},
+		"secret as value":                 {[]string{"--type", "Key", "--env", "key=" + secretValue}, "--env key: its environment variable is not set or is empty"},
+		"twice":                           {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_PASSWORD", "--env", "key=" + secretValue}, "--env key: given twice; use one"},
+		"blank, as the daemon refuses it": {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_BLANK"}, "--env key: its environment variable is not set or is empty"},
+		"missing field":                   {[]string{"--type", "Basic", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Basic credential: missing field "username"`},
+		"not of the type":                 {[]string{"--type", "Key", "--env", "password=ROTATORD_TEST_PASSWORD"}, `credentials: Key credential: missing field "key"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // maxInput bounds what encrypt reads from stdin or a key file; real inputs
@@ -166,15 +167,8 @@ func readFields(r io.Reader, typ credentials.Type) (credentials.Fields, error) {
 		return nil, errors.New("stdin: unexpected data after the JSON object")
 	}
 
-	// Accept the SDK's JSON spelling of the OAuth2 field as well as ours.
-	if v, ok := obj["accessToken"]; ok {
-		if _, dup := obj[credentials.FieldAccessToken]; dup {
-			return nil, errors.New(`stdin: both "accessToken" and "access_token" given; use one`)
-		}
-		obj[credentials.FieldAccessToken] = v
-		delete(obj, "accessToken")
-	}
 	fields := credentials.Fields{}
+	given := map[string]string{} // field → the name stdin used for it
 	names := make([]string, 0, len(obj))
 	for name := range obj {
 		names = append(names, name)
@@ -185,44 +179,43 @@ func readFields(r io.Reader, typ credentials.Type) (credentials.Fields, error) {
 		if err := json.Unmarshal(obj[name], &s); err != nil {
 			return nil, fmt.Errorf("stdin: field %q: want a JSON string", name)
 		}
-		fields[name] = secret.FromString(s)
+		// The SDK's spelling of a field is accepted as well as ours; a name
+		// that is no field is left for Build to refuse by name.
+		field, _ := credentials.ParseField(name)
+		if first, dup := given[field]; dup {
+			return nil, fmt.Errorf("stdin: both %q and %q given; use one", first, name)
+		}
+		given[field] = name
+		fields[field] = secret.FromString(s)
 	}
 	return fields, nil
 }
 
-// envFields reads the fields named by --env FIELD=VARIABLE arguments. Its
-// errors name the field but never echo an argument: someone who typed the
-// secret itself after "=" must not find it in a terminal log or CI output.
+// envFields reads the fields named by --env FIELD=VARIABLE arguments, as
+// the daemon reads an env source. Its errors name the field but never echo
+// an argument: someone who typed the secret itself after "=" must not find
+// it in a terminal log or CI output.
 func envFields(args []string, lookup func(string) (string, bool)) (credentials.Fields, error) {
 	fields := credentials.Fields{}
 	for _, arg := range args {
-		field, variable, ok := strings.Cut(arg, "=")
-		if field == "accessToken" { // the SDK's spelling, as on stdin
-			field = credentials.FieldAccessToken
-		}
+		name, variable, ok := strings.Cut(arg, "=")
+		field, known := credentials.ParseField(name)
 		switch {
 		case !ok || variable == "":
 			return nil, errors.New("--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD")
-		case !slices.Contains(envFieldNames(), field):
-			return nil, fmt.Errorf("--env: unknown field before \"=\"; want one of %s", strings.Join(envFieldNames(), ", "))
+		case !known:
+			return nil, fmt.Errorf("--env: unknown field before \"=\"; want one of %s", strings.Join(credentials.AllFields(), ", "))
 		}
 		if _, dup := fields[field]; dup {
 			return nil, fmt.Errorf("--env %s: given twice; use one", field)
 		}
-		v, ok := lookup(variable)
-		if !ok {
-			return nil, fmt.Errorf("--env %s: its environment variable is not set or empty", field)
+		v, err := sources.FromEnv(lookup, variable)
+		if err != nil {
+			return nil, fmt.Errorf("--env %s: its environment variable is not set or is empty", field)
 		}
-		fields[field] = secret.FromString(v)
+		fields[field] = v.Secret
 	}
 	return fields, nil
-}
-
-func envFieldNames() []string {
-	return []string{
-		credentials.FieldUsername, credentials.FieldPassword, credentials.FieldKey,
-		credentials.FieldToken, credentials.FieldAccessToken,
-	}
 }
 
 func example(typ credentials.Type) string {

@@ -6,12 +6,6 @@ import (
 	"github.com/rotatord/rotatord/internal/credentials"
 )
 
-// allFields are the credential fields of every type, in the inventory's spelling.
-var allFields = []string{
-	credentials.FieldUsername, credentials.FieldPassword, credentials.FieldKey,
-	credentials.FieldToken, credentials.FieldAccessToken,
-}
-
 // refSuffixes turn a field name into a source key: password_secret, password_file, password_env.
 var refSuffixes = []struct {
 	suffix string
@@ -37,7 +31,7 @@ func secretField(t credentials.Type) string {
 func sourceKeys(t credentials.Type, known bool) []string {
 	fields := t.Fields()
 	if !known {
-		fields = allFields
+		fields = credentials.AllFields()
 	}
 	keys := []string{"keyvault", "version"}
 	if !known || t == credentials.OAuth2 {
@@ -64,7 +58,7 @@ func refKey(name string, t credentials.Type) (field string, kind RefKind, ok boo
 		return secretField(t), k, true
 	}
 	for _, s := range refSuffixes {
-		if f, found := strings.CutSuffix(name, s.suffix); found && contains(allFields, f) {
+		if f, found := strings.CutSuffix(name, s.suffix); found && contains(credentials.AllFields(), f) {
 			return f, s.kind, true
 		}
 	}
@@ -112,7 +106,7 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 		switch {
 		case f.name == "oauth_scope":
 			tried[credentials.FieldAccessToken] = true
-		case contains(allFields, f.name) && f.name != credentials.FieldUsername:
+		case contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername:
 			// A literal secret: its message already says to use F_secret.
 			tried[f.name], tried["keyvault"], tried["keyvault:"+f.name] = true, true, true
 		}
@@ -171,7 +165,7 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 // badSourceKey explains a key the type does not take, without ever
 // printing its value: `password: hunter2` must not reach a CI log.
 func (p *parser) badSourceKey(f entry, path string, t credentials.Type, allowed []string) {
-	literal := contains(allFields, f.name) && f.name != credentials.FieldUsername
+	literal := contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername
 	switch {
 	case literal && contains(t.Fields(), f.name):
 		p.errorf(f.key.Line, "%s: literal secret not allowed: use %s_secret, %s_file or %s_env", f.path, f.name, f.name, f.name)

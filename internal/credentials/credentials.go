@@ -34,6 +34,21 @@ const (
 	FieldAccessToken = "access_token"
 )
 
+// AllFields returns every secret field name, in the configuration's spelling.
+func AllFields() []string {
+	return []string{FieldUsername, FieldPassword, FieldKey, FieldToken, FieldAccessToken}
+}
+
+// ParseField returns the field called name in the configuration's spelling,
+// accepting the SDK's too (accessToken for access_token); ok is false for a
+// name that is no field.
+func ParseField(name string) (field string, ok bool) {
+	if name == jsonName(FieldAccessToken) {
+		return FieldAccessToken, true
+	}
+	return name, slices.Contains(AllFields(), name)
+}
+
 // Types returns every credential type, in a stable order.
 func Types() []Type {
 	return []Type{Basic, Windows, Key, OAuth2, SAS, Anonymous}

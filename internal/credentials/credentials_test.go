@@ -186,3 +186,15 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+func TestParseField(t *testing.T) {
+	for name, want := range map[string]string{
+		"username": "username", "password": "password", "key": "key", "token": "token",
+		"access_token": "access_token", "accessToken": "access_token", "Password": "", "": "",
+	} {
+		got, ok := ParseField(name)
+		if ok != (want != "") || ok && got != want {
+			t.Errorf("ParseField(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}
