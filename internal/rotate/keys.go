@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -45,8 +46,23 @@ func (kc *keyCache) get(ctx context.Context, gatewayID string) (*rsa.PublicKey, 
 	return kc.refresh(ctx, gatewayID)
 }
 
-// refresh fetches the gateway's key from Power BI.
+// refresh fetches the gateway's key from Power BI. Rotations waiting for
+// the same gateway share one GET, made with the context of whichever came
+// first; if that context ends, the others lead a fetch of their own rather
+// than fail with a cancellation that was not theirs.
 func (kc *keyCache) refresh(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+	for tries := 1; ; tries++ {
+		pub, err := kc.fetch(ctx, gatewayID)
+		// Only a cancellation: a timeout is Power BI's doing and counts for
+		// everyone. Bounded, should leaders keep being cancelled.
+		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil && tries < 3 {
+			continue
+		}
+		return pub, err
+	}
+}
+
+func (kc *keyCache) fetch(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
 	v, err, _ := kc.group.Do(gatewayID, func() (any, error) {
 		gw, err := kc.pbi.GetGateway(ctx, gatewayID)
 		if err != nil {

@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -272,5 +273,36 @@ func TestRotateUsersFailureKeepsThePatch(t *testing.T) {
 	}
 	if d := f.rot.UsersDrift("sales-sql"); d != 1 {
 		t.Errorf("drift = %d, want 1", d)
+	}
+}
+
+// Rotations waiting for one gateway's key share a GET; when the rotation
+// that started it is cancelled, the others still get the key.
+func TestKeyFetchSurvivesTheLeadersCancellation(t *testing.T) {
+	f := newFixture(t, "")
+	// A token first, so that the leader's GET starts at once.
+	if _, err := f.rot.keys.pbi.GetDatasource(context.Background(), gw, dsID); err != nil {
+		t.Fatal(err)
+	}
+	f.stack.PowerBI.Faults().Inject(emulator.OpGetGateway, emulator.Fault{Latency: 10 * time.Second, Times: 1})
+	leader, cancel := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, err := f.rot.keys.get(leader, gw)
+		leaderDone <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the leader's GET is in flight
+	followerDone := make(chan error, 1)
+	go func() {
+		_, err := f.rot.keys.get(context.Background(), gw)
+		followerDone <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the follower waits on it
+	cancel()
+	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("leader: %v, want its own cancellation", err)
+	}
+	if err := <-followerDone; err != nil {
+		t.Errorf("follower failed with the leader's cancellation: %v", err)
 	}
 }
