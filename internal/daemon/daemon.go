@@ -284,10 +284,6 @@ func (d *Daemon) forget(name string) {
 // states reports every data source's state to the metrics at scrape time.
 func (d *Daemon) states() []metrics.DatasourceState {
 	cfg := d.cfg.Load()
-	next := make(map[string]time.Time)
-	for _, j := range d.sched.Snapshot() {
-		next[j.Name] = j.Next
-	}
 	out := make([]metrics.DatasourceState, 0, len(cfg.Datasources))
 	for _, ds := range cfg.Datasources {
 		st, _ := d.state.Get(ds.Name)
@@ -296,7 +292,7 @@ func (d *Daemon) states() []metrics.DatasourceState {
 			LastSuccess:     st.LastSuccess,
 			CredentialSetAt: st.CredentialSetAt,
 			ExpiresAt:       st.ExpiresAt,
-			NextRotation:    next[ds.Name],
+			NextRotation:    d.sched.Next(ds.Name),
 			UsersDrift:      d.rot.UsersDrift(ds.Name),
 		})
 	}

@@ -204,6 +204,18 @@ func (s *Scheduler) poke() {
 	}
 }
 
+// Next returns when job name runs next; zero if it is unknown, removed or
+// not planned yet. Metrics ask it per data source at every scrape, where a
+// sorted Snapshot of every job would be wasted work.
+func (s *Scheduler) Next(name string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.jobs[name]; ok && !e.removed {
+		return e.next
+	}
+	return time.Time{}
+}
+
 // Snapshot returns the state of every job, sorted by name.
 func (s *Scheduler) Snapshot() []JobState {
 	s.mu.Lock()

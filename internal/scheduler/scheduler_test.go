@@ -299,6 +299,12 @@ func TestSetJobsReload(t *testing.T) {
 			if !st.Next.Equal(want[st.Name]) {
 				t.Errorf("%s: Next = %v, want %v", st.Name, st.Next, want[st.Name])
 			}
+			if got := h.s.Next(st.Name); !got.Equal(st.Next) {
+				t.Errorf("Next(%q) = %v, Snapshot says %v", st.Name, got, st.Next)
+			}
+		}
+		if got := h.s.Next("c"); !got.IsZero() { // removed
+			t.Errorf("Next of a removed job = %v, want zero", got)
 		}
 		if !slices.Equal(names, []string{"a", "b", "d"}) {
 			t.Errorf("Snapshot names = %v, want [a b d] in order", names)
