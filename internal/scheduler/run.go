@@ -81,10 +81,11 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 				// Only a reload or a re-add can make a running job due: the
 				// tick that is running will plan the real next run when it
 				// ends, so plan a provisional one and say we skipped.
-				e.next = s.provisional(e, now)
+				e.next = s.plan(e, now)
 				skips = append(skips, skip{name, now.Sub(e.lastStart), e.next})
 			} else {
-				launches = append(launches, launch{name, e, e.job, s.beginLocked(e, now)})
+				s.beginLocked(e, now)
+				launches = append(launches, launch{name, e, e.job, now})
 			}
 		}
 		if !e.next.IsZero() {
@@ -106,17 +107,16 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 	return wait
 }
 
-// beginLocked marks e running from now; s.mu must be held.
-func (s *Scheduler) beginLocked(e *entry, now time.Time) time.Time {
+// beginLocked marks e running from now; s.mu must be held. The next run it
+// shows meanwhile is provisional: the tick replans from its end and result.
+func (s *Scheduler) beginLocked(e *entry, now time.Time) {
 	e.running, e.lastStart = true, now
-	e.next = s.provisional(e, now)
-	return now
+	e.next = s.plan(e, now)
 }
 
-// provisional is the next run shown while a tick is in flight; the tick
-// replaces it with one computed from its end and result.
-func (s *Scheduler) provisional(e *entry, now time.Time) time.Time {
-	return NextRun(now, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+// plan is e's next run counted from from; s.mu must be held.
+func (s *Scheduler) plan(e *entry, from time.Time) time.Time {
+	return NextRun(from, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
 }
 
 // stop closes stopping so in-flight ticks abandon pending retries, waits

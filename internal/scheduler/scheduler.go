@@ -167,7 +167,7 @@ func (s *Scheduler) SetJobs(jobs []Job) error {
 		case e.job.timing() != j.timing():
 			e.job, e.sched = j, scheds[i]
 			if s.live && !e.running { // a running tick replans when it ends
-				e.next = NextRun(now, e.sched, j.Jitter, e.expiresAt, j.margin(), s.rnd)
+				e.next = s.plan(e, now)
 			}
 		default:
 			e.job = j
@@ -192,7 +192,7 @@ func (s *Scheduler) firstRun(e *entry, now time.Time) time.Time {
 	if e.job.RunAtStart {
 		return now
 	}
-	return NextRun(now, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+	return s.plan(e, now)
 }
 
 // poke wakes the loop without blocking; one pending wake is enough because

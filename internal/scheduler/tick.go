@@ -23,7 +23,9 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w for job %q", ErrTickRunning, name)
 	}
-	l := launch{name, e, e.job, s.beginLocked(e, s.clk.Now())}
+	now := s.clk.Now()
+	s.beginLocked(e, now)
+	l := launch{name, e, e.job, now}
 	s.mu.Unlock()
 	s.poke() // the provisional next may be earlier than the loop's timer
 	return s.runTick(ctx, l, nil).Err
@@ -49,7 +51,7 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 		}
 		e.next = time.Time{}
 	} else {
-		e.next = NextRun(end, e.sched, e.job.Jitter, e.expiresAt, e.job.margin(), s.rnd)
+		e.next = s.plan(e, end)
 	}
 	r := TickReport{Job: l.name, Start: l.start, End: end, Attempts: attempts, Err: err, Next: e.next}
 	s.mu.Unlock()
