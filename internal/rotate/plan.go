@@ -2,11 +2,9 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/config"
-	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
@@ -26,15 +24,12 @@ type Plan struct {
 // nothing: no PATCH, POST or DELETE is sent.
 func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) {
 	p := Plan{Datasource: ds.Name}
-	src, err := r.srcs.Load().resolve(ctx, ds)
+	cred, err := r.prepare(ctx, ds)
+	p.SourceVersion, p.ExpiresAt = cred.version, cred.expiresAt
 	if err != nil {
-		return p, fail(ds.Name, metrics.StageSource, err)
+		return p, err
 	}
-	p.SourceVersion, p.ExpiresAt = src.version, src.expiresAt
-	if _, err := credentials.Build(ds.CredentialType, src.fields); err != nil {
-		return p, fail(ds.Name, metrics.StageSource, errors.Join(errBuild, err))
-	}
-	p.Patch = !r.unchanged(ds, src.version)
+	p.Patch = !r.unchanged(ds, cred.version)
 	if ds.Encrypt == "gateway" {
 		pub, err := r.keys.get(ctx, ds.GatewayID)
 		if err != nil {
@@ -42,7 +37,7 @@ func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) 
 		}
 		p.KeyBits = pub.N.BitLen()
 	}
-	if len(ds.Users) > 0 || ds.Prune {
+	if managesUsers(ds) {
 		have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
 		if err != nil {
 			return p, fail(ds.Name, metrics.StageUsers, err)

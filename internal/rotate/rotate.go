@@ -101,21 +101,17 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, error) {
 	var res Result
 	t := r.o.Now()
-	src, err := r.srcs.Load().resolve(ctx, ds)
+	cred, err := r.prepare(ctx, ds)
 	r.observe(metrics.StageSource, t)
+	res.SourceVersion, res.ExpiresAt = cred.version, cred.expiresAt
 	if err != nil {
-		return res, fail(ds.Name, metrics.StageSource, err)
-	}
-	res.SourceVersion, res.ExpiresAt = src.version, src.expiresAt
-	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Now()) {
-		return res, &Error{Datasource: ds.Name, Stage: metrics.StageSource, Reason: "expired",
-			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
+		return res, err
 	}
 
-	if r.unchanged(ds, src.version) {
-		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", src.version)
+	if r.unchanged(ds, cred.version) {
+		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", cred.version)
 	} else {
-		if err := r.push(ctx, ds, src.fields); err != nil {
+		if err := r.push(ctx, ds, cred.plain); err != nil {
 			return res, err
 		}
 		res.Patched = true
@@ -140,15 +136,38 @@ func (r *Rotator) unchanged(ds config.Datasource, version string) bool {
 	return ok && !st.CredentialSetAt.IsZero() && st.SourceVersion == version
 }
 
-// push builds, encrypts and PATCHes the credential. A PATCH of an encrypted
+// prepared is a data source's credential, fetched and built.
+type prepared struct {
+	plain     secret.Secret // the credentials JSON
+	version   string        // Key Vault version(s) behind it
+	expiresAt time.Time     // its earliest known expiry
+}
+
+// prepare is the source stage, shared by Rotate and Plan so that a plan
+// fails where a rotation would: fetch every field, refuse a credential
+// already expired, build the credentials JSON. version and expiresAt are
+// set whenever the fields were fetched.
+func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, error) {
+	src, err := r.srcs.Load().resolve(ctx, ds)
+	if err != nil {
+		return prepared{}, fail(ds.Name, metrics.StageSource, err)
+	}
+	p := prepared{version: src.version, expiresAt: src.expiresAt}
+	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Now()) {
+		return p, &Error{Datasource: ds.Name, Stage: metrics.StageSource, Reason: "expired",
+			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
+	}
+	if p.plain, err = credentials.Build(ds.CredentialType, src.fields); err != nil {
+		return p, fail(ds.Name, metrics.StageSource, errors.Join(errBuild, err))
+	}
+	return p, nil
+}
+
+// push encrypts and PATCHes the credential. A PATCH of an encrypted
 // credential that Power BI rejects with 400 is retried once with the gateway
 // key fetched anew, if that key changed: gateways get new keys when they are
 // reinstalled or recovered, and the old key's ciphertext is then undecryptable.
-func (r *Rotator) push(ctx context.Context, ds config.Datasource, fields credentials.Fields) error {
-	plain, err := credentials.Build(ds.CredentialType, fields)
-	if err != nil {
-		return fail(ds.Name, metrics.StageEncrypt, errors.Join(errBuild, err))
-	}
+func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.Secret) error {
 	details := pbi.CredentialDetails{
 		CredentialType:      string(ds.CredentialType),
 		EncryptedConnection: ds.EncryptedConnection,

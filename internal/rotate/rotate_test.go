@@ -200,6 +200,12 @@ func TestRotateExpiredSecretIsRefused(t *testing.T) {
 	if f.count(emulator.OpUpdateDatasource) != 0 {
 		t.Error("an expired secret was sent to Power BI")
 	}
+	// A plan fails where the rotation does, instead of promising a PATCH.
+	ds, _ := f.cfg.Datasource("sales-sql")
+	p, err := f.rot.Plan(context.Background(), ds)
+	if re, ok := err.(*Error); !ok || re.Stage != "source" || re.Reason != "expired" || p.ExpiresAt.IsZero() {
+		t.Errorf("Plan = %+v, %v; want a source failure with reason expired, and the expiry", p, err)
+	}
 }
 
 func TestRotateUsersWithPrune(t *testing.T) {

@@ -52,9 +52,12 @@ func userDiff(ds config.Datasource, have []pbi.DatasourceUser) (add []pbi.Dataso
 	return add, remove
 }
 
+// managesUsers reports whether rotatord looks after ds's users at all.
+func managesUsers(ds config.Datasource) bool { return len(ds.Users) > 0 || ds.Prune }
+
 // reconcileUsers makes the data source's users match the inventory.
 func (r *Rotator) reconcileUsers(ctx context.Context, ds config.Datasource) (added, removed int, err error) {
-	if len(ds.Users) == 0 && !ds.Prune {
+	if !managesUsers(ds) {
 		r.setDrift(ds.Name, 0)
 		return 0, 0, nil
 	}
