@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -200,11 +201,36 @@ func TestRotateExpiredSecretIsRefused(t *testing.T) {
 	if f.count(emulator.OpUpdateDatasource) != 0 {
 		t.Error("an expired secret was sent to Power BI")
 	}
-	// A plan fails where the rotation does, instead of promising a PATCH.
-	ds, _ := f.cfg.Datasource("sales-sql")
-	p, err := f.rot.Plan(context.Background(), ds)
-	if re, ok := err.(*Error); !ok || re.Stage != "source" || re.Reason != "expired" || p.ExpiresAt.IsZero() {
-		t.Errorf("Plan = %+v, %v; want a source failure with reason expired, and the expiry", p, err)
+}
+
+// An access token whose exp is past is refused by Rotate and by Plan alike:
+// a plan must not promise a PATCH the rotation will not send.
+func TestExpiredAccessTokenRefusedByRotateAndPlan(t *testing.T) {
+	f := newFixture(t, "")
+	b64 := base64.RawURLEncoding.EncodeToString
+	t.Setenv("ROTATORD_TEST_TOKEN", b64([]byte(`{"alg":"none"}`))+"."+
+		b64(fmt.Appendf(nil, `{"exp":%d}`, time.Now().Add(-time.Hour).Unix()))+".sig")
+	cfg, err := config.Parse("inventory.yaml", []byte(`datasources:
+  - name: lake
+    gateway_id: `+gw+`
+    datasource_id: `+dsID+`
+    credential_type: OAuth2
+    encrypt: none
+    source: {access_token_env: ROTATORD_TEST_TOKEN}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := cfg.Datasource("lake")
+	_, rerr := f.rot.Rotate(context.Background(), ds)
+	p, perr := f.rot.Plan(context.Background(), ds)
+	for name, err := range map[string]error{"Rotate": rerr, "Plan": perr} {
+		if re, ok := err.(*Error); !ok || re.Stage != "source" || re.Reason != "expired" {
+			t.Errorf("%s: %v, want a source failure with reason expired", name, err)
+		}
+	}
+	if p.Patch || p.ExpiresAt.IsZero() {
+		t.Errorf("Plan = %+v, want no PATCH and the token's expiry", p)
 	}
 }
 
