@@ -14,8 +14,8 @@ import (
 
 // Built-in values for keys an inventory may leave out.
 const (
-	DefaultAPIURL         = "https://api.powerbi.com/v1.0/myorg"
-	DefaultScope          = "https://analysis.windows.net/powerbi/api/.default"
+	DefaultAPIURL         = pbi.DefaultAPIURL
+	DefaultScope          = pbi.DefaultScope
 	DefaultMaxConcurrency = 8
 	DefaultAuthMethod     = "default"
 	DefaultListen         = "127.0.0.1:9464"

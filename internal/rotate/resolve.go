@@ -36,7 +36,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 		if err != nil {
 			return r, err
 		}
-		r.fields["access_token"] = v.Secret
+		r.fields[credentials.FieldAccessToken] = v.Secret
 		r.expiresAt = v.ExpiresAt
 		return r, nil
 	}
@@ -57,7 +57,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 			r.version += v.Version
 		}
 		exp := v.ExpiresAt
-		if field == "access_token" {
+		if field == credentials.FieldAccessToken {
 			// A token's own exp claim beats the Key Vault attribute.
 			if jwtExp, ok := sources.JWTExpiry(v.Secret); ok {
 				exp = jwtExp
@@ -80,7 +80,7 @@ func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string,
 			return sources.Value{}, fmt.Errorf("key vault %q is not declared", ds.Source.KeyVault)
 		}
 		version := ds.Source.Version
-		if field == "username" {
+		if field == credentials.FieldUsername {
 			// A pin names a version of the secret, never of the user name.
 			version = ""
 		}
