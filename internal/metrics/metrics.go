@@ -180,7 +180,7 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 		return
 	}
 	m.reloadOK.Set(1)
-	m.reloadOKTime.Set(float64(m.now().UnixNano()) / 1e9)
+	m.reloadOKTime.Set(unixSeconds(m.now()))
 }
 
 // Forget drops the counter series of a data source that left the inventory,
