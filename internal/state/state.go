@@ -96,7 +96,7 @@ func decode(data []byte) (map[string]Datasource, error) {
 	for name, d := range f.Datasources {
 		d = normalize(d)
 		// A time JSON cannot encode back would make every later Save fail.
-		for _, t := range []time.Time{d.LastSuccess, d.LastAttempt, d.ExpiresAt, d.CredentialSetAt} {
+		for _, t := range d.times() {
 			if y := t.Year(); y < 0 || y > 9999 {
 				return nil, fmt.Errorf("data source %q: time %s is outside years 0-9999", name, t)
 			}
@@ -266,9 +266,14 @@ func writeAtomic(path string, recs []record) (err error) {
 	return nil
 }
 
+// times are the record's time fields, for the code that treats them all alike.
+func (d *Datasource) times() []*time.Time {
+	return []*time.Time{&d.LastSuccess, &d.LastAttempt, &d.ExpiresAt, &d.CredentialSetAt}
+}
+
 // normalize makes a record look as it will after a Save and Open.
 func normalize(d Datasource) Datasource {
-	for _, t := range []*time.Time{&d.LastSuccess, &d.LastAttempt, &d.ExpiresAt, &d.CredentialSetAt} {
+	for _, t := range d.times() {
 		if !t.IsZero() {
 			*t = t.UTC().Truncate(time.Second)
 		}
