@@ -125,7 +125,7 @@ func (c *Client) retryOptions(tries int) policy.RetryOptions {
 	if retries <= 0 {
 		retries = -1 // azcore reads 0 as "default" and negative as "none"
 	}
-	maxRetryAfter := c.maxRetryAfter
+	maxRetryAfter, now := c.maxRetryAfter, c.now
 	return policy.RetryOptions{
 		MaxRetries:    int32(retries),
 		RetryDelay:    c.retryDelay,
@@ -142,7 +142,7 @@ func (c *Client) retryOptions(tries int) policy.RetryOptions {
 			if !retryableStatus(resp.StatusCode) {
 				return false
 			}
-			d, ok := retryAfter(resp, time.Now())
+			d, ok := retryAfter(resp, now()) // the client's clock, as everywhere else
 			return !ok || d <= maxRetryAfter
 		},
 	}
