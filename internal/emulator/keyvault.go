@@ -204,14 +204,7 @@ func (kv *KeyVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorized runs the challenge protocol and answers the request when it
 // must not be served.
 func (kv *KeyVault) authorized(w http.ResponseWriter, r *http.Request) bool {
-	var err error
-	switch {
-	case kv.o.Authorize != nil:
-		err = kv.o.Authorize(r)
-	case !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
-		err = ErrNoToken
-	}
-	switch {
+	switch err := checkAuth(kv.o.Authorize, r); {
 	case err == nil:
 		return true
 	case errors.Is(err, ErrDenied):

@@ -177,3 +177,20 @@ func TestKeyVaultPutThenGet(t *testing.T) {
 		t.Errorf("GET after PUT = %v", m)
 	}
 }
+
+// Without an Authorize hook every emulated service still wants a non-empty
+// bearer token, and they agree on it.
+func TestWithoutAuthorizerABearerTokenIsStillRequired(t *testing.T) {
+	kv := NewKeyVault(KeyVaultOptions{})
+	kv.SetSecret("db", secret.FromString("one"), SecretAttributes{})
+	base, client := serveForTest(t, kv)
+	for header, want := range map[string]int{"": 401, "Bearer ": 401, "Basic abc": 401, "Bearer anything": 200} {
+		h := map[string]string{}
+		if header != "" {
+			h["Authorization"] = header
+		}
+		if resp, _ := call(t, client, http.MethodGet, base+"/secrets/db/?api-version=2026-04-01", h, nil); resp.StatusCode != want {
+			t.Errorf("Authorization %q: %d, want %d", header, resp.StatusCode, want)
+		}
+	}
+}

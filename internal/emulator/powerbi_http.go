@@ -127,13 +127,7 @@ func routePowerBI(r *http.Request) pbiRoute {
 
 // authorized answers the request with 401/403 when it must not be served.
 func (p *PowerBI) authorized(w http.ResponseWriter, r *http.Request) bool {
-	var err error
-	if p.authorize != nil {
-		err = p.authorize(r)
-	} else if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
-		err = ErrNoToken
-	}
-	switch {
+	switch err := checkAuth(p.authorize, r); {
 	case err == nil:
 		return true
 	case errors.Is(err, ErrDenied):

@@ -159,9 +159,8 @@ func (ti *TokenIssuer) verify(token, resource string) (Claims, error) {
 // a valid token of an identity passed to Deny.
 func (ti *TokenIssuer) Authorizer(resource string) func(r *http.Request) error {
 	return func(r *http.Request) error {
-		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearer(r)
+		if !ok {
 			return ErrNoToken
 		}
 		c, err := ti.verify(token, resource)
@@ -194,4 +193,22 @@ func (ti *TokenIssuer) isDenied(clientID string) bool {
 	ti.mu.Lock()
 	defer ti.mu.Unlock()
 	return ti.denied[clientID]
+}
+
+// bearer returns the request's non-empty bearer token.
+func bearer(r *http.Request) (string, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return token, ok && token != ""
+}
+
+// checkAuth runs an emulator's Authorize hook on r or, without one, only
+// requires a bearer token: every emulated service decides alike.
+func checkAuth(authorize func(*http.Request) error, r *http.Request) error {
+	if authorize != nil {
+		return authorize(r)
+	}
+	if _, ok := bearer(r); !ok {
+		return ErrNoToken
+	}
+	return nil
 }
