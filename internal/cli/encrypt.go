@@ -128,7 +128,6 @@ func readGatewayKey(path string) (*rsa.PublicKey, error) {
 // character of the input, which could be part of a secret.
 func readFields(r io.Reader, typ credentials.Type) (credentials.Fields, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
-	defer clear(data)
 	if err != nil {
 		return nil, fmt.Errorf("read stdin: %w", err)
 	}

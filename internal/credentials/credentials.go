@@ -137,30 +137,24 @@ func Build(t Type, f Fields) (secret.Secret, error) {
 	}
 
 	var doc any = anonymous{}
-	size := 32
 	if t != Anonymous {
 		list := credentialList{CredentialData: make([]nameValue, 0, len(want))}
 		for _, name := range want {
-			v := f[name]
-			list.CredentialData = append(list.CredentialData, nameValue{Name: jsonName(name), Value: v.RevealString()})
-			// Escaping grows a byte to at most 6 ("\u001f"); sizing the
-			// buffer up front means no half-written copy of the secret is
-			// left behind in a discarded, smaller backing array.
-			size += 32 + 6*v.Len()
+			list.CredentialData = append(list.CredentialData, nameValue{Name: jsonName(name), Value: f[name].RevealString()})
 		}
 		doc = list
 	}
-
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	enc := json.NewEncoder(buf)
+	// No attempt to wipe the intermediate copies: encoding/json keeps its
+	// own pooled buffers and Go's heap gives no such guarantee. What
+	// protects the value is that it only travels as a secret.Secret.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	// Newtonsoft (the SDK) writes <, > and & as themselves; match it byte for byte.
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(doc); err != nil {
 		return secret.Secret{}, fmt.Errorf("credentials: encode %s credentials JSON: %w", t, err)
 	}
-	out := secret.New(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-	clear(buf.Bytes()[:buf.Cap()])
-	return out, nil
+	return secret.New(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 func checkFields(t Type, want []string, f Fields) error {

@@ -119,7 +119,6 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 	if err != nil {
 		return &Error{Operation: opUpdateDatasource, Err: fmt.Errorf("encoding request: %w", ErrInvalidArgument)}
 	}
-	defer clear(body) // the body holds the credentials; don't leave them lying in the heap longer than needed
 	_, err = c.do(ctx, request{
 		op:     opUpdateDatasource,
 		method: http.MethodPatch,
