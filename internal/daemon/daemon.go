@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"sync/atomic"
 	"time"
@@ -35,13 +34,11 @@ type Options struct {
 	Registry      *prometheus.Registry        // nil: a new one
 	Version       string
 	Revision      string
-	Listen        string             // overrides the config's listen when set
 	WebConfigFile string             // exporter-toolkit web config for the listener
 	Notify        func(state string) // systemd notification (READY=1, STOPPING=1); nil: none
 	Reload        <-chan struct{}    // SIGHUP
 	ReloadPoll    time.Duration      // how often the config file is checked for changes; default 5s
 	StopTimeout   time.Duration      // how long in-flight rotations may finish after a stop; default 30s
-	MaxRetryAfter time.Duration      // Power BI Retry-After ceiling; default 5m
 	RotateAtStart bool               // rotate every data source at start, not only OAuth2 ones (demo)
 }
 
@@ -80,7 +77,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		o.ReloadPoll = 5 * time.Second
 	}
 	if o.StopTimeout <= 0 {
-		o.StopTimeout = 30 * time.Second
+		o.StopTimeout = scheduler.DefaultStopTimeout
 	}
 	if o.Transport == nil {
 		// One client for Power BI, Key Vault and Entra, keeping a connection
@@ -118,12 +115,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	d.pbi, err = pbi.New(pbi.Options{
-		APIURL:        cfg.PowerBI.APIURL,
-		Scope:         cfg.PowerBI.Scope,
-		Credential:    d.cred,
-		Transport:     newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
-		MaxRetryAfter: o.MaxRetryAfter,
-		OnResponse:    d.metrics.PowerBIRequest,
+		APIURL:     cfg.PowerBI.APIURL,
+		Scope:      cfg.PowerBI.Scope,
+		Credential: d.cred,
+		Transport:  newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
+		OnResponse: d.metrics.PowerBIRequest,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("powerbi: %w", err)
@@ -144,7 +140,6 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	})
 	d.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
-		Rand:        rand.Float64,
 		Logger:      o.Logger,
 		OnTick:      d.onTick,
 		StopTimeout: o.StopTimeout,

@@ -21,12 +21,8 @@ const staleAfter = 5 * time.Minute
 // Listen binds the metrics and health listener. Call it before Run, so that a
 // port in use or a bad web config file is reported as a usage error.
 func (d *Daemon) Listen() (*web.Server, error) {
-	addr := d.o.Listen
-	if addr == "" {
-		addr = d.cfg.Load().Listen
-	}
 	return web.Listen(web.Options{
-		Listen:        addr,
+		Listen:        d.cfg.Load().Listen,
 		WebConfigFile: d.o.WebConfigFile,
 		Gatherer:      d.o.Registry,
 		Healthy:       d.healthy,
