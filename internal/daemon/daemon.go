@@ -55,8 +55,7 @@ type Daemon struct {
 	rot     *rotate.Rotator
 	sched   *scheduler.Scheduler
 	ready   atomic.Bool
-	dirty   chan struct{}   // state changed since the last save
-	srcs    *rotate.Sources // what the rotator reads secrets from; replaced by Reload only
+	dirty   chan struct{} // state changed since the last save
 }
 
 // New builds the daemon's parts from cfg. It starts nothing.
@@ -128,7 +127,6 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.srcs = srcs
 	d.rot = rotate.New(rotate.Options{
 		PowerBI: d.pbi,
 		Pool:    d.pool,

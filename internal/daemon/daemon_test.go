@@ -172,9 +172,9 @@ func TestFileWatchReloads(t *testing.T) {
 // client (and with it the challenge and token it already has).
 func TestReloadKeepsKeyVaultClients(t *testing.T) {
 	d, _ := newDemoDaemon(t, Options{})
-	before := d.srcs.KeyVaults["demo"]
+	before := d.rot.Sources().KeyVaults["demo"]
 	d.Reload("test")
-	if after := d.srcs.KeyVaults["demo"]; after == nil || after != before {
+	if after := d.rot.Sources().KeyVaults["demo"]; after == nil || after != before {
 		t.Errorf("the Key Vault client was replaced by a reload that kept the vault")
 	}
 }

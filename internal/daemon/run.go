@@ -169,18 +169,16 @@ func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 		d.log.Warn("config reload: powerbi, auth, listen and state_file changes need a restart", "path", cfg.Path)
 		cfg.PowerBI, cfg.Auth, cfg.Listen, cfg.StateFile = old.PowerBI, old.Auth, old.Listen, old.StateFile
 	}
-	srcs, err := d.sources(cfg, d.srcs)
+	oldSrcs := d.rot.Sources()
+	srcs, err := d.sources(cfg, oldSrcs)
 	if err != nil {
 		refuse(err)
 		return
 	}
-	oldSrcs := d.srcs
 	d.cfg.Store(cfg)
-	d.srcs = srcs
 	d.rot.SetSources(srcs)
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		d.cfg.Store(old)
-		d.srcs = oldSrcs
 		d.rot.SetSources(oldSrcs)
 		refuse(err)
 		return

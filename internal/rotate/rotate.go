@@ -61,6 +61,9 @@ func New(o Options) *Rotator {
 // SetSources replaces where secrets come from, for a reloaded inventory.
 func (r *Rotator) SetSources(s *Sources) { r.srcs.Store(s) }
 
+// Sources returns what the Rotator reads secrets from now.
+func (r *Rotator) Sources() *Sources { return r.srcs.Load() }
+
 // Result is what a successful rotation did.
 type Result struct {
 	Patched       bool      // false when skip_unchanged found the same version
