@@ -47,10 +47,13 @@ func Encrypt(rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error
 // under pub takes.
 func Segments(pub *rsa.PublicKey, n int) int {
 	if pub.Size() == legacyModulusBytes {
-		return (n + SegmentBytes - 1) / SegmentBytes
+		return segmentCount(n)
 	}
 	return 1
 }
+
+// segmentCount is how many SegmentBytes segments n bytes make.
+func segmentCount(n int) int { return (n + SegmentBytes - 1) / SegmentBytes }
 
 // encrypt does the work for Encrypt and Pool.Encrypt; p may be nil (no
 // bound). Each RSA operation is bracketed by p.acquire and p.release rather
@@ -76,7 +79,7 @@ func encrypt(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, pl
 
 // encryptSegmented is Asymmetric1024KeyEncryptionHelper.Encrypt.
 func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, plaintext []byte) (string, error) {
-	n := (len(plaintext) + SegmentBytes - 1) / SegmentBytes
+	n := segmentCount(len(plaintext))
 	out := make([]byte, 0, n*op.k)
 	h := sha1.New() // reused: encryptOAEP resets it
 	for i := 0; i < len(plaintext); i += SegmentBytes {
