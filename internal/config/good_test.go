@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +291,7 @@ func TestSourceKeysMatchCredentialFields(t *testing.T) {
 				}
 			}
 		}
-		if sf := secretField(ty); ty != credentials.Anonymous && !contains(ty.Fields(), sf) {
+		if sf := secretField(ty); ty != credentials.Anonymous && !slices.Contains(ty.Fields(), sf) {
 			t.Errorf("%s: shorthand field %q is not a field of the type", ty, sf)
 		}
 	}

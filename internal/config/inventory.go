@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,7 +166,7 @@ func (p *parser) auth(e entry, out *Auth) {
 		"client_secret_file": {"client_secret"},
 	}
 	for _, key := range []string{"tenant_id", "client_id", "client_secret_file"} {
-		if e, ok := m.get(key); ok && str(key) != "" && !contains(misplaced[key], out.Method) {
+		if e, ok := m.get(key); ok && str(key) != "" && !slices.Contains(misplaced[key], out.Method) {
 			p.errorf(e.key.Line, "%s: not used with method %s (only with %s)", e.path, out.Method, strings.Join(misplaced[key], ", "))
 		}
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/credentials"
@@ -58,7 +59,7 @@ func refKey(name string, t credentials.Type) (field string, kind RefKind, ok boo
 		return secretField(t), k, true
 	}
 	for _, s := range refSuffixes {
-		if f, found := strings.CutSuffix(name, s.suffix); found && contains(credentials.AllFields(), f) {
+		if f, found := strings.CutSuffix(name, s.suffix); found && slices.Contains(credentials.AllFields(), f) {
 			return f, s.kind, true
 		}
 	}
@@ -106,11 +107,11 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 		switch {
 		case f.name == "oauth_scope":
 			tried[credentials.FieldAccessToken] = true
-		case contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername:
+		case slices.Contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername:
 			// A literal secret: its message already says to use F_secret.
 			tried[f.name], tried["keyvault"], tried["keyvault:"+f.name] = true, true, true
 		}
-		if !contains(allowed, f.name) {
+		if !slices.Contains(allowed, f.name) {
 			p.badSourceKey(f, m.path, t, allowed)
 			continue
 		}
@@ -165,11 +166,11 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 // badSourceKey explains a key the type does not take, without ever
 // printing its value: `password: hunter2` must not reach a CI log.
 func (p *parser) badSourceKey(f entry, path string, t credentials.Type, allowed []string) {
-	literal := contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername
+	literal := slices.Contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername
 	switch {
-	case literal && contains(t.Fields(), f.name):
+	case literal && slices.Contains(t.Fields(), f.name):
 		p.errorf(f.key.Line, "%s: literal secret not allowed: use %s_secret, %s_file or %s_env", f.path, f.name, f.name, f.name)
-	case contains(sourceKeys("", false), f.name):
+	case slices.Contains(sourceKeys("", false), f.name):
 		p.errorf(f.key.Line, "%s: not a field of credential_type %s (allowed: %s)", f.path, t, strings.Join(allowed, ", "))
 	default:
 		p.unknownKey(f, path, allowed)

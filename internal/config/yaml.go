@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -208,7 +209,7 @@ func (p *parser) keys(n *yaml.Node, path string, line int) (m mapping, ok bool) 
 func (p *parser) mapping(n *yaml.Node, path string, line int, allowed ...string) (mapping, bool) {
 	m, ok := p.keys(n, path, line)
 	for _, e := range m.entries {
-		if !contains(allowed, e.name) {
+		if !slices.Contains(allowed, e.name) {
 			p.unknownKey(e, path, allowed)
 			delete(m.byName, e.name)
 		}
@@ -218,15 +219,6 @@ func (p *parser) mapping(n *yaml.Node, path string, line int, allowed ...string)
 
 func (p *parser) unknownKey(e entry, path string, allowed []string) {
 	p.errorf(e.key.Line, "unknown key %s %s (allowed: %s)", quote(e.name), where(path), strings.Join(allowed, ", "))
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // quote shows a value from the file in a message, cut short so a stray
@@ -268,7 +260,7 @@ func (p *parser) enum(e entry, allowed ...string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		p.errorf(e.val.Line, "%s: %s is not one of %s", e.path, quote(s), strings.Join(allowed, ", "))
 		return "", false
 	}
