@@ -113,6 +113,7 @@ func TestCloseEndsParkedRequests(t *testing.T) {
 	srv, err := ca.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-r.Context().Done() // like a Latency fault
+		panic(http.ErrAbortHandler)
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ type Fault struct {
 	Latency    time.Duration // wait this long before answering (or until the request is cancelled)
 	Drop       bool          // close the connection without an answer
 	Truncate   bool          // start a 200 answer, then reset the connection halfway through its body
+	Empty      bool          // answer 200 with an empty body, as a proxy that lost the answer does
 	Times      int           // how many requests it hits; 0 means until cleared
 	// Probability, when strictly between 0 and 1, makes the fault hit each
 	// request with that chance, to model a service that throttles a share
@@ -103,8 +104,11 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			// The client gave up, or the emulator is closing: answer
+			// nothing. Returning would make the server send an implicit
+			// 200 with an empty body to a client that may still read it.
 			t.Stop()
-			return true
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.Truncate {
@@ -118,6 +122,10 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 			}
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if f.Empty {
+		w.WriteHeader(http.StatusOK)
+		return true
 	}
 	if f.Drop {
 		if hj, ok := w.(http.Hijacker); ok {

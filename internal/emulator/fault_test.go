@@ -4,7 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/hangup"
 )
 
 // applyAll runs n requests of op through fs and returns each one's status
@@ -148,5 +152,64 @@ func TestFaultTruncate(t *testing.T) {
 	}
 	if status, _, _ := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 {
 		t.Errorf("after the fault: %d", status)
+	}
+}
+
+// TestLatencyAnswersNothingAfterHangUp: a request parked in a Latency fault
+// whose client gives up gets no answer at all, on every emulated service.
+// Returning from the handler used to send an implicit 200 with an empty
+// body, which a client still reading took for a success.
+func TestLatencyAnswersNothingAfterHangUp(t *testing.T) {
+	ti, err := NewTokenIssuer(nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbi := NewPowerBI(PowerBIOptions{})
+	must(t, pbi.AddGateway(pbiGW, 1024))
+	tests := map[string]struct {
+		handler interface {
+			http.Handler
+			Faults() *Faults
+		}
+		op, method, path, body string
+		header                 map[string]string
+	}{
+		"power bi": {handler: pbi, op: OpGetGateway, method: http.MethodGet, path: "/v1.0/myorg/gateways/" + pbiGW,
+			header: map[string]string{"Authorization": "Bearer x"}},
+		"key vault": {handler: NewKeyVault(KeyVaultOptions{}), op: OpGetSecret, method: http.MethodGet, path: "/secrets/s?api-version=7.6",
+			header: map[string]string{"Authorization": "Bearer x"}},
+		"entra": {handler: NewIdentity(IdentityOptions{Tokens: ti}), op: OpEntraToken, method: http.MethodPost, path: "/tid/oauth2/v2.0/token",
+			body: "grant_type=client_credentials", header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		"managed identity": {handler: NewIdentity(IdentityOptions{Tokens: ti, Header: "hdr"}), op: OpManagedIdentity, method: http.MethodGet,
+			path: "/msi/token?api-version=2019-08-01&resource=https://vault.azure.net", header: map[string]string{"X-IDENTITY-HEADER": "hdr"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.handler.Faults().Inject(tc.op, Fault{Latency: time.Hour})
+			base, client := serveForTest(t, tc.handler)
+			req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			if got := hangup.Answer(t, req, client.Transport.(*http.Transport).TLSClientConfig); len(got) != 0 {
+				t.Errorf("after the client hung up the emulator answered %q", got)
+			}
+		})
+	}
+}
+
+// TestFaultEmpty: a 200 with no body at all, the answer a client gets from a
+// proxy that lost the service's.
+func TestFaultEmpty(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{Empty: true, Times: 1})
+	if status, _, body := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 || len(body) != 0 {
+		t.Errorf("got %d %q, want 200 with an empty body", status, body)
+	}
+	if status, _, body := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 || len(body) == 0 {
+		t.Errorf("after the fault: %d %q", status, body)
 	}
 }

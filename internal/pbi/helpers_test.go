@@ -15,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.uber.org/goleak"
+
+	"github.com/rotatord/rotatord/internal/hangup"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -68,7 +70,8 @@ func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(st.stall):
 		case <-r.Context().Done():
-			return
+			// The client has gone: abort, so that no implicit 200 follows.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if st.drop {
@@ -153,4 +156,21 @@ func ok(body string) step { return step{status: http.StatusOK, body: body} }
 func pbiError(status int, code string, header map[string]string) step {
 	return step{status: status, header: header,
 		body: fmt.Sprintf(`{"error":{"code":%q,"pbi.error":{"code":%q,"parameters":{},"details":[],"exceptionCulprit":1}}}`, code, code)}
+}
+
+// TestStallAnswersNothingAfterHangUp: a stalled step must abort its answer
+// once the client has given up. Returning instead made Go's server send an
+// implicit 200 with an empty body, which TestRetries read, now and then, as
+// the stalled attempt's success.
+func TestStallAnswersNothingAfterHangUp(t *testing.T) {
+	fake := &fakePBI{steps: []step{{status: http.StatusOK, body: `{"id":"x"}`, stall: time.Hour}}}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1.0/myorg/gateways/"+gw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hangup.Answer(t, req, srv.Client().Transport.(*http.Transport).TLSClientConfig); len(got) != 0 {
+		t.Errorf("after the client hung up the fake answered %q", got)
+	}
 }
