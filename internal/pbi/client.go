@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // Defaults for Options.
@@ -110,6 +112,10 @@ func New(o Options) (*Client, error) {
 		PerRetry: []policy.Policy{
 			runtime.NewBearerTokenPolicy(tokenCredential{o.Credential}, []string{o.Scope}, nil),
 			attemptPolicy{}, // after the bearer policy: sees each request that goes on the wire
+			// Below attemptPolicy, so that an attempt whose 200 came without
+			// its body counts as a transport failure (code 0). Only GETs
+			// answer with a document; writes answer with an empty 200.
+			wire.CompleteBody(func(r *http.Request) bool { return r.Method == http.MethodGet }),
 		},
 	}, &policy.ClientOptions{
 		Transport: o.Transport,
@@ -263,9 +269,12 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 func transportError(op string, err error) *Error {
 	hint := hintTransport
 	var te *tokenError
+	var ie *wire.IncompleteError
 	switch {
 	case errors.As(err, &te):
 		hint = hintToken
+	case errors.As(err, &ie):
+		hint = hintIncomplete
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = ""
 	}

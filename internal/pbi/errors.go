@@ -108,6 +108,7 @@ const (
 	hintServer         = "Power BI service error — retried; try again later"
 	hintTransport      = "could not reach Power BI — check network, proxy and powerbi.api_url"
 	hintToken          = "could not acquire a token for Power BI — check the auth settings"
+	hintIncomplete     = "Power BI's answer arrived incomplete — is a proxy between rotatord and Power BI cutting responses?"
 )
 
 func hintFor(op string, status int, code string) string {

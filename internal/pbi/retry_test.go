@@ -108,6 +108,23 @@ func TestRetries(t *testing.T) {
 			wantRetryable: true,
 			wantAttempts:  []int{0, 0},
 		},
+		// A 200 that lost its body is the same fault as a dropped
+		// connection, seen through a proxy: retried in the same budget.
+		"a 200 with an empty body is retried": {
+			steps:        []step{{status: 200}, ok(gwBody)},
+			wantAttempts: []int{0, 200},
+		},
+		"a 200 cut short is retried": {
+			steps:        []step{{status: 200, header: map[string]string{"Content-Length": "100"}, body: `{"id":`}, ok(gwBody)},
+			wantAttempts: []int{0, 200},
+		},
+		"empty 200s forever fail as a transport error": {
+			steps:         []step{{status: 200}},
+			maxRetries:    1,
+			wantTransport: true,
+			wantRetryable: true,
+			wantAttempts:  []int{0, 0},
+		},
 		"404 is not retried": {
 			steps:        []step{pbiError(404, "DMTS_EntityNotFoundError", nil)},
 			wantStatus:   404,
@@ -342,6 +359,45 @@ func TestNoSecretInErrors(t *testing.T) {
 			}
 			if reqs := h.fake.requests(); len(reqs) == 0 || !strings.Contains(reqs[0].body, strings.Trim(jsonString(tc.creds), `"`)) {
 				t.Errorf("the credentials were not sent: %+v", reqs)
+			}
+		})
+	}
+}
+
+// TestIncompleteAnswers: a write whose 200 is cut short is retried like a
+// dropped connection (azcore alone retries a cut-short body only for GET,
+// PUT and DELETE), an empty 200 to a write is its normal answer, and a GET
+// whose 200s stay empty fails saying so.
+func TestIncompleteAnswers(t *testing.T) {
+	cutShort := step{status: 200, header: map[string]string{"Content-Length": "100"}, body: `{"x":`}
+	details := CredentialDetails{CredentialType: "Basic", Credentials: secret.FromString("c"), EncryptedConnection: "Encrypted",
+		EncryptionAlgorithm: "RSA-OAEP", PrivacyLevel: "None"}
+	patch := func(c *Client) error { return c.UpdateDatasource(context.Background(), gw, ds, details) }
+	tests := map[string]struct {
+		steps    []step
+		call     func(*Client) error
+		wantReqs int
+		wantErr  string
+	}{
+		"PATCH answered by a cut-short 200": {steps: []step{cutShort, {status: 200}}, call: patch, wantReqs: 2},
+		"PATCH answered by an empty 200":    {steps: []step{{status: 200}}, call: patch, wantReqs: 1},
+		"POST answered by a cut-short 200": {steps: []step{cutShort, {status: 200}}, wantReqs: 2, call: func(c *Client) error {
+			return c.AddDatasourceUser(context.Background(), gw, ds, DatasourceUser{DatasourceAccessRight: "Read", EmailAddress: "a@contoso.com"})
+		}},
+		"GET answered by empty 200s only": {steps: []step{{status: 200}}, wantReqs: 2,
+			call:    func(c *Client) error { _, err := c.GetDatasource(context.Background(), gw, ds); return err },
+			wantErr: "pbi: Gateways_GetDatasource: incomplete response: 200 OK with an empty body (" + hintIncomplete + ")"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, tc.steps, func(o *Options) { o.MaxRetries = 1 })
+			err := tc.call(h.client)
+			if got := fmt.Sprint(err); (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && got != tc.wantErr) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+			if n := len(h.fake.requests()); n != tc.wantReqs {
+				t.Errorf("%d requests, want %d", n, tc.wantReqs)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // Authentication methods of AuthOptions.Method (the config's auth.method).
@@ -46,7 +47,7 @@ type AuthOptions struct {
 // login.microsoftonline.com to vouch for the host, which fails for private
 // and disconnected clouds, and the configured host is trusted by definition.
 func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
-	co := azcore.ClientOptions{Transport: o.Transport}
+	co := azcore.ClientOptions{Transport: o.Transport, PerRetryPolicies: []policy.Policy{wire.CompleteBody(wire.Always)}}
 	if o.AuthorityHost != "" {
 		u, err := url.Parse(o.AuthorityHost)
 		if err != nil || u.Scheme != "https" || u.Host == "" {

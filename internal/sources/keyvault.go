@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // DefaultTryTimeout bounds one Key Vault request; the service answers in
@@ -59,7 +60,8 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 	}
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
 		ClientOptions: azcore.ClientOptions{
-			Transport: o.Transport,
+			Transport:        o.Transport,
+			PerRetryPolicies: []policy.Policy{wire.CompleteBody(wire.Always)},
 			Retry: policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay,
 				// A hung connection must not hold a tick until shutdown.
 				TryTimeout: cmp.Or(o.TryTimeout, DefaultTryTimeout)},

@@ -229,6 +229,13 @@ func kvFailures() map[string]kvFailure {
 			},
 			wantReason: ReasonUnavailable, wantRetry: true,
 		},
+		"empty 200s": {
+			setup: func(t *testing.T, env *testEnv) (string, string) {
+				env.kv.Faults().Inject(emulator.OpGetSecret, emulator.Fault{Empty: true})
+				return plain(t, env)
+			},
+			wantReason: ReasonUnavailable, wantRetry: true, wantIn: []string{"incomplete response: 200 OK with an empty body"},
+		},
 		"timeout": {
 			setup: func(t *testing.T, env *testEnv) (string, string) {
 				env.kv.Faults().Inject(emulator.OpGetSecret, emulator.Fault{Latency: time.Minute})

@@ -1,0 +1,68 @@
+package wire
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// IncompleteError is a 2xx response that did not arrive whole: its body
+// ended before its framing said it would, or was empty where the call
+// expects a document. It unwraps to io.ErrUnexpectedEOF, so that error
+// classifiers treat it as the dropped connection it is. Its text never
+// contains the body.
+type IncompleteError struct {
+	StatusCode int
+	Problem    string // "a body cut short" or "an empty body"
+}
+
+func (e *IncompleteError) Error() string {
+	return "incomplete response: " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode) + " with " + e.Problem
+}
+
+// Unwrap reports the fault as an unexpected end of the response.
+func (e *IncompleteError) Unwrap() error { return io.ErrUnexpectedEOF }
+
+// Always is the rule for services whose every 2xx answer carries a
+// document (Key Vault, Entra ID, managed identity endpoints).
+func Always(*http.Request) bool { return true }
+
+// CompleteBody returns a per-retry policy that downloads the body of every
+// 2xx response itself and fails the attempt with an *IncompleteError when
+// the body is cut short or, for requests that wantBody accepts, empty. The
+// error comes back from the attempt like a transport error, so the retry
+// policy above retries it: azcore's own download retries a cut-short body
+// only for GET, PUT and DELETE, where a dropped connection is retried for
+// every method. A body that arrived whole but is no document of the kind
+// expected (a proxy's login page) is left to the caller to refuse: that is
+// a wrong endpoint, which retrying does not mend. Place the policy after
+// any policy that counts attempts, so that it sees this one fail.
+func CompleteBody(wantBody func(*http.Request) bool) policy.Policy {
+	return completeBody{wantBody}
+}
+
+type completeBody struct{ wantBody func(*http.Request) bool }
+
+func (p completeBody) Do(req *policy.Request) (*http.Response, error) {
+	// azcore downloads bodies below every custom policy; skipping that for
+	// successes lets this policy own the read and its error.
+	runtime.SkipBodyDownload(req)
+	resp, err := req.Next()
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	body, err := runtime.Payload(resp)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, &IncompleteError{StatusCode: resp.StatusCode, Problem: "a body cut short"}
+	case err != nil:
+		return nil, err // a reset, a timeout: the transport's own error
+	case len(body) == 0 && resp.StatusCode != http.StatusNoContent && req.Raw().Method != http.MethodHead && p.wantBody(req.Raw()):
+		return nil, &IncompleteError{StatusCode: resp.StatusCode, Problem: "an empty body"}
+	}
+	return resp, nil
+}

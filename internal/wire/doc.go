@@ -1,0 +1,11 @@
+// Package wire holds the azcore pipeline policy that every rotatord client
+// (Power BI, Key Vault, Entra ID and managed identity) puts below its retry
+// policy: a success is a success only once its body has arrived whole.
+//
+// A 200 whose body is empty or cut short is what a client sees when a proxy,
+// a load balancer or a server that gave up on the request loses the answer.
+// It is the same fault as a dropped connection, so it is retried like one,
+// within the same budget of wire attempts, and reported like one when it
+// persists. Read as a success, it would become a zero-valued secret, token
+// or gateway key.
+package wire
