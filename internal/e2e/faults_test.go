@@ -205,6 +205,27 @@ func faultRows() []faultRow {
 			},
 		},
 		{
+			// A proxy that lost the answer: 200 with no body from each
+			// service once, and a PATCH whose 200 is cut short. Each is
+			// retried like a dropped connection; read as a success they were
+			// an empty secret, an unauthorized identity, a gateway without a
+			// key, and a PATCH failed for good.
+			name: "empty or cut-short 200s",
+			only: tokenSet,
+			inject: func(t *testing.T, e *env) {
+				pbiFault(emulator.OpGetGateway, emulator.Fault{Empty: true, Times: 1})(t, e)
+				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Truncate: true, Times: 1})(t, e)
+				kvFault(emulator.Fault{Empty: true, Times: 1})(t, e)
+				entraFault(emulator.Fault{Empty: true, Times: 1})(t, e)
+			},
+			atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				if cut := ftCount(e.demo.Stack.PowerBI.Requests(), emulator.OpUpdateDatasource, 0); cut != 1 {
+					t.Errorf("%d PATCH answers cut short, want 1", cut)
+				}
+			},
+		},
+		{
 			name:   "keyvault connection dropped",
 			only:   sqlOnly,
 			inject: kvFault(emulator.Fault{Drop: true, Times: 1}),
