@@ -581,7 +581,8 @@ func ftStateUnwritable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := e.command(ctx, ftOnceArgs(e, sqlOnly)...)
-	if err := cmd.Start(); err != nil {
+	wait, err := startBounded(t, cmd, childMemoryLimit)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// The state is opened before any request goes out.
@@ -594,7 +595,7 @@ func ftStateUnwritable(t *testing.T) {
 	if err := os.WriteFile(stateDir, []byte("not a directory\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code := ftExitCode(t, cmd.Wait())
+	code := ftExitCode(t, wait())
 	out := e.out.String()
 	if code != 0 {
 		t.Errorf("once exited %d, want 0 (the rotation happened); output:\n%s", code, out)
@@ -660,7 +661,7 @@ exec "$0" "$@"`
 	cmd.Path = unshare[0]
 	cmd.Args = append(append(unshare, "sh", "-c", script, binary), args...)
 	cmd.Env = append(cmd.Env, "FULL="+full)
-	code := ftExitCode(t, cmd.Run())
+	code := ftExitCode(t, runBounded(t, cmd))
 	out := e.out.String()
 	if code == 97 {
 		t.Skipf("mounting the tmpfs failed:\n%s", out)

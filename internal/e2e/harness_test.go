@@ -80,7 +80,7 @@ func (e *env) run(args ...string) int {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := e.command(ctx, args...).Run()
+	err := runBounded(e.t, e.command(ctx, args...))
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	}

@@ -358,11 +358,12 @@ func promStartChild(t *testing.T, name, bin, dir string, args ...string) *promCh
 	c.cmd.Dir = dir
 	c.cmd.Stdout = c.out
 	c.cmd.Stderr = c.out
-	if err := c.cmd.Start(); err != nil {
+	wait, err := startBounded(t, c.cmd, childMemoryLimit)
+	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
-		c.err = c.cmd.Wait()
+		c.err = wait()
 		close(c.done)
 	}()
 	t.Cleanup(func() {

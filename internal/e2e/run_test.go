@@ -33,11 +33,12 @@ func (e *env) startFor(timeout time.Duration, args ...string) *daemon {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	e.t.Cleanup(cancel)
 	cmd := e.command(ctx, args...)
-	if err := cmd.Start(); err != nil {
+	wait, err := startBounded(e.t, cmd, childMemoryLimit)
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	d := &daemon{e: e, done: make(chan error, 1), cmd: cmd.Process}
-	go func() { d.done <- cmd.Wait() }()
+	go func() { d.done <- wait() }()
 	e.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-d.done
