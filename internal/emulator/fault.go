@@ -1,6 +1,9 @@
 package emulator
 
 import (
+	"bytes"
+	"cmp"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -17,6 +20,13 @@ type Fault struct {
 	Drop       bool          // close the connection without an answer
 	Truncate   bool          // start a 200 answer, then reset the connection halfway through its body
 	Empty      bool          // answer 200 with an empty body, as a proxy that lost the answer does
+	// Endless starts a 200 answer whose body never completes: filler goes
+	// out until the client hangs up or EndlessBytes have been sent (0:
+	// DefaultEndlessBytes), then the connection is aborted, so the answer
+	// can never be read as whole. The bound keeps a client that reads
+	// without a limit from taking the machine its test runs on.
+	Endless      bool
+	EndlessBytes int64
 	Times      int           // how many requests it hits; 0 means until cleared
 	// Probability, when strictly between 0 and 1, makes the fault hit each
 	// request with that chance, to model a service that throttles a share
@@ -25,6 +35,9 @@ type Fault struct {
 	// against Times. 0 or 1 and above: every request.
 	Probability float64
 }
+
+// DefaultEndlessBytes bounds an Endless answer.
+const DefaultEndlessBytes = 1 << 30
 
 // ErrorWriter writes a service-specific error body.
 type ErrorWriter func(w http.ResponseWriter, status int, code string)
@@ -123,6 +136,9 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 		}
 		panic(http.ErrAbortHandler)
 	}
+	if f.Endless {
+		endless(w, cmp.Or(f.EndlessBytes, DefaultEndlessBytes))
+	}
 	if f.Empty {
 		w.WriteHeader(http.StatusOK)
 		return true
@@ -145,4 +161,19 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 	}
 	writeErr(w, f.Status, f.Code)
 	return true
+}
+
+// endless streams up to limit bytes of a JSON array that never closes, then
+// aborts the connection; it returns only by panicking.
+func endless(w http.ResponseWriter, limit int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	chunk := bytes.Repeat([]byte(`"filler",`), 32<<10/9)
+	sent, _ := io.WriteString(w, `{"value":[`)
+	for n := int64(sent); n < limit; n += int64(len(chunk)) {
+		if _, err := w.Write(chunk); err != nil {
+			break // the client has gone
+		}
+	}
+	panic(http.ErrAbortHandler)
 }

@@ -213,3 +213,29 @@ func TestFaultEmpty(t *testing.T) {
 		t.Errorf("after the fault: %d %q", status, body)
 	}
 }
+
+// TestFaultEndlessEndsByItself: an endless answer is cut off at its bound
+// (1 MiB here, 1 GiB by default), so a client that reads it all gets an
+// error, never a whole body, and never more than the bound.
+func TestFaultEndlessEndsByItself(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	const limit = 1 << 20
+	f.pbi.Faults().Inject(OpGetGateway, Fault{Endless: true, EndlessBytes: limit, Times: 1})
+	req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW, nil)
+	req.Header.Set("Authorization", "Bearer x")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatalf("the headers should arrive: %v", err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || resp.StatusCode != 200 {
+		t.Errorf("status %d, read %d bytes with error %v: want a 200 whose body breaks off", resp.StatusCode, n, err)
+	}
+	if n < limit || n > limit+64<<10 {
+		t.Errorf("read %d bytes, want the bound of %d and at most one write more", n, limit)
+	}
+	if status, _, _ := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 {
+		t.Errorf("after the fault: %d", status)
+	}
+}
