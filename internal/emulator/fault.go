@@ -27,7 +27,7 @@ type Fault struct {
 	// without a limit from taking the machine its test runs on.
 	Endless      bool
 	EndlessBytes int64
-	Times      int           // how many requests it hits; 0 means until cleared
+	Times        int // how many requests it hits; 0 means until cleared
 	// Probability, when strictly between 0 and 1, makes the fault hit each
 	// request with that chance, to model a service that throttles a share
 	// of its traffic. A request it spares falls through to the next fault
