@@ -20,6 +20,13 @@ type Fault struct {
 	Drop       bool          // close the connection without an answer
 	Truncate   bool          // start a 200 answer, then reset the connection halfway through its body
 	Empty      bool          // answer 200 with an empty body, as a proxy that lost the answer does
+	Times      int           // how many requests it hits; 0 means until cleared
+	// Probability, when strictly between 0 and 1, makes the fault hit each
+	// request with that chance, to model a service that throttles a share
+	// of its traffic. A request it spares falls through to the next fault
+	// queued for the operation (or is served normally) and does not count
+	// against Times. 0 or 1 and above: every request.
+	Probability float64
 	// Endless starts a 200 answer whose body never completes: filler goes
 	// out until the client hangs up or EndlessBytes have been sent (0:
 	// DefaultEndlessBytes), then the connection is aborted, so the answer
@@ -27,13 +34,6 @@ type Fault struct {
 	// without a limit from taking the machine its test runs on.
 	Endless      bool
 	EndlessBytes int64
-	Times        int // how many requests it hits; 0 means until cleared
-	// Probability, when strictly between 0 and 1, makes the fault hit each
-	// request with that chance, to model a service that throttles a share
-	// of its traffic. A request it spares falls through to the next fault
-	// queued for the operation (or is served normally) and does not count
-	// against Times. 0 or 1 and above: every request.
-	Probability float64
 }
 
 // DefaultEndlessBytes bounds an Endless answer.
