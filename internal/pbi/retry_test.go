@@ -30,8 +30,11 @@ func TestRetries(t *testing.T) {
 		wantTransport  bool
 		wantAttempts   []int         // status codes the hook saw, 0 for transport errors
 		wantSlept      time.Duration // what the long-Retry-After wait slept, in total
-		minElapsed     time.Duration
-		maxElapsed     time.Duration
+		// A lower bound on the call's wall time, proof that a short
+		// Retry-After was waited out. No upper bounds: what proves that a
+		// call did not wait is wantAttempts and wantSlept, which a loaded
+		// machine cannot change.
+		minElapsed time.Duration
 	}{
 		"429 with a short Retry-After is waited out and retried": {
 			steps:        []step{{status: 429, header: retryAfter("1")}, ok(gwBody)},
@@ -44,14 +47,12 @@ func TestRetries(t *testing.T) {
 			wantRetryAfter: 3392 * time.Second,
 			wantThrottled:  true,
 			wantAttempts:   []int{429},
-			maxElapsed:     2 * time.Second,
 		},
 		"429 with an HTTP date far ahead fails at once": {
 			steps:         []step{{status: 429, header: retryAfter(time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat))}},
 			wantStatus:    429,
 			wantThrottled: true,
 			wantAttempts:  []int{429},
-			maxElapsed:    2 * time.Second,
 		},
 		"429 between MaxRetryDelay and MaxRetryAfter is waited by the client": {
 			steps:        []step{{status: 429, header: retryAfter("120")}, ok(gwBody)},
@@ -93,9 +94,8 @@ func TestRetries(t *testing.T) {
 		},
 		"an attempt past TryTimeout is abandoned and retried": {
 			steps:        []step{{status: 200, stall: 10 * time.Second}, ok(gwBody)},
-			tryTimeout:   100 * time.Millisecond,
+			tryTimeout:   time.Second, // the behaviour under test: room for a TLS handshake on a loaded machine
 			wantAttempts: []int{0, 200},
-			maxElapsed:   5 * time.Second,
 		},
 		"a dropped connection is retried": {
 			steps:        []step{{drop: true}, ok(gwBody)},
@@ -174,8 +174,8 @@ func TestRetries(t *testing.T) {
 			if slept != tc.wantSlept {
 				t.Errorf("slept %s, want %s", slept, tc.wantSlept)
 			}
-			if elapsed < tc.minElapsed || tc.maxElapsed > 0 && elapsed > tc.maxElapsed {
-				t.Errorf("took %s, want within [%s, %s]", elapsed, tc.minElapsed, tc.maxElapsed)
+			if elapsed < tc.minElapsed {
+				t.Errorf("took %s, want at least %s", elapsed, tc.minElapsed)
 			}
 			if tc.wantStatus == 0 && !tc.wantTransport {
 				if err != nil {
