@@ -3,6 +3,7 @@ package daemon
 import (
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,13 +11,14 @@ import (
 	"time"
 )
 
-// slowTransport answers after a pause and records the most requests it saw
-// at once.
-type slowTransport struct {
+// heldTransport holds every request until release is closed, and records
+// the most requests it saw at once.
+type heldTransport struct {
 	inFlight, peak atomic.Int32
+	release        chan struct{}
 }
 
-func (s *slowTransport) Do(*http.Request) (*http.Response, error) {
+func (s *heldTransport) Do(*http.Request) (*http.Response, error) {
 	n := s.inFlight.Add(1)
 	for {
 		p := s.peak.Load()
@@ -24,7 +26,7 @@ func (s *slowTransport) Do(*http.Request) (*http.Response, error) {
 			break
 		}
 	}
-	time.Sleep(5 * time.Millisecond)
+	<-s.release
 	return &http.Response{StatusCode: 200, Body: &countingBody{Reader: strings.NewReader("{}"), done: &s.inFlight}}, nil
 }
 
@@ -37,8 +39,12 @@ type countingBody struct {
 
 func (b *countingBody) Close() error { b.done.Add(-1); return nil }
 
+// TestLimitTransportBoundsRequestsInFlight: twenty requests, three slots.
+// The transport holds the requests until three are in, so the peak is
+// exactly three however the goroutines are scheduled; a limiter letting more
+// through shows as a higher peak.
 func TestLimitTransportBoundsRequestsInFlight(t *testing.T) {
-	next := &slowTransport{}
+	next := &heldTransport{release: make(chan struct{})}
 	lt := newLimitTransport(next, 3)
 	var wg sync.WaitGroup
 	for range 20 {
@@ -49,10 +55,16 @@ func TestLimitTransportBoundsRequestsInFlight(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			time.Sleep(time.Millisecond) // reading the body still holds the slot
+			// Reading the body still holds the slot: a limiter that freed
+			// it when Do returned would let more in during this pause.
+			time.Sleep(time.Millisecond)
 			resp.Body.Close()
 		})
 	}
+	for next.inFlight.Load() < 3 {
+		runtime.Gosched()
+	}
+	close(next.release)
 	wg.Wait()
 	if p := next.peak.Load(); p != 3 {
 		t.Errorf("peak requests in flight = %d, want 3", p)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -78,12 +77,25 @@ scrape_configs:
 `, rules, target), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	prom := prometheusAPI{t: t, base: "http://" + promFreeAddr(t)}
+	// Port 0, and the port Prometheus got read from its log: a port picked
+	// beforehand could be taken by another process before Prometheus binds it.
 	pp := promStartChild(t, "prometheus", promBin, promDir,
 		"--config.file="+config,
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
-		"--web.listen-address="+strings.TrimPrefix(prom.base, "http://"),
+		"--web.listen-address=127.0.0.1:0",
 	)
+	listening := regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
+	var promAddr string
+	waitFor(t, "Prometheus to listen", 30*time.Second, func() bool {
+		if m := listening.FindStringSubmatch(pp.out.String()); m != nil {
+			promAddr = m[1]
+		}
+		return promAddr != "" || pp.exited()
+	})
+	if promAddr == "" {
+		t.Fatalf("prometheus exited before it listened: %v", pp.err)
+	}
+	prom := prometheusAPI{t: t, base: "http://" + promAddr}
 	promPoll(t, "Prometheus to be ready", 30*time.Second, func() (bool, string) {
 		if pp.exited() {
 			t.Fatalf("prometheus exited: %v", pp.err)
@@ -311,17 +323,6 @@ func promInventoryNames(t *testing.T, path string) []string {
 	return names
 }
 
-// promFreeAddr returns a loopback address nothing listens on right now, for a
-// child that cannot report the port it got for :0.
-func promFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // promPoll checks cond every 250ms until it holds; on timeout it fails with what
 // cond last said.

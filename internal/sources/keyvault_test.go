@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,22 +243,16 @@ func kvFailures() map[string]kvFailure {
 				env.kv.Faults().Inject(emulator.OpGetSecret, emulator.Fault{Latency: time.Minute})
 				return plain(t, env)
 			},
+			// The deadline is the behaviour under test; it must leave room for
+			// the token requests before the GET on a loaded machine.
 			ctx: func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(context.Background(), 200*time.Millisecond)
+				return context.WithTimeout(context.Background(), 2*time.Second)
 			},
 			wantReason: ReasonTimeout, wantRetry: true,
 		},
 		"unreachable": {
-			setup: plain,
-			vaultURL: func(t *testing.T, env *testEnv) string {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr := ln.Addr().String()
-				ln.Close()
-				return "https://" + addr
-			},
+			setup:      plain,
+			vaultURL:   func(t *testing.T, env *testEnv) string { return "https://" + refusingAddr(t) },
 			wantReason: ReasonUnreachable, wantRetry: true, wantIn: []string{"cannot connect"},
 		},
 		"untrusted certificate": {
@@ -337,4 +333,24 @@ func TestNewKeyVaultRejectsBadURLs(t *testing.T) {
 	if _, err := NewKeyVault("https://kv.example/", nil, KeyVaultOptions{}); err == nil {
 		t.Error("NewKeyVault without a credential succeeded")
 	}
+}
+
+// refusingAddr returns a loopback address that refuses connections for the
+// whole test: its port is bound but never listened on. A port that was free
+// a moment ago could be taken by another test's server before the dial.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
