@@ -186,7 +186,9 @@ func TestRemovedWhileRotating(t *testing.T) {
 	var logs syncBuffer
 	reg := prometheus.NewRegistry()
 	d, dm := newDemoDaemon(t, Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	dm.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 500 * time.Millisecond, Times: 1})
+	patching := make(chan struct{})
+	dm.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1,
+		OnHit: func() { close(patching) }})
 
 	done := make(chan int, 1)
 	go func() {
@@ -202,10 +204,10 @@ func TestRemovedWhileRotating(t *testing.T) {
 	if from < 0 || to < from {
 		t.Fatal("public-feed not found in the demo inventory")
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(dm.Stack.PowerBI.Requests()) == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the rotation never reached Power BI")
-		}
+	select {
+	case <-patching: // the reload below lands while the PATCH is in flight
+	case <-time.After(30 * time.Second):
+		t.Fatal("the rotation never reached the PATCH")
 	}
 	if err := os.WriteFile(dm.ConfigPath, append(orig[:from:from], orig[to:]...), 0o600); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,10 @@ type Fault struct {
 	// without a limit from taking the machine its test runs on.
 	Endless      bool
 	EndlessBytes int64
+	// OnHit, if set, is called when the fault takes a request, before it
+	// acts: a test waits on it to know that a request is parked in a
+	// Latency, instead of sleeping and hoping.
+	OnHit func()
 }
 
 // DefaultEndlessBytes bounds an Endless answer.
@@ -111,6 +115,9 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 	f, ok := fs.next(op)
 	if !ok {
 		return false
+	}
+	if f.OnHit != nil {
+		f.OnHit()
 	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)

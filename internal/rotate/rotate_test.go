@@ -316,20 +316,25 @@ func TestKeyFetchSurvivesTheLeadersCancellation(t *testing.T) {
 	if _, err := f.rot.keys.pbi.GetDatasource(context.Background(), gw, dsID); err != nil {
 		t.Fatal(err)
 	}
-	f.stack.PowerBI.Faults().Inject(emulator.OpGetGateway, emulator.Fault{Latency: 10 * time.Second, Times: 1})
+	inFlight := make(chan struct{})
+	f.stack.PowerBI.Faults().Inject(emulator.OpGetGateway, emulator.Fault{Latency: 10 * time.Second, Times: 1,
+		OnHit: func() { close(inFlight) }})
 	leader, cancel := context.WithCancel(context.Background())
 	leaderDone := make(chan error, 1)
 	go func() {
 		_, err := f.rot.keys.get(leader, gw)
 		leaderDone <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // the leader's GET is in flight
+	<-inFlight // the leader's GET is parked at Power BI
 	followerDone := make(chan error, 1)
 	go func() {
 		_, err := f.rot.keys.get(context.Background(), gw)
 		followerDone <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the follower waits on it
+	// The follower joins the leader's GET. Should it come late, after the
+	// cancellation, it leads a fetch of its own and the test still passes:
+	// it may prove less on a loaded machine, never fail by chance.
+	time.Sleep(100 * time.Millisecond)
 	cancel()
 	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
 		t.Errorf("leader: %v, want its own cancellation", err)
