@@ -323,7 +323,6 @@ func promInventoryNames(t *testing.T, path string) []string {
 	return names
 }
 
-
 // promPoll checks cond every 250ms until it holds; on timeout it fails with what
 // cond last said.
 func promPoll(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
