@@ -42,17 +42,7 @@ func TestPrometheusAlertFires(t *testing.T) {
 	dir := t.TempDir()
 	rd := promStartChild(t, "rotatord demo", binary, dir,
 		"demo", "-listen", "127.0.0.1:0", "-fail", "sales-sql", "-dir", dir)
-	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
-	var target string
-	waitFor(t, "rotatord demo to start", 30*time.Second, func() bool {
-		if m := started.FindStringSubmatch(rd.out.String()); m != nil {
-			target = m[1]
-		}
-		return target != "" || rd.exited()
-	})
-	if target == "" {
-		t.Fatalf("rotatord demo exited before it started: %v", rd.err)
-	}
+	target := rd.awaitLog(t, regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`))
 	names := promInventoryNames(t, filepath.Join(dir, "rotatord.yaml"))
 	if len(names) != 7 {
 		t.Fatalf("the demo inventory lists %d data sources, want 7: %v", len(names), names)
@@ -84,18 +74,7 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
 		"--web.listen-address=127.0.0.1:0",
 	)
-	listening := regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
-	var promAddr string
-	waitFor(t, "Prometheus to listen", 30*time.Second, func() bool {
-		if m := listening.FindStringSubmatch(pp.out.String()); m != nil {
-			promAddr = m[1]
-		}
-		return promAddr != "" || pp.exited()
-	})
-	if promAddr == "" {
-		t.Fatalf("prometheus exited before it listened: %v", pp.err)
-	}
-	prom := prometheusAPI{t: t, base: "http://" + promAddr}
+	prom := prometheusAPI{t: t, base: "http://" + pp.awaitLog(t, regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`))}
 	promPoll(t, "Prometheus to be ready", 30*time.Second, func() (bool, string) {
 		if pp.exited() {
 			t.Fatalf("prometheus exited: %v", pp.err)
@@ -376,6 +355,23 @@ func promStartChild(t *testing.T, name, bin, dir string, args ...string) *promCh
 		}
 	})
 	return c
+}
+
+// awaitLog waits until the child's output matches re and returns the first
+// submatch; it fails t if the child exits first.
+func (c *promChild) awaitLog(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	var got string
+	waitFor(t, c.name+" to log "+re.String(), 30*time.Second, func() bool {
+		if m := re.FindStringSubmatch(c.out.String()); m != nil {
+			got = m[1]
+		}
+		return got != "" || c.exited()
+	})
+	if got == "" {
+		t.Fatalf("%s exited before it logged %s: %v", c.name, re, c.err)
+	}
+	return got
 }
 
 func (c *promChild) exited() bool {

@@ -137,12 +137,7 @@ func TestFaultProbabilityOverHTTP(t *testing.T) {
 func TestFaultTruncate(t *testing.T) {
 	f := newPBIFixture(t, PowerBIOptions{})
 	f.pbi.Faults().Inject(OpGetGateway, Fault{Truncate: true, Times: 1})
-	req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW, nil)
-	req.Header.Set("Authorization", "Bearer x")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatalf("the headers should arrive: %v", err)
-	}
+	resp := f.startGetGateway()
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d, want 200", resp.StatusCode)
@@ -221,12 +216,7 @@ func TestFaultEndlessEndsByItself(t *testing.T) {
 	f := newPBIFixture(t, PowerBIOptions{})
 	const limit = 1 << 20
 	f.pbi.Faults().Inject(OpGetGateway, Fault{Endless: true, EndlessBytes: limit, Times: 1})
-	req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW, nil)
-	req.Header.Set("Authorization", "Bearer x")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatalf("the headers should arrive: %v", err)
-	}
+	resp := f.startGetGateway()
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err == nil || resp.StatusCode != 200 {
@@ -238,4 +228,17 @@ func TestFaultEndlessEndsByItself(t *testing.T) {
 	if status, _, _ := f.do("GET", "/gateways/"+pbiGW, ""); status != 200 {
 		t.Errorf("after the fault: %d", status)
 	}
+}
+
+// startGetGateway sends GetGateway and returns the response once its headers
+// have arrived, leaving the body to the caller.
+func (f *pbiFixture) startGetGateway() *http.Response {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW, nil)
+	req.Header.Set("Authorization", "Bearer x")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.t.Fatalf("the headers should arrive: %v", err)
+	}
+	return resp
 }
