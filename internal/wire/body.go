@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -31,7 +32,8 @@ func (e *IncompleteError) Unwrap() error { return io.ErrUnexpectedEOF }
 // document (Key Vault, Entra ID, managed identity endpoints).
 func Always(*http.Request) bool { return true }
 
-// CompleteBody returns a per-retry policy that downloads the body of every
+// CompleteBody returns a per-retry policy that sends each attempt with a copy
+// of the request body of its own, downloads the body of every
 // 2xx response itself and fails the attempt with an *IncompleteError when
 // the body is cut short or, for requests that wantBody accepts, empty. The
 // error comes back from the attempt like a transport error, so the retry
@@ -48,6 +50,9 @@ func CompleteBody(wantBody func(*http.Request) bool) policy.Policy {
 type completeBody struct{ wantBody func(*http.Request) bool }
 
 func (p completeBody) Do(req *policy.Request) (*http.Response, error) {
+	if err := ownBody(req); err != nil {
+		return nil, err
+	}
 	// azcore downloads bodies below every custom policy; skipping that for
 	// successes lets this policy own the read and its error.
 	runtime.SkipBodyDownload(req)
@@ -65,4 +70,27 @@ func (p completeBody) Do(req *policy.Request) (*http.Response, error) {
 		return nil, &IncompleteError{StatusCode: resp.StatusCode, Problem: "an empty body"}
 	}
 	return resp, nil
+}
+
+// ownBody gives this attempt a reader of its own over the request body. Go's
+// transport may still be sending an attempt's body after its answer came (a
+// server that answers before it has read the body, as one cutting the answer
+// short can); azcore rewinds its one body reader for the next attempt, which
+// would race with that send and could steal the retry's bytes. The transport
+// never sees the reader azcore rewinds, only these copies.
+func ownBody(req *policy.Request) error {
+	body := req.Body()
+	if body == nil {
+		return nil
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	req.Raw().Body = io.NopCloser(bytes.NewReader(b))
+	req.Raw().GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
 }

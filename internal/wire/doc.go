@@ -7,5 +7,7 @@
 // It is the same fault as a dropped connection, so it is retried like one,
 // within the same budget of wire attempts, and reported like one when it
 // persists. Read as a success, it would become a zero-valued secret, token
-// or gateway key.
+// or gateway key. And since such a retry can start while Go's transport is
+// still sending the first attempt's request body, every attempt sends a copy
+// of the body of its own.
 package wire
