@@ -3,7 +3,6 @@ module github.com/rotatord/rotatord
 go 1.26.8
 
 require (
-	filippo.io/bigmod v0.1.0
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets v1.5.1

@@ -12,6 +12,11 @@
 //     are wrapped with RSA-OAEP-SHA256, and the result is
 //     base64(wrapped keys) + base64(payload).
 //
+// Every primitive is the standard library's (crypto/rsa.EncryptOAEP,
+// crypto/aes, crypto/hmac), so GODEBUG=fips140=on runs the encryption inside
+// Go's FIPS 140-3 module. Under fips140=only a 1024-bit key is refused with a
+// *FIPSError: its scheme needs SHA-1 OAEP, which the module does not approve.
+//
 // The RSA operations are the expensive part, so every rotation shares one
 // bounded Pool that caps how many run at once and counts them for metrics.
 //

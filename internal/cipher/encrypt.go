@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	gocipher "crypto/cipher"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -65,28 +66,30 @@ func encrypt(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, pl
 	if len(plaintext) == 0 {
 		return "", ErrEmptyPlaintext
 	}
-	// The SDK tests len(base64-decoded modulus) == 128; Size is that length
-	// with any leading zero bytes dropped (see PublicKeyFromBase64).
-	op, err := p.publicOp(pub)
-	if err != nil {
+	if err := checkPublicKey(pub); err != nil {
 		return "", fmt.Errorf("cipher: public key: %w", err)
 	}
-	if pub.Size() == legacyModulusBytes {
-		return encryptSegmented(ctx, p, rnd, op, plaintext)
+	if err := CheckFIPS(pub); err != nil {
+		return "", err
 	}
-	return encryptHybrid(ctx, p, rnd, op, plaintext)
+	// The SDK tests len(base64-decoded modulus) == 128; Size is that length
+	// with any leading zero bytes dropped (see PublicKeyFromBase64).
+	if pub.Size() == legacyModulusBytes {
+		return encryptSegmented(ctx, p, rnd, pub, plaintext)
+	}
+	return encryptHybrid(ctx, p, rnd, pub, plaintext)
 }
 
 // encryptSegmented is Asymmetric1024KeyEncryptionHelper.Encrypt.
-func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, plaintext []byte) (string, error) {
+func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
 	n := segmentCount(len(plaintext))
-	out := make([]byte, 0, n*op.k)
-	h := sha1.New() // reused: encryptOAEP resets it
+	out := make([]byte, 0, n*pub.Size())
+	h := sha1.New() // reused: rsa.EncryptOAEP resets it
 	for i := 0; i < len(plaintext); i += SegmentBytes {
 		if err := p.acquire(ctx); err != nil {
 			return "", err
 		}
-		block, err := op.encryptOAEP(h, rnd, plaintext[i:min(i+SegmentBytes, len(plaintext))])
+		block, err := rsa.EncryptOAEP(h, rnd, pub, plaintext[i:min(i+SegmentBytes, len(plaintext))], nil)
 		p.release(err == nil)
 		if err != nil {
 			return "", fmt.Errorf("cipher: RSA-OAEP-SHA1 segment %d of %d: %w", i/SegmentBytes+1, n, err)
@@ -98,7 +101,7 @@ func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp,
 
 // encryptHybrid is AsymmetricHigherKeyEncryptionHelper.Encrypt with
 // AuthenticatedEncryption.Encrypt.
-func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, plaintext []byte) (string, error) {
+func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
 	keys := make([]byte, keyBlobBytes)
 	defer clear(keys)
 	keys[0], keys[1] = 0, 1
@@ -131,9 +134,14 @@ func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, op *publicOp, pl
 	if err := p.acquire(ctx); err != nil {
 		return "", err
 	}
-	wrapped, err := op.encryptOAEP(sha256.New(), rnd, keys)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rnd, pub, keys, nil)
 	p.release(err == nil)
 	if err != nil {
+		if fips140.Enforced() {
+			// Whatever else the module refuses (an exponent of 2^16 or less,
+			// an odd key size) is a FIPS refusal too, not a broken key.
+			return "", &FIPSError{Bits: pub.N.BitLen(), Err: err}
+		}
 		return "", fmt.Errorf("cipher: RSA-OAEP-SHA256 key wrap: %w", err)
 	}
 	enc := base64.StdEncoding

@@ -21,7 +21,6 @@ import (
 //
 // A Pool is safe for concurrent use.
 type Pool struct {
-	ops      publicOps
 	slots    *semaphore.Weighted
 	segments atomic.Uint64
 	waiting  atomic.Int64
@@ -43,15 +42,6 @@ func (p *Pool) Encrypt(ctx context.Context, pub *rsa.PublicKey, plaintext secret
 		return "", err
 	}
 	return encrypt(ctx, p, rand.Reader, pub, plaintext.Reveal())
-}
-
-// publicOp returns pub's RSA public operation, cached in the pool; without
-// a pool it is made for the one call.
-func (p *Pool) publicOp(pub *rsa.PublicKey) (*publicOp, error) {
-	if p == nil {
-		return newPublicOp(pub)
-	}
-	return p.ops.get(pub)
 }
 
 // acquire waits for a slot; a nil Pool never waits. Context errors are

@@ -31,8 +31,10 @@ func TestBinaryEncryptPipeline(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	var godebug string // GODEBUG of the next runs
 	rotatord := func(stdin string, args ...string) (int, string, string) {
 		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Env = append(os.Environ(), "GODEBUG="+godebug)
 		cmd.Stdin = strings.NewReader(stdin)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -81,5 +83,26 @@ func TestBinaryEncryptPipeline(t *testing.T) {
 	}
 	if code, _, stderr := rotatord("", "frobnicate"); code != 2 || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+
+	// Under FIPS 140-3 enforcement a 2048-bit gateway key still works, and a
+	// 1024-bit one is refused before stdin is read, with exit 2: no retry or
+	// other input makes that key usable.
+	godebug = "fips140=only"
+	if code, out, stderr := rotatord(`{"key":"`+secretValue+`"}`, "encrypt", "--gateway-key", gateway, "--type", "Key"); code != 0 {
+		t.Errorf("fips140=only, 2048-bit key: exit %d, stderr %q", code, stderr)
+	} else if got, err := ciphertest.Decrypt(priv, strings.TrimSuffix(out, "\n")); err != nil || !strings.Contains(string(got), secretValue) {
+		t.Errorf("fips140=only, 2048-bit key: the gateway cannot decrypt the output: %v", err)
+	}
+	old := filepath.Join(dir, "gateway1024.json")
+	if err := os.WriteFile(old, ciphertest.PublicKeyJSON(&mustKey(t, key1024).PublicKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = rotatord(`{"key":"`+secretValue+`"}`, "encrypt", "--gateway-key", old, "--type", "Key")
+	want := "rotatord encrypt: cipher: the gateway's 1024-bit RSA key needs RSA-OAEP with SHA-1, which FIPS 140-3 " +
+		"does not approve (GODEBUG=fips140=only): update the gateway so that it has a 2048-bit key " +
+		"(current on-premises data gateways do), or run without fips140=only\n"
+	if code != 2 || out != "" || stderr != want {
+		t.Errorf("fips140=only, 1024-bit key: exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, stderr, want)
 	}
 }

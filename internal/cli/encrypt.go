@@ -77,6 +77,9 @@ func runEncrypt(ctx context.Context, env *Env, args []string) int {
 		if pub, err = readGatewayKey(*keyFile); err != nil {
 			return fail(ExitUsage, err)
 		}
+		if err := cipher.CheckFIPS(pub); err != nil {
+			return fail(ExitUsage, err) // this key never works in this mode
+		}
 	}
 	var fields credentials.Fields
 	if len(fromEnv) > 0 {

@@ -46,6 +46,9 @@ type env struct {
 	demo *demo.Demo
 	ca   string // path of the emulators' CA certificate
 	out  *syncBuffer
+	// godebug is the children's GODEBUG: fips140=on unless a test says
+	// otherwise, so the whole suite runs rotatord in Go's FIPS 140-3 module.
+	godebug string
 }
 
 func newEnv(t *testing.T, fail string) *env {
@@ -60,12 +63,12 @@ func newEnv(t *testing.T, fail string) *env {
 	if err := os.WriteFile(ca, d.Stack.CA.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, dir: dir, demo: d, ca: ca, out: &syncBuffer{}}
+	return &env{t: t, dir: dir, demo: d, ca: ca, out: &syncBuffer{}, godebug: "fips140=on"}
 }
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + e.ca, "HOME=" + e.dir}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + e.ca, "HOME=" + e.dir, "GODEBUG=" + e.godebug}
 	if e.demo != nil {
 		cmd.Env = append(cmd.Env, e.demo.Environ()...)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 )
 
@@ -91,6 +92,36 @@ func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
 	}
 	if got := e.state().Datasources["sales-sql"].LastError; got != "source:not_found" {
 		t.Errorf("state LastError = %q, want source:not_found", got)
+	}
+	e.checkNoLeak()
+}
+
+// TestOnceUnderFIPSOnly: with GODEBUG=fips140=only the data sources behind
+// the 2048-bit gateway and the cloud ones rotate; the two behind the 1024-bit
+// gateway fail at once (no retries: nothing will change by trying again) with
+// reason fips and a line that names the key size and what to do.
+func TestOnceUnderFIPSOnly(t *testing.T) {
+	e := newEnv(t, "")
+	e.godebug = "fips140=only"
+	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
+		t.Fatalf("once exited %d, want 1; output:\n%s", code, e.out)
+	}
+	for _, x := range e.demo.Catalog() {
+		_, got := e.received(x.Name)
+		if want := x.Gateway != demo.Gateway1024; got != want {
+			t.Errorf("%s (gateway %s): received a credential = %v, want %v", x.Name, x.Gateway, got, want)
+		}
+		if x.Gateway != demo.Gateway1024 {
+			continue
+		}
+		line := regexp.MustCompile(`(?m)^.*msg=rotation datasource=` + x.Name +
+			` .*attempts=1 .*result=failure stage=encrypt reason=fips .*1024-bit RSA key.*update the gateway so that it has a 2048-bit key.*$`)
+		if !line.MatchString(e.out.String()) {
+			t.Errorf("%s: no fips failure line naming the key size and the fix; output:\n%s", x.Name, e.out)
+		}
+		if got := e.state().Datasources[x.Name].LastError; got != "encrypt:fips" {
+			t.Errorf("%s: state LastError = %q, want encrypt:fips", x.Name, got)
+		}
 	}
 	e.checkNoLeak()
 }

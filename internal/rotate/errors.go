@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/sources"
@@ -50,11 +51,14 @@ func fail(ds string, stage metrics.Stage, err error) *Error {
 func reasonOf(err error) string {
 	var pe *pbi.Error
 	var se *sources.Error
+	var fe *cipher.FIPSError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, &fe):
+		return "fips"
 	case errors.As(err, &se):
 		return se.Reason
 	case errors.As(err, &pe):

@@ -3,6 +3,7 @@ package ciphertest
 import (
 	"crypto/aes"
 	gocipher "crypto/cipher"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -26,8 +27,13 @@ const (
 )
 
 // GenerateKey returns a new RSA key pair of the given size, like a gateway's.
-func GenerateKey(bits int) (*rsa.PrivateKey, error) {
-	return rsa.GenerateKey(rand.Reader, bits)
+//
+// The gateway's side is not rotatord's: under GODEBUG=fips140=only an
+// emulated gateway still has the 1024-bit key a real old one has, and
+// decrypts with it, so that rotatord's own refusal of it can be seen.
+func GenerateKey(bits int) (key *rsa.PrivateKey, err error) {
+	fips140.WithoutEnforcement(func() { key, err = rsa.GenerateKey(rand.Reader, bits) })
+	return key, err
 }
 
 // PublicKeyJSON returns pub as Power BI's GatewayPublicKey object,
@@ -51,11 +57,16 @@ func PublicKeyJSON(pub *rsa.PublicKey) []byte {
 // public key, choosing the scheme by key size as the gateway does. It
 // refuses anything a strict gateway would: bad base64, wrong lengths, wrong
 // fixed bytes, a bad HMAC tag, or bad PKCS#7 padding.
-func Decrypt(priv *rsa.PrivateKey, credentials string) ([]byte, error) {
-	if priv.Size() == legacyModulusBytes {
-		return decryptSegmented(priv, credentials)
-	}
-	return decryptHybrid(priv, credentials)
+// Like GenerateKey, it runs without FIPS 140-3 enforcement.
+func Decrypt(priv *rsa.PrivateKey, credentials string) (plain []byte, err error) {
+	fips140.WithoutEnforcement(func() {
+		if priv.Size() == legacyModulusBytes {
+			plain, err = decryptSegmented(priv, credentials)
+		} else {
+			plain, err = decryptHybrid(priv, credentials)
+		}
+	})
+	return plain, err
 }
 
 func decryptSegmented(priv *rsa.PrivateKey, credentials string) ([]byte, error) {
