@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 
+	"github.com/rotatord/rotatord/internal/budget"
 	"github.com/rotatord/rotatord/internal/wire"
 )
 
@@ -119,23 +120,27 @@ func New(o Options) (*Client, error) {
 		},
 	}, &policy.ClientOptions{
 		Transport: o.Transport,
-		Retry:     c.retryOptions(c.maxTries),
+		Retry:     c.retryOptions(c.maxTries, nil),
 	})
 	return c, nil
 }
 
 // retryOptions configures azcore's retry policy for a run of at most tries
-// wire attempts.
-func (c *Client) retryOptions(tries int) policy.RetryOptions {
+// wire attempts, with the tick's backoffs when b is a tick's budget.
+func (c *Client) retryOptions(tries int, b *budget.Budget) policy.RetryOptions {
 	retries := tries - 1
 	if retries <= 0 {
 		retries = -1 // azcore reads 0 as "default" and negative as "none"
 	}
+	delay, maxDelay := c.retryDelay, c.maxRetryDelay
+	if b != nil {
+		delay, maxDelay = b.InitialBackoff, b.MaxBackoff
+	}
 	maxRetryAfter, now := c.maxRetryAfter, c.now
 	return policy.RetryOptions{
 		MaxRetries:    int32(retries),
-		RetryDelay:    c.retryDelay,
-		MaxRetryDelay: c.maxRetryDelay,
+		RetryDelay:    delay,
+		MaxRetryDelay: maxDelay,
 		// A hung connection must not hold a tick until shutdown.
 		TryTimeout: c.tryTimeout,
 		// ShouldRetry replaces azcore's status list (408, 429, 500, 502, 503,
@@ -149,9 +154,16 @@ func (c *Client) retryOptions(tries int) policy.RetryOptions {
 				return false
 			}
 			d, ok := retryAfter(resp, now()) // the client's clock, as everywhere else
-			return !ok || d <= maxRetryAfter
+			return !ok || (d <= maxRetryAfter && fitsBefore(resp.Request.Context(), now(), d))
 		},
 	}
+}
+
+// fitsBefore reports whether waiting d from now ends before ctx's deadline:
+// a wait that outlasts the tick only delays its failure.
+func fitsBefore(ctx context.Context, now time.Time, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || !now.Add(d).After(deadline)
 }
 
 // callKey keys the per-call state in a request's context.
@@ -163,15 +175,40 @@ type call struct {
 	op         string
 	tries      int
 	onResponse func(string, int)
+	budget     *budget.Budget // the tick's, or nil
 }
 
-// attemptPolicy counts wire attempts for the retry budget and reports each to
-// the metrics hook.
+// canResend reports whether the call may send its request once more beyond
+// azcore's retries: within a tick, if its budget has a retry left; outside
+// one, if the call has made fewer than maxTries attempts (or always, for
+// maxTries 0).
+func (st *call) canResend(maxTries int) bool {
+	if left, ok := st.budget.Left(); ok {
+		return left > 0
+	}
+	return maxTries == 0 || st.tries < maxTries
+}
+
+// errBudgetSpent stops azcore's retries when the tick's budget ran out
+// between the start of a pipeline run and one of its re-sends (another call
+// of the same tick spent it).
+var errBudgetSpent = nonRetriable{errors.New("the tick's retry budget is spent")}
+
+type nonRetriable struct{ error }
+
+func (nonRetriable) NonRetriable() {}
+
+// attemptPolicy counts wire attempts, takes every re-send out of the tick's
+// retry budget and reports each attempt to the metrics hook.
 type attemptPolicy struct{}
 
 func (attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
+	st, ok := req.Raw().Context().Value(callKey{}).(*call)
+	if ok && st.tries > 0 && !st.budget.Take() {
+		return nil, errBudgetSpent
+	}
 	resp, err := req.Next()
-	if st, ok := req.Raw().Context().Value(callKey{}).(*call); ok {
+	if ok {
 		st.tries++
 		if st.onResponse != nil {
 			code := 0
@@ -217,18 +254,27 @@ type request struct {
 // carries a fresh one — an expired or revoked token must not fail a tick),
 // and after a Retry-After longer than MaxRetryDelay but within MaxRetryAfter
 // (azcore returns such responses without waiting). Both spend the same
-// budget of MaxRetries+1 wire attempts.
+// budget as azcore's retries: the tick's retry budget when ctx carries one
+// (every re-send takes one retry from it), else MaxRetries+1 wire attempts.
 func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	u := c.base
 	for _, s := range r.path {
 		u += "/" + url.PathEscape(s)
 	}
-	st := &call{op: r.op, onResponse: c.onResponse}
+	st := &call{op: r.op, onResponse: c.onResponse, budget: budget.FromContext(ctx)}
 	ctx = context.WithValue(ctx, callKey{}, st)
 	reauthorized := false
 	for {
 		tries := max(c.maxTries-st.tries, 1)
-		req, err := runtime.NewRequest(policy.WithRetryOptions(ctx, c.retryOptions(tries)), r.method, u)
+		if left, ok := st.budget.Left(); ok {
+			// The tick's budget, not MaxRetries: a run's first send is free
+			// only as the call's first.
+			tries = left + 1
+			if st.tries > 0 {
+				tries = left
+			}
+		}
+		req, err := runtime.NewRequest(policy.WithRetryOptions(ctx, c.retryOptions(tries, st.budget)), r.method, u)
 		if err != nil {
 			return nil, &Error{Operation: r.op, Err: err, Hint: hintTransport}
 		}
@@ -249,12 +295,12 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 			return body, nil
 		}
-		if resp.StatusCode == http.StatusUnauthorized && !reauthorized {
+		if resp.StatusCode == http.StatusUnauthorized && !reauthorized && st.canResend(0) {
 			reauthorized = true
 			continue
 		}
 		if d, ok := retryAfter(resp, c.now()); ok && retryableStatus(resp.StatusCode) &&
-			d > c.maxRetryDelay && d <= c.maxRetryAfter && st.tries < c.maxTries {
+			d > c.maxRetryDelay && d <= c.maxRetryAfter && fitsBefore(ctx, c.now(), d) && st.canResend(c.maxTries) {
 			if err := c.sleep(ctx, d); err != nil {
 				return nil, transportError(r.op, err)
 			}

@@ -26,20 +26,15 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Retryable reports whether another attempt may succeed without anyone
-// changing anything: throttling, server errors, network trouble.
+// Retryable reports whether running the rotation again in the same tick may
+// succeed without anyone changing anything: a source that failed for a
+// passing reason (throttling, a server or network error). A failure once
+// Power BI was called never is: the Power BI client has already retried it
+// within the tick's retry budget, and running the rotation again would only
+// send the requests before it once more.
 func (e *Error) Retryable() bool {
-	// A token failure inside a Power BI call is rotatord's identity failing,
-	// not Power BI: the sources error says what it is.
 	var se *sources.Error
-	if errors.As(e.Err, &se) {
-		return se.Retryable()
-	}
-	var pe *pbi.Error
-	if errors.As(e.Err, &pe) {
-		return pe.Retryable()
-	}
-	return false
+	return e.Stage == metrics.StageSource && errors.As(e.Err, &se) && se.Retryable()
 }
 
 // fail wraps err as a rotation failure at stage.

@@ -7,8 +7,9 @@ import (
 )
 
 // DefaultExpiryMargin is how long before a reported expiry a job runs again
-// when Job.ExpiryMargin is zero. Ten minutes leaves room for a whole tick of
-// retries (5 attempts up to 2m apart) before an OAuth2 token dies.
+// when Job.ExpiryMargin is zero. No tick runs longer than its margin (see
+// TickTimeout), so a tick renewing an OAuth2 token ends, retries and all,
+// before the token it replaces dies.
 const DefaultExpiryMargin = 10 * time.Minute
 
 // RenewFloor is the shortest delay NextRun picks because of an expiry. When
@@ -44,4 +45,20 @@ func NextRun(now time.Time, sched cron.Schedule, jitter time.Duration, expiresAt
 		}
 	}
 	return next.Truncate(time.Second)
+}
+
+// TickTimeout is how long a tick started at start may run, retries included:
+// the schedule's period there (from its next fire to the one after), so that
+// a tick is over before the next one is due, and never more than margin, the
+// time a tick renewing an expiring credential has before that credential
+// dies. A schedule that never fires again leaves margin.
+func TickTimeout(sched cron.Schedule, start time.Time, margin time.Duration) time.Duration {
+	next := sched.Next(start)
+	if next.IsZero() {
+		return margin
+	}
+	if after := sched.Next(next); !after.IsZero() {
+		return min(margin, after.Sub(next))
+	}
+	return margin
 }

@@ -3,6 +3,8 @@ package scheduler
 import (
 	"errors"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/budget"
 )
 
 // Defaults for a zero Retry field; they match the inventory's defaults.
@@ -25,13 +27,7 @@ type Retry struct {
 // U[0.5, 1) from rnd, so that replicas failing together do not retry in
 // lockstep while the wait still grows.
 func (r Retry) Backoff(n int, rnd func() float64) time.Duration {
-	initial, ceiling := r.InitialBackoff, r.MaxBackoff
-	if initial <= 0 {
-		initial = DefaultInitialBackoff
-	}
-	if ceiling <= 0 {
-		ceiling = DefaultMaxBackoff
-	}
+	initial, ceiling := r.backoffs()
 	d := initial
 	for i := 1; i < n && d < ceiling; i++ {
 		d *= 2
@@ -40,7 +36,24 @@ func (r Retry) Backoff(n int, rnd func() float64) time.Duration {
 	return d/2 + time.Duration(rnd()*float64(d/2))
 }
 
-func (r Retry) attempts() int { return max(r.Attempts, 1) }
+// backoffs returns the initial and maximum backoff, defaults applied.
+func (r Retry) backoffs() (initial, ceiling time.Duration) {
+	initial, ceiling = r.InitialBackoff, r.MaxBackoff
+	if initial <= 0 {
+		initial = DefaultInitialBackoff
+	}
+	if ceiling <= 0 {
+		ceiling = DefaultMaxBackoff
+	}
+	return initial, ceiling
+}
+
+// budget is one tick's retry budget: Attempts-1 retries in all, attempts
+// below 1 meaning a single one.
+func (r Retry) budget() *budget.Budget {
+	initial, ceiling := r.backoffs()
+	return budget.New(max(r.Attempts, 1)-1, initial, ceiling)
+}
 
 // Permanent marks err as not worth retrying within this tick (a 400 from
 // Power BI, an invalid_grant from Entra). Permanent(nil) is nil.

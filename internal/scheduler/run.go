@@ -53,10 +53,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // launch is a tick the loop decided to start.
 type launch struct {
-	name  string
-	e     *entry
-	job   Job
-	start time.Time
+	name    string
+	e       *entry
+	job     Job
+	start   time.Time
+	timeout time.Duration // TickTimeout of this tick
 }
 
 // skip is a due tick dropped because the job's previous tick is running.
@@ -84,8 +85,7 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 				e.next = s.plan(e, now)
 				skips = append(skips, skip{name, now.Sub(e.lastStart), e.next})
 			} else {
-				s.beginLocked(e, now)
-				launches = append(launches, launch{name, e, e.job, now})
+				launches = append(launches, s.beginLocked(name, e, now))
 			}
 		}
 		if !e.next.IsZero() {
@@ -107,11 +107,13 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 	return wait
 }
 
-// beginLocked marks e running from now; s.mu must be held. The next run it
-// shows meanwhile is provisional: the tick replans from its end and result.
-func (s *Scheduler) beginLocked(e *entry, now time.Time) {
+// beginLocked marks e running from now and returns the tick to launch; s.mu
+// must be held. The next run it shows meanwhile is provisional: the tick
+// replans from its end and result.
+func (s *Scheduler) beginLocked(name string, e *entry, now time.Time) launch {
 	e.running, e.lastStart = true, now
 	e.next = s.plan(e, now)
+	return launch{name, e, e.job, now, TickTimeout(e.sched, now, e.job.margin())}
 }
 
 // plan is e's next run counted from from; s.mu must be held.

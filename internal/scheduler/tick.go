@@ -6,6 +6,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/budget"
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 // RunNow runs the named job's tick in the caller's goroutine, with the
@@ -23,9 +26,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w for job %q", ErrTickRunning, name)
 	}
-	now := s.clk.Now()
-	s.beginLocked(e, now)
-	l := launch{name, e, e.job, now}
+	l := s.beginLocked(name, e, s.clk.Now())
 	s.mu.Unlock()
 	s.poke() // the provisional next may be earlier than the loop's timer
 	return s.runTick(ctx, l, nil).Err
@@ -34,7 +35,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 // runTick runs one tick with its retries, records the outcome, plans the
 // next run and reports. A nil stopping never stops retries early.
 func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struct{}) TickReport {
-	res, attempts, err := s.attempts(ctx, l.job, l.start, stopping)
+	res, attempts, err := s.attempts(ctx, l, stopping)
 	end := s.clk.Now()
 
 	s.mu.Lock()
@@ -64,20 +65,34 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 	return r
 }
 
-// attempts calls job.Run until it succeeds, fails permanently, runs out of
-// attempts, its context ends, or the scheduler stops.
-func (s *Scheduler) attempts(ctx context.Context, job Job, start time.Time, stopping <-chan struct{}) (Result, int, error) {
-	limit := job.Retry.attempts()
+// attempts calls job.Run until it succeeds, fails permanently, the tick's
+// retry budget or time runs out, its context ends, or the scheduler stops.
+//
+// The budget (Retry.Attempts-1 retries) and the deadline (l.timeout) travel
+// in the context, so that the Power BI and Key Vault clients' own retries
+// within an attempt spend the same budget as the attempts here.
+func (s *Scheduler) attempts(ctx context.Context, l launch, stopping <-chan struct{}) (Result, int, error) {
+	job := l.job
+	ctx, cancel := clock.WithTimeout(ctx, s.clk, l.timeout)
+	defer cancel()
+	b := job.Retry.budget()
+	ctx = budget.NewContext(ctx, b)
+	deadline, _ := ctx.Deadline()
 	for n := 1; ; n++ {
 		res, err := s.call(ctx, job)
 		if err == nil {
 			return res, n, nil
 		}
-		if n >= limit || IsPermanent(err) || ctx.Err() != nil {
+		if IsPermanent(err) || ctx.Err() != nil {
 			return Result{}, n, err
 		}
 		wait := job.Retry.Backoff(n, s.rnd)
-		s.log.Warn("attempt failed", "job", job.Name, "attempt", n, "retrying_in", wait, "elapsed", s.clk.Now().Sub(start), "error", err)
+		// A retry that would start after the deadline cannot finish before
+		// it; one the budget has no room for is not made at all.
+		if s.clk.Now().Add(wait).After(deadline) || !b.Take() {
+			return Result{}, n, err
+		}
+		s.log.Warn("attempt failed", "job", job.Name, "attempt", n, "retrying_in", wait, "elapsed", s.clk.Now().Sub(l.start), "error", err)
 		if !s.sleep(ctx, wait, stopping) {
 			return Result{}, n, err
 		}

@@ -44,6 +44,7 @@ type KeyVault struct {
 	url      string
 	identity string
 	client   *azsecrets.Client
+	retry    policy.RetryOptions // the client's, which a tick's budget narrows per call
 	now      func() time.Time
 }
 
@@ -58,13 +59,14 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 	if cred == nil {
 		return nil, fmt.Errorf("key vault %s: no credential", vaultURL)
 	}
+	retry := policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay,
+		// A hung connection must not hold a tick until shutdown.
+		TryTimeout: cmp.Or(o.TryTimeout, DefaultTryTimeout)}
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
 		ClientOptions: azcore.ClientOptions{
 			Transport:        o.Transport,
-			PerRetryPolicies: []policy.Policy{wire.CompleteBody(wire.Always)},
-			Retry: policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay,
-				// A hung connection must not hold a tick until shutdown.
-				TryTimeout: cmp.Or(o.TryTimeout, DefaultTryTimeout)},
+			PerRetryPolicies: []policy.Policy{wire.SpendBudget(), wire.CompleteBody(wire.Always)},
+			Retry:            retry,
 		},
 		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
 	})
@@ -75,7 +77,7 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 	if now == nil {
 		now = time.Now
 	}
-	return &KeyVault{url: strings.TrimSuffix(vaultURL, "/"), identity: describeCredential(cred), client: client, now: now}, nil
+	return &KeyVault{url: strings.TrimSuffix(vaultURL, "/"), identity: describeCredential(cred), client: client, retry: retry, now: now}, nil
 }
 
 // URL returns the vault URL without a trailing slash.
@@ -107,7 +109,8 @@ func (kv *KeyVault) Get(ctx context.Context, name, version string) (Value, error
 		return fail(ReasonInvalid, "versions are 32 hex digits", nil)
 	}
 
-	resp, err := kv.client.GetSecret(ctx, name, version, nil)
+	// Within a tick, azsecrets' retries spend the tick's budget.
+	resp, err := kv.client.GetSecret(wire.TickCall(ctx, kv.retry), name, version, nil)
 	if err != nil {
 		return Value{}, kv.classify(resource, name, version, err)
 	}

@@ -3,8 +3,10 @@ package sources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/rotatord/rotatord/internal/budget"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
 )
@@ -353,4 +356,40 @@ func refusingAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
+
+// TestKeyVaultTickBudget: inside a tick, azsecrets retries only as often as
+// the tick's budget allows; the challenge round trip of a new client is no
+// retry, so it works even with no retry left.
+func TestKeyVaultTickBudget(t *testing.T) {
+	for _, tc := range []struct {
+		retries int
+		fault   bool // Key Vault answers 503 to every read
+		want    []int
+	}{
+		{retries: 0, want: []int{401, 200}},
+		{retries: 1, fault: true, want: []int{401, 503, 503}},
+		{retries: 0, fault: true, want: []int{401, 503}},
+	} {
+		t.Run(fmt.Sprintf("retries=%d fault=%v", tc.retries, tc.fault), func(t *testing.T) {
+			env := newEnv(t, envOptions{})
+			env.kv.SetSecret("pw", secret.FromString("v"), emulator.SecretAttributes{})
+			if tc.fault {
+				env.kv.Faults().Inject(emulator.OpGetSecret, emulator.Fault{Status: 503})
+			}
+			kv := env.vault(t, env.clientSecretAuth(), KeyVaultOptions{MaxRetries: 5, RetryDelay: time.Millisecond})
+			ctx := budget.NewContext(t.Context(), budget.New(tc.retries, time.Millisecond, time.Millisecond))
+			_, err := kv.Get(ctx, "pw", "")
+			if (err != nil) != tc.fault {
+				t.Fatalf("Get: %v", err)
+			}
+			var statuses []int
+			for _, r := range env.kv.Requests() {
+				statuses = append(statuses, r.Status)
+			}
+			if !slices.Equal(statuses, tc.want) {
+				t.Errorf("statuses = %v, want %v", statuses, tc.want)
+			}
+		})
+	}
 }
