@@ -160,7 +160,8 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 	if !noArgs(env, fs) {
 		return ExitUsage
 	}
-	d, code := loadDaemon(env, "plan", &c, daemon.Options{})
+	// Read-only: plan must work before the daemon ever ran, state directory or not.
+	d, code := loadDaemon(env, "plan", &c, daemon.Options{ReadOnly: true})
 	if d == nil {
 		return code
 	}
