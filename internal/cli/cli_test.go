@@ -308,3 +308,42 @@ func TestEncryptFromEnvErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInventoryCommandFlags: the commands that read the inventory share
+// -config, -log-format and -log-level, -h, and one line for a bad flag or
+// an argument.
+func TestInventoryCommandFlags(t *testing.T) {
+	tests := map[string]struct {
+		usage string // the usage line
+		own   string // a flag of the command's own; "" for none
+	}{
+		"run":   {"Usage: rotatord run [-config FILE] [-web.config.file FILE]\n", "-web.config.file FILE"},
+		"once":  {"Usage: rotatord once [-config FILE] [-only NAME]...\n", "-only NAME"},
+		"plan":  {"Usage: rotatord plan [-config FILE]\n", ""},
+		"check": {"Usage: rotatord check [-config FILE]\n", ""},
+		"demo":  {"Usage: rotatord demo [-listen ADDR] [-fail NAME]\n", "-listen ADDR"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := run(t, "", name, "-h")
+			if code != ExitOK || stdout != "" || !strings.HasPrefix(stderr, tc.usage) {
+				t.Errorf("-h: exit %d, stdout %q, stderr %q; want %d and the usage", code, stdout, stderr, ExitOK)
+			}
+			for _, f := range []string{"-config FILE", "-log-format string", "-log-level string", tc.own} {
+				if f != "" && !strings.Contains(stderr, "\n  "+f+"\n") {
+					t.Errorf("-h does not list %q:\n%s", f, stderr)
+				}
+			}
+			for args, want := range map[string]string{
+				"--bogus": "rotatord " + name + ": flag provided but not defined: -bogus (see -h)\n",
+				"extra":   "rotatord " + name + ": unexpected argument \"extra\" (see -h)\n",
+				"-config": "rotatord " + name + ": flag needs an argument: -config (see -h)\n",
+			} {
+				code, stdout, stderr := run(t, "", name, args)
+				if code != ExitUsage || stdout != "" || stderr != want {
+					t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d and %q", args, code, stdout, stderr, ExitUsage, want)
+				}
+			}
+		})
+	}
+}

@@ -81,24 +81,38 @@ func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon
 	return d, ExitOK
 }
 
-func noArgs(env *Env, fs *flag.FlagSet) bool {
+// inventoryFlags describes the command line of a command that reads the
+// inventory: the shared -config, -log-format and -log-level, and its own.
+type inventoryFlags struct {
+	name, synopsis, help string              // as for newFlagSet
+	more                 func(*flag.FlagSet) // defines the command's own flags; nil: none
+}
+
+// parse parses args, which may not hold positional arguments. ok is false
+// when the command is done (-h, a bad flag, an argument) and must exit with
+// code; parse has printed why.
+func (f inventoryFlags) parse(env *Env, args []string) (c *commonFlags, code int, ok bool) {
+	c = &commonFlags{}
+	fs := newFlagSet(env, f.name, f.synopsis, f.help)
+	c.register(fs)
+	if f.more != nil {
+		f.more(fs)
+	}
+	if code, ok := parseFlags(env, fs, args); !ok {
+		return nil, code, false
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "%s: unexpected argument %q (see -h)\n", fs.Name(), fs.Arg(0))
-		return false
+		return nil, ExitUsage, false
 	}
-	return true
+	return c, ExitOK, true
 }
 
 func runCheck(_ context.Context, env *Env, args []string) int {
-	var c commonFlags
-	fs := newFlagSet(env, "check", "[-config FILE]",
-		"Validates the inventory offline and prints every problem as FILE:LINE: message.\n")
-	c.register(fs)
-	if code, ok := parseFlags(env, fs, args); !ok {
+	c, code, ok := inventoryFlags{name: "check", synopsis: "[-config FILE]",
+		help: "Validates the inventory offline and prints every problem as FILE:LINE: message.\n"}.parse(env, args)
+	if !ok {
 		return code
-	}
-	if !noArgs(env, fs) {
-		return ExitUsage
 	}
 	cfg, err := config.Load(c.config)
 	if err != nil {
@@ -116,20 +130,17 @@ func (n *names) String() string     { return strings.Join(*n, ",") }
 func (n *names) Set(v string) error { *n = append(*n, v); return nil }
 
 func runOnce(ctx context.Context, env *Env, args []string) int {
-	var c commonFlags
 	var only names
-	fs := newFlagSet(env, "once", "[-config FILE] [-only NAME]...",
-		"Rotates every data source (or the named ones) now, with retries, and exits:\n"+
-			"0 when all succeeded, 1 when any failed, 2 on bad usage or configuration.\n")
-	c.register(fs)
-	fs.Var(&only, "only", "rotate only the data source `NAME` (repeatable)")
-	if code, ok := parseFlags(env, fs, args); !ok {
+	c, code, ok := inventoryFlags{name: "once", synopsis: "[-config FILE] [-only NAME]...",
+		help: "Rotates every data source (or the named ones) now, with retries, and exits:\n" +
+			"0 when all succeeded, 1 when any failed, 2 on bad usage or configuration.\n",
+		more: func(fs *flag.FlagSet) {
+			fs.Var(&only, "only", "rotate only the data source `NAME` (repeatable)")
+		}}.parse(env, args)
+	if !ok {
 		return code
 	}
-	if !noArgs(env, fs) {
-		return ExitUsage
-	}
-	d, code := loadDaemon(env, "once", &c, daemon.Options{})
+	d, code := loadDaemon(env, "once", c, daemon.Options{})
 	if d == nil {
 		return code
 	}
@@ -149,18 +160,14 @@ func runOnce(ctx context.Context, env *Env, args []string) int {
 }
 
 func runPlan(ctx context.Context, env *Env, args []string) int {
-	var c commonFlags
-	fs := newFlagSet(env, "plan", "[-config FILE]",
-		"Resolves every data source's secret and gateway key and compares its users, then prints\n"+
-			"what a rotation would do. Sends no PATCH, POST or DELETE and prints no secret.\n")
-	c.register(fs)
-	if code, ok := parseFlags(env, fs, args); !ok {
+	c, code, ok := inventoryFlags{name: "plan", synopsis: "[-config FILE]",
+		help: "Resolves every data source's secret and gateway key and compares its users, then prints\n" +
+			"what a rotation would do. Sends no PATCH, POST or DELETE and prints no secret.\n"}.parse(env, args)
+	if !ok {
 		return code
 	}
-	if !noArgs(env, fs) {
-		return ExitUsage
-	}
-	d, code := loadDaemon(env, "plan", &c, daemon.Options{})
+	// Read-only: plan must work before the daemon ever ran, state directory or not.
+	d, code := loadDaemon(env, "plan", c, daemon.Options{ReadOnly: true})
 	if d == nil {
 		return code
 	}
@@ -171,21 +178,18 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
-	var c commonFlags
 	var webConfig string
-	fs := newFlagSet(env, "run", "[-config FILE] [-web.config.file FILE]",
-		"Runs the daemon: rotates every data source on its schedule and serves /metrics,\n"+
-			"/healthz and /readyz. SIGHUP (or a changed file) reloads the inventory;\n"+
-			"SIGTERM stops after the rotations in flight.\n")
-	c.register(fs)
-	fs.StringVar(&webConfig, "web.config.file", "", "Prometheus exporter-toolkit web config `FILE` (TLS, basic auth)")
-	if code, ok := parseFlags(env, fs, args); !ok {
+	c, code, ok := inventoryFlags{name: "run", synopsis: "[-config FILE] [-web.config.file FILE]",
+		help: "Runs the daemon: rotates every data source on its schedule and serves /metrics,\n" +
+			"/healthz and /readyz. SIGHUP (or a changed file) reloads the inventory;\n" +
+			"SIGTERM stops after the rotations in flight.\n",
+		more: func(fs *flag.FlagSet) {
+			fs.StringVar(&webConfig, "web.config.file", "", "Prometheus exporter-toolkit web config `FILE` (TLS, basic auth)")
+		}}.parse(env, args)
+	if !ok {
 		return code
 	}
-	if !noArgs(env, fs) {
-		return ExitUsage
-	}
-	return serve(ctx, env, "run", &c, daemon.Options{WebConfigFile: webConfig})
+	return serve(ctx, env, "run", c, daemon.Options{WebConfigFile: webConfig})
 }
 
 // serve runs the daemon until ctx is done, with SIGHUP reloading and

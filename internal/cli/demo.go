@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
@@ -10,21 +11,18 @@ import (
 )
 
 func runDemo(ctx context.Context, env *Env, args []string) int {
-	var c commonFlags
 	var listen, dir, fail string
-	fs := newFlagSet(env, "demo", "[-listen ADDR] [-fail NAME]",
-		"Runs the real daemon against in-process emulators of Power BI, Key Vault and Entra ID,\n"+
-			"with a sample inventory covering every credential type and both gateway key sizes.\n"+
-			"Metrics are served on -listen until Ctrl-C.\n")
-	c.register(fs)
-	fs.StringVar(&listen, "listen", "127.0.0.1:9464", "metrics and health `ADDR`")
-	fs.StringVar(&dir, "dir", "", "`DIR` for the demo inventory, secrets and state (default: a new temporary directory)")
-	fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing")
-	if code, ok := parseFlags(env, fs, args); !ok {
+	c, code, ok := inventoryFlags{name: "demo", synopsis: "[-listen ADDR] [-fail NAME]",
+		help: "Runs the real daemon against in-process emulators of Power BI, Key Vault and Entra ID,\n" +
+			"with a sample inventory covering every credential type and both gateway key sizes.\n" +
+			"Metrics are served on -listen until Ctrl-C.\n",
+		more: func(fs *flag.FlagSet) {
+			fs.StringVar(&listen, "listen", "127.0.0.1:9464", "metrics and health `ADDR`")
+			fs.StringVar(&dir, "dir", "", "`DIR` for the demo inventory, secrets and state (default: a new temporary directory)")
+			fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing")
+		}}.parse(env, args)
+	if !ok {
 		return code
-	}
-	if !noArgs(env, fs) {
-		return ExitUsage
 	}
 	switch fail {
 	case "", "sales-sql", "ledger-key", "blob-sas":
@@ -55,7 +53,7 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 	c.config = dm.ConfigPath
 	fmt.Fprintf(env.Stdout, "rotatord demo: emulated Power BI at %s, Key Vault at %s\n", dm.Stack.PowerBIURL, dm.Stack.KeyVaultURL)
 	fmt.Fprintf(env.Stdout, "rotatord demo: inventory %s; metrics http://%s/metrics; Ctrl-C to stop\n", dm.ConfigPath, listen)
-	return serve(ctx, env, "demo", &c, daemon.Options{
+	return serve(ctx, env, "demo", c, daemon.Options{
 		Transport:     dm.Stack.CA.Client(),
 		LookupEnv:     dm.LookupEnv,
 		RotateAtStart: true,

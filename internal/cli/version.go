@@ -11,8 +11,9 @@ import (
 //
 //	go build -ldflags "-X github.com/rotatord/rotatord/internal/cli.Version=v1.2.3" ./cmd/rotatord
 //
-// Empty means: derive it from the build information. (The one package-level
-// variable in rotatord; the linker is the only thing that writes it.)
+// Empty means: derive it from the build information. rotatord's other
+// package-level variables are read-only (sentinel errors, compiled patterns,
+// lookup tables); this is the one that is set, and only the linker sets it.
 var Version string
 
 // version returns Version, or else the module version `go install` records,

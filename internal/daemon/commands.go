@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -90,7 +91,7 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 		p := plans[i]
 		if errs[i] != nil {
 			failed++
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tERROR\t%v\n", ds.Name, ds.CredentialType, errs[i])
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tERROR\t%s\n", ds.Name, ds.CredentialType, planError(errs[i]))
 			continue
 		}
 		key := "none (cloud)"
@@ -106,6 +107,15 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 	}
 	_ = tw.Flush()
 	return failed
+}
+
+// planError is err without the data source's name, which starts its row.
+func planError(err error) string {
+	var re *rotate.Error
+	if errors.As(err, &re) {
+		return fmt.Sprintf("%s: %v", re.Stage, re.Err)
+	}
+	return err.Error()
 }
 
 func describeUsers(p rotate.Plan) string {

@@ -40,6 +40,10 @@ type Options struct {
 	ReloadPoll    time.Duration      // how often the config file is checked for changes; default 5s
 	StopTimeout   time.Duration      // how long in-flight rotations may finish after a stop; default 30s
 	RotateAtStart bool               // rotate every data source at start, not only OAuth2 ones (demo)
+	// ReadOnly opens the state file with state.OpenReadOnly, for Plan: it
+	// needs no state directory and writes nothing. Not for Run or Once,
+	// whose state then cannot be saved.
+	ReadOnly bool
 }
 
 // Daemon is rotatord assembled from one configuration.
@@ -86,9 +90,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1)}
 	d.cfg.Store(cfg)
 
+	open := state.Open
+	if o.ReadOnly {
+		open = state.OpenReadOnly
+	}
+	// The errors of the parts below name their subject (state file ...,
+	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
 	var err error
-	if d.state, err = state.Open(cfg.StateFile, o.Logger); err != nil {
-		return nil, fmt.Errorf("state file: %w", err)
+	if d.state, err = open(cfg.StateFile, o.Logger); err != nil {
+		return nil, err
 	}
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
 		Method:           cfg.Auth.Method,
@@ -99,7 +109,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Transport:        o.Transport,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth (%s): %w", cfg.Auth.Method, err)
+		return nil, err
 	}
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
@@ -111,7 +121,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Revision:   o.Revision,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, err
 	}
 	d.pbi, err = pbi.New(pbi.Options{
 		APIURL:     cfg.PowerBI.APIURL,
@@ -121,7 +131,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		OnResponse: d.metrics.PowerBIRequest,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("powerbi: %w", err)
+		return nil, err
 	}
 	srcs, err := d.sources(cfg, &rotate.Sources{})
 	if err != nil {
@@ -143,7 +153,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		StopTimeout: o.StopTimeout,
 	})
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
-		return nil, fmt.Errorf("schedule: %w", err)
+		return nil, err
 	}
 	d.declare(cfg)
 	return d, nil
@@ -172,7 +182,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 		}
 		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport})
 		if err != nil {
-			return nil, fmt.Errorf("keyvault %q: %w", name, err)
+			return nil, err // it names the vault by its URL
 		}
 		s.KeyVaults[name] = kv
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,51 @@ func TestOnceUnknownName(t *testing.T) {
 	_, err := d.Once(context.Background(), []string{"no-such"})
 	if _, ok := err.(*UnknownDatasourceError); !ok {
 		t.Fatalf("err = %v, want *UnknownDatasourceError", err)
+	}
+}
+
+// TestPlanWithoutStateDirectory: plan reads the state file if there is one
+// and needs no directory for it, while once and run still refuse to start
+// without one. A data source that cannot be planned gets one ERROR cell,
+// without its name again.
+func TestPlanWithoutStateDirectory(t *testing.T) {
+	dm, err := demo.Start(demo.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Fail: "sales-sql"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dm.Close() })
+	cfg, err := config.Load(dm.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	cfg.StateFile = filepath.Join(missing, "state.json")
+	client := dm.Stack.CA.Client()
+	t.Cleanup(client.CloseIdleConnections)
+
+	_, err = New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
+	if want := "state file " + cfg.StateFile + ": stat " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+		t.Errorf("New = %v, want %q", err, want)
+	}
+
+	d, err := New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("New(ReadOnly) = %v, want the state read as empty", err)
+	}
+	var out strings.Builder
+	if failed := d.Plan(context.Background(), &out); failed != 1 {
+		t.Errorf("Plan: %d failed, want 1 (sales-sql)\n%s", failed, out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, "sales-sql ") {
+			continue
+		}
+		if !strings.Contains(line, " ERROR  source: ") || strings.Contains(line, `datasource "sales-sql"`) {
+			t.Errorf("sales-sql row = %q, want an ERROR cell that starts with the stage", line)
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("plan created the state directory (stat: %v)", err)
 	}
 }
 

@@ -22,7 +22,7 @@ const maxBody = 1 << 20
 type pbiRoute struct {
 	op               string
 	gatewayID, dsID  string
-	user             string // emailAdress path parameter
+	user             string // the path parameter the swagger names emailAdress (sic)
 	methodNotAllowed bool
 }
 

@@ -187,7 +187,7 @@ func TestInvalidPathParameters(t *testing.T) {
 			return h.client.AddDatasourceUser(ctx, gw, ds, DatasourceUser{DatasourceAccessRight: "Read"})
 		}, `pbi: Gateways_AddDatasourceUser: user has neither emailAddress nor identifier: invalid argument`},
 		"delete without id": {func() error { return h.client.DeleteDatasourceUser(ctx, gw, ds, "") },
-			`pbi: Gateways_DeleteDatasourceUser: emailAdress is empty: invalid argument (pass the user's email address or object ID)`},
+			`pbi: Gateways_DeleteDatasourceUser: path parameter emailAdress (sic: the swagger's name) is empty: invalid argument (pass the user's email address or object ID)`},
 		"users, bad gateway": {func() error { _, err := h.client.GetDatasourceUsers(ctx, "{"+gw+"}", ds); return err },
 			`pbi: Gateways_GetDatasourceUsers: gatewayId "{` + gw + `}" is not a UUID: invalid argument (check gateway_id in the inventory)`},
 	}

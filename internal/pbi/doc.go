@@ -4,14 +4,22 @@
 //
 // It is built on azcore's pipeline — the bearer-token policy for the Power BI
 // scope and azcore's retry policy (exponential backoff with jitter on 408,
-// 429, 5xx and network errors, Retry-After obeyed) — and adds what Power BI
-// needs on top: Retry-After values beyond azcore's delay cap (Power BI sends
-// up to an hour) are either waited out or, above Options.MaxRetryAfter,
-// reported at once as a throttled *Error; a 401 makes the client fetch a
-// fresh token and send the request once more; and every failure is a typed
-// *Error with the Power BI error code, the RequestId and a hint saying what to
-// check. Errors never carry a request body (it holds the credentials) nor a
-// dump of the response.
+// 429, 5xx and network errors, Retry-After obeyed), with a timeout on each
+// wire attempt (Options.TryTimeout) — and adds what Power BI needs on top: a
+// 2xx whose body is cut short, or empty where a GET's document is due, is
+// retried like a dropped connection (internal/wire); a Retry-After beyond azcore's delay cap (Power BI has
+// asked for nearly an hour) is waited out up to Options.MaxRetryAfter, and
+// above it fails the call at once with an *Error that is not worth retrying
+// before a later tick; a 401 makes the client fetch a fresh token and send
+// the request once more. The re-sends spend the one budget of
+// Options.MaxRetries+1 wire attempts. Every failure is a typed *Error with the
+// operation, the status, the Power BI error code and RequestId when Power BI
+// sent them, and a hint saying what to check. Errors never carry a request
+// body (it holds the credentials) nor a dump of the response; Power BI's own
+// message is kept, as one printable line of at most 300 characters, unless
+// it echoes anything that was sent.
 //
-// The package knows nothing of the inventory; it is a leaf that rotate uses.
+// The package does not read the inventory: rotate and daemon pass it plain
+// values, and config borrows IsUUID. Its hints name inventory keys
+// (gateway_id, powerbi.api_url, encrypt) so an operator knows where to look.
 package pbi

@@ -153,9 +153,10 @@ type errorBody struct {
 
 // responseError builds the *Error for a non-2xx response. It parses the body
 // itself rather than surfacing azcore.ResponseError, whose text dumps the
-// whole response. A message is kept only when it is short, printable and
-// contains nothing of sent (the credentials just sent, see scrubValues), so
-// even a service that echoed a request could not leak a secret through it.
+// whole response. A message is kept, cut to maxMessage runes of printable
+// text, only when it contains nothing of sent (the credentials just sent,
+// see scrubValues), so even a service that echoed a request could not leak
+// a secret through it.
 func responseError(op string, resp *http.Response, body []byte, now time.Time, sent string) *Error {
 	e := &Error{
 		Operation:  op,

@@ -170,7 +170,9 @@ func (c *Client) DeleteDatasourceUser(ctx context.Context, gatewayID, datasource
 		return err
 	}
 	if emailOrID == "" {
-		return invalid(opDeleteDatasourceUser, "emailAdress is empty", "pass the user's email address or object ID")
+		// Named as the swagger names the path parameter, typo included, like
+		// gatewayId and datasourceId in checkUUIDs.
+		return invalid(opDeleteDatasourceUser, "path parameter emailAdress (sic: the swagger's name) is empty", "pass the user's email address or object ID")
 	}
 	_, err := c.do(ctx, request{
 		op:     opDeleteDatasourceUser,

@@ -73,8 +73,9 @@ type Result struct {
 	UsersRemoved  int
 }
 
-// Rotate performs one rotation of ds. On error nothing was changed in Power
-// BI beyond what the error names (users are reconciled after the PATCH).
+// Rotate performs one rotation of ds. An error at the users stage comes
+// after the PATCH: the new credential is stored in Power BI all the same,
+// and the Result's Patched says so.
 func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, error) {
 	now := r.o.Now()
 	r.o.State.Update(ds.Name, func(s *state.Datasource) { s.LastAttempt = now })

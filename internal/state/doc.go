@@ -8,4 +8,8 @@
 // leaves the old or the new version, never half of one. A file that cannot
 // be read back is set aside and reported, never fatal: losing the history
 // costs one early rotation, refusing to start costs every rotation.
+//
+// A command that only reads the state (plan) opens it with OpenReadOnly: it
+// may run before the daemon ever did, so a missing directory is an empty
+// state there, and it renames and writes nothing.
 package state

@@ -44,8 +44,9 @@ type File struct {
 // Store is the state file in memory. Its methods are safe for concurrent
 // use; Save writes it out.
 type Store struct {
-	path string
-	log  *slog.Logger
+	path     string
+	log      *slog.Logger
+	readOnly bool // OpenReadOnly: Save refuses, a corrupt file stays where it is
 
 	mu  sync.Mutex
 	dss map[string]Datasource
@@ -60,27 +61,57 @@ type Store struct {
 // is a deployment problem (wrong path, missing volume, permissions) that
 // Save would hit too.
 func Open(path string, logger *slog.Logger) (*Store, error) {
+	return open(path, logger, false)
+}
+
+// OpenReadOnly loads the state at path for a command that only reads it
+// (plan), which must work before the daemon ever ran: a missing file or a
+// missing directory gives an empty state. A corrupt file is logged and read
+// as empty, as Open would start, but left where it is. A file that cannot be
+// read is an error, as for Open. Save on the Store fails.
+func OpenReadOnly(path string, logger *slog.Logger) (*Store, error) {
+	return open(path, logger, true)
+}
+
+func open(path string, logger *slog.Logger, readOnly bool) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: path, log: logger.With("component", "state"), dss: map[string]Datasource{}}
+	s := &Store{path: path, log: logger.With("component", "state"), readOnly: readOnly, dss: map[string]Datasource{}}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, err := os.Stat(filepath.Dir(path)); err != nil {
-			return nil, fmt.Errorf("state file %s: directory: %w", path, err)
+		// Save will need the directory: a missing volume is better reported
+		// at start than after the first rotation.
+		if !readOnly {
+			if _, err := os.Stat(filepath.Dir(path)); err != nil {
+				return nil, s.fileError(err)
+			}
 		}
 		return s, nil
 	case err != nil:
-		return nil, fmt.Errorf("state file %s: %w", path, err)
+		return nil, s.fileError(err)
 	}
 	dss, err := decode(data)
-	if err != nil {
+	switch {
+	case err == nil:
+		s.dss = dss
+	case readOnly:
+		s.log.Warn("state file is corrupt; read as empty, left in place", "path", path, "error", err)
+	default:
 		s.setAside(err)
-		return s, nil
 	}
-	s.dss = dss
 	return s, nil
+}
+
+// fileError names the state file once: the *fs.PathError of reading it names
+// its path again, a stat of its directory names the directory.
+func (s *Store) fileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == s.path {
+		err = pe.Err
+	}
+	return fmt.Errorf("state file %s: %w", s.path, err)
 }
 
 // decode parses a state file into normalized records.
@@ -172,8 +203,11 @@ func (s *Store) Snapshot() map[string]Datasource {
 func (s *Store) Save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	if s.readOnly {
+		return s.fileError(errors.New("opened read-only"))
+	}
 	if err := writeAtomic(s.path, s.sorted()); err != nil {
-		return fmt.Errorf("state file %s: %w", s.path, err)
+		return s.fileError(err)
 	}
 	return nil
 }

@@ -132,23 +132,92 @@ func TestOpenMissing(t *testing.T) {
 	assertOnlyFiles(t, dir)
 }
 
+// TestOpenUnreadable: a state file that cannot be read, or whose directory
+// is missing, is refused with an error that names the file once.
 func TestOpenUnreadable(t *testing.T) {
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
 	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, path := range map[string]string{
-		"directory missing":   filepath.Join(dir, "nope", "state.json"),
-		"parent is a file":    filepath.Join(notDir, "state.json"),
-		"path is a directory": dir,
-	} {
+	tests := map[string]struct {
+		path string
+		want string
+	}{
+		"directory missing": {filepath.Join(dir, "nope", "state.json"),
+			"state file " + filepath.Join(dir, "nope", "state.json") + ": stat " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		"parent is a file":    {filepath.Join(notDir, "state.json"), "state file " + filepath.Join(notDir, "state.json") + ": not a directory"},
+		"path is a directory": {dir, "state file " + dir + ": is a directory"},
+	}
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := state.Open(path, discard()); err == nil || !strings.Contains(err.Error(), path) {
-				t.Errorf("Open = %v, want an error naming %s", err, path)
+			if _, err := state.Open(tc.path, discard()); err == nil || err.Error() != tc.want {
+				t.Errorf("Open = %v, want %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// TestOpenReadOnly: plan reads the state if there is one and never writes,
+// creates or renames anything; a missing directory is not its business.
+func TestOpenReadOnly(t *testing.T) {
+	t.Run("directory missing", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "nope", "state.json")
+		s, err := state.OpenReadOnly(path, discard())
+		if err != nil {
+			t.Fatalf("OpenReadOnly = %v, want an empty state", err)
+		}
+		if n := len(s.Snapshot()); n != 0 {
+			t.Errorf("%d records, want none", n)
+		}
+		s.Update("a", func(d *state.Datasource) { d.SourceVersion = "v" })
+		if err, want := s.Save(), "state file "+path+": opened read-only"; err == nil || err.Error() != want {
+			t.Errorf("Save = %v, want %q", err, want)
+		}
+		assertOnlyFiles(t, dir)
+	})
+	t.Run("file present", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "state.json")
+		w := open(t, path)
+		w.Update("a", func(d *state.Datasource) { d.SourceVersion = "v1" })
+		if err := w.Save(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := state.OpenReadOnly(path, discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := s.Get("a"); !ok || d.SourceVersion != "v1" {
+			t.Errorf("Get(a) = %+v, %v; want the saved record", d, ok)
+		}
+	})
+	t.Run("corrupt file is reported and left in place", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "state.json")
+		if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		s, err := state.OpenReadOnly(path, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatalf("OpenReadOnly = %v, want a corrupt file not to be fatal", err)
+		}
+		if n := len(s.Snapshot()); n != 0 {
+			t.Errorf("corrupt file gave %d records", n)
+		}
+		if line := logs.String(); !strings.Contains(line, "level=WARN") || !strings.Contains(line, "state file is corrupt") || !strings.Contains(line, "invalid character") {
+			t.Errorf("log = %q, want a corrupt-file warning with the cause", line)
+		}
+		assertOnlyFiles(t, dir, "state.json")
+	})
+	t.Run("unreadable is still an error", func(t *testing.T) {
+		dir := t.TempDir()
+		want := "state file " + dir + ": is a directory"
+		if _, err := state.OpenReadOnly(dir, discard()); err == nil || err.Error() != want {
+			t.Errorf("OpenReadOnly = %v, want %q", err, want)
+		}
+	})
 }
 
 func TestOpenCorruptSetsAside(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,10 +61,20 @@ func Listen(o Options) (*Server, error) {
 	}
 	logger := o.Logger
 	if err := web.Validate(o.WebConfigFile); err != nil {
+		// Say the file once: a read error names it again.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == o.WebConfigFile {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("web config file %s: %w", o.WebConfigFile, err)
 	}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
+		// Say the address once: "listen tcp ADDR: bind: ..." names it again.
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	return &Server{

@@ -248,9 +248,9 @@ func TestListenErrors(t *testing.T) {
 		listen, webConfig string
 		wantErr           string // substring
 	}{
-		"port in use":      {busy.Addr().String(), "", "listen on " + busy.Addr().String()},
-		"bad address":      {"127.0.0.1:notaport", "", "listen on 127.0.0.1:notaport"},
-		"missing file":     {"127.0.0.1:0", filepath.Join(dir, "absent.yml"), "absent.yml"},
+		"port in use":      {busy.Addr().String(), "", "listen on " + busy.Addr().String() + ": bind: address already in use"},
+		"bad address":      {"127.0.0.1:notaport", "", "listen on 127.0.0.1:notaport: lookup tcp/notaport: unknown port"},
+		"missing file":     {"127.0.0.1:0", filepath.Join(dir, "absent.yml"), "web config file " + filepath.Join(dir, "absent.yml") + ": no such file or directory"},
 		"unknown key":      {"127.0.0.1:0", write("unknown.yml", "tls_server_config:\n  certfile: x\n"), "unknown.yml"},
 		"missing cert":     {"127.0.0.1:0", write("nocert.yml", "tls_server_config:\n  cert_file: nope.pem\n  key_file: nope.key\n"), "nocert.yml"},
 		"plaintext passwd": {"127.0.0.1:0", write("plain.yml", "basic_auth_users:\n  prometheus: s3cret\n"), "plain.yml"},
