@@ -47,7 +47,7 @@ var badCases = map[string]string{
 	"field-twice":         "each field set once, shorthand not with the long form",
 	"missing-field":       "every field of the type has a source",
 	"keyvault-refs":       "Key Vault refs need a declared keyvault, and keyvault needs a ref",
-	"version":             "version pins a Key Vault secret field only",
+	"version":             "version pins a Key Vault secret field only, with a version ID the source takes",
 	"ref-names":           "Key Vault secret, env var and file names are checked",
 	"oauth2":              "OAuth2 takes exactly one of oauth_scope and an access token",
 	"anonymous":           "Anonymous takes no source fields",
