@@ -42,6 +42,7 @@ var badCases = map[string]string{
 	"auth-client-secret":  "client_secret needs tenant_id, client_id and client_secret_file",
 	"auth-method":         "auth.method is one of the supported methods",
 	"auth-fields":         "auth fields are well-formed and used by the method",
+	"auth-default-client": "method default takes no client_id: the credential refuses it (AZURE_CLIENT_ID)",
 	"wrong-field":         "a field of another credential type lists the allowed keys",
 	"literal-secret":      "a literal secret is refused without echoing it",
 	"field-twice":         "each field set once, shorthand not with the long form",

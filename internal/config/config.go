@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // Config is a validated inventory with every default applied. It is never
@@ -36,10 +37,10 @@ type PowerBI struct {
 }
 
 // Auth is the identity rotatord uses for Power BI, Key Vault and oauth_scope
-// tokens. Method is one of default, managed_identity, workload_identity,
-// client_secret, azure_cli; the other fields are empty unless set.
+// tokens. Method is one of sources.AuthMethods; the other fields are empty
+// unless set, and only set where Method reads them.
 type Auth struct {
-	Method           string
+	Method           sources.AuthMethod
 	TenantID         string
 	ClientID         string
 	ClientSecretFile string // client_secret only: a path, never the secret
@@ -217,6 +218,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("datasources", len(c.Datasources)),
 		slog.Int("keyvaults", len(c.KeyVaults)),
 		slog.String("listen", c.Listen),
-		slog.String("auth_method", c.Auth.Method),
+		slog.String("auth_method", string(c.Auth.Method)),
 	)
 }

@@ -21,10 +21,11 @@ var (
 	accessRights = []string{"Read", "ReadOverrideEffectiveIdentity"}
 )
 
-func credentialTypes() []string {
-	var out []string
-	for _, t := range credentials.Types() {
-		out = append(out, string(t))
+// strs spells typed names such as credential types as p.enum takes them.
+func strs[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
 	}
 	return out
 }
@@ -113,7 +114,7 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	}
 	typeKnown := false
 	if e, ok := m.get("credential_type"); ok && !isNull(e.val) {
-		if s, ok := p.enum(e, credentialTypes()...); ok {
+		if s, ok := p.enum(e, strs(credentials.Types())...); ok {
 			ds.CredentialType, typeKnown = credentials.Type(s), true
 		}
 	}
