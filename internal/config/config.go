@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/sources"
 )
 
@@ -156,6 +157,13 @@ type User struct {
 	Access        string // Read or ReadOverrideEffectiveIdentity
 	DisplayName   string
 }
+
+// ID returns what names u to Power BI: its email, else its identifier.
+func (u User) ID() string { return pbi.UserID(u.Email, u.Identifier) }
+
+// Key identifies u's principal as Power BI compares them, for duplicate
+// checks and for matching u with the users a data source has.
+func (u User) Key() string { return pbi.UserKey(u.Email, u.Identifier) }
 
 // Load reads and parses the inventory at path. A file that cannot be read
 // returns the *os.PathError (wrapped); a file that can returns Parse's result.

@@ -187,27 +187,22 @@ func (p *parser) users(e entry) []User {
 			p.errorf(item.Line, "%s: must be a mapping like {email: someone@contoso.com, access: Read}", path)
 			continue
 		}
-		u, key, ok := p.user(n, path)
+		u, ok := p.user(n, path)
 		if !ok {
 			continue
 		}
-		if first, dup := seen[key]; dup {
-			who := u.Email
-			if who == "" {
-				who = u.Identifier
-			}
-			p.errorf(n.Line, "%s: duplicate user %s (first at line %d)", path, quote(who), first)
+		if first, dup := seen[u.Key()]; dup {
+			p.errorf(n.Line, "%s: duplicate user %s (first at line %d)", path, quote(u.ID()), first)
 			continue
 		}
-		seen[key] = n.Line
+		seen[u.Key()] = n.Line
 		out = append(out, u)
 	}
 	return out
 }
 
-// user reads one user; key identifies the principal for duplicate checks
-// (Power BI matches emails and object IDs case-insensitively).
-func (p *parser) user(n *yaml.Node, path string) (u User, key string, ok bool) {
+// user reads one user.
+func (p *parser) user(n *yaml.Node, path string) (u User, ok bool) {
 	m, _ := p.mapping(n, path, n.Line, userKeys...)
 	ok = true
 	get := func(k string) string {
@@ -264,10 +259,5 @@ func (p *parser) user(n *yaml.Node, path string) (u User, key string, ok bool) {
 		p.errorf(e.val.Line, "%s: %s is not a UUID (an App is identified by its service principal's object ID)", e.path, quote(u.Identifier))
 		ok = false
 	}
-	if u.Email != "" {
-		key = "email:" + strings.ToLower(u.Email)
-	} else {
-		key = "id:" + strings.ToLower(u.Identifier)
-	}
-	return u, key, ok
+	return u, ok
 }

@@ -68,6 +68,32 @@ type DatasourceUser struct {
 	PrincipalType         string `json:"principalType,omitempty"`
 }
 
+// UserID returns what names a data source user to Power BI: its email
+// address when it has one, else its identifier (an object ID; apps have
+// only that). "" means the user is named by neither.
+func UserID(email, identifier string) string {
+	if email != "" {
+		return email
+	}
+	return identifier
+}
+
+// UserKey is the user UserID names, folded as Power BI compares users
+// (case-insensitively), for maps and duplicate checks: two users with one
+// key are one principal. An email and an identifier never share a key.
+func UserKey(email, identifier string) string {
+	if email != "" {
+		return "email:" + strings.ToLower(email)
+	}
+	return "id:" + strings.ToLower(identifier)
+}
+
+// ID is UserID of u.
+func (u DatasourceUser) ID() string { return UserID(u.EmailAddress, u.Identifier) }
+
+// Key is UserKey of u.
+func (u DatasourceUser) Key() string { return UserKey(u.EmailAddress, u.Identifier) }
+
 // GetGateway returns a gateway, with the public key to encrypt credentials for
 // it. Cloud data sources have no real gateway: this fails with 404 for them.
 func (c *Client) GetGateway(ctx context.Context, gatewayID string) (Gateway, error) {
@@ -147,7 +173,7 @@ func (c *Client) AddDatasourceUser(ctx context.Context, gatewayID, datasourceID 
 	if err := checkUUIDs(opAddDatasourceUser, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
 		return err
 	}
-	if u.EmailAddress == "" && u.Identifier == "" {
+	if u.ID() == "" {
 		return invalid(opAddDatasourceUser, "user has neither emailAddress nor identifier", "")
 	}
 	body, err := json.Marshal(u)
