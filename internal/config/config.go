@@ -61,7 +61,7 @@ type Datasource struct {
 	GatewayID      string // UUID
 	DatasourceID   string // UUID
 	CredentialType credentials.Type
-	Encrypt        string // "gateway" (RSA with the gateway key) or "none" (cloud)
+	Encrypt        EncryptMode
 	Schedule       string // a cron spec that parses: 5 fields, @hourly..., or @every D
 	Jitter         time.Duration
 	PrivacyLevel   string // None, Public, Organizational or Private
@@ -74,6 +74,16 @@ type Datasource struct {
 	Users               []User
 	Line                int // line of the data source's list item, for messages
 }
+
+// EncryptMode is how a data source's credential is sent: the inventory's
+// encrypt key.
+type EncryptMode string
+
+// The encrypt modes; the inventory accepts exactly these.
+const (
+	EncryptGateway EncryptMode = "gateway" // on-premises: RSA with the gateway's public key
+	EncryptNone    EncryptMode = "none"    // cloud: no gateway key exists, the credentials go as plain JSON
+)
 
 // Source says where each credential field of a data source comes from.
 type Source struct {

@@ -14,7 +14,6 @@ import (
 
 var (
 	datasourceKeys = append([]string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt", "source", "users"}, policyKeys...)
-	encryptModes   = []string{"gateway", "none"}
 	userKeys       = []string{"email", "identifier", "principal_type", "access", "display_name"}
 	principalTypes = []string{"None", "User", "Group", "App"}
 	// Power BI also knows None, but a user cannot be added with it.
@@ -119,8 +118,8 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 		}
 	}
 	if e, ok := m.get("encrypt"); ok && !isNull(e.val) {
-		if s, ok := p.enum(e, encryptModes...); ok {
-			ds.Encrypt = s
+		if s, ok := p.enum(e, string(EncryptGateway), string(EncryptNone)); ok {
+			ds.Encrypt = EncryptMode(s)
 		}
 	}
 

@@ -51,13 +51,23 @@ type Datasource struct {
 // when the request body is written; marshalling this struct yourself shows
 // it as REDACTED.
 type CredentialDetails struct {
-	CredentialType              string        `json:"credentialType"`
-	Credentials                 secret.Secret `json:"credentials"`
-	EncryptedConnection         string        `json:"encryptedConnection"`
-	EncryptionAlgorithm         string        `json:"encryptionAlgorithm"`
-	PrivacyLevel                string        `json:"privacyLevel"`
-	UseEndUserOAuth2Credentials *bool         `json:"useEndUserOAuth2Credentials,omitempty"` // omitted when nil
+	CredentialType              string              `json:"credentialType"`
+	Credentials                 secret.Secret       `json:"credentials"`
+	EncryptedConnection         string              `json:"encryptedConnection"`
+	EncryptionAlgorithm         EncryptionAlgorithm `json:"encryptionAlgorithm"`
+	PrivacyLevel                string              `json:"privacyLevel"`
+	UseEndUserOAuth2Credentials *bool               `json:"useEndUserOAuth2Credentials,omitempty"` // omitted when nil
 }
+
+// EncryptionAlgorithm is the swagger encryptionAlgorithm: what
+// CredentialDetails.Credentials is.
+type EncryptionAlgorithm string
+
+// The encryption algorithms of CredentialDetails.
+const (
+	EncryptionNone    EncryptionAlgorithm = "None"     // the plain credentials JSON (cloud data sources)
+	EncryptionRSAOAEP EncryptionAlgorithm = "RSA-OAEP" // encrypted with the gateway's public key
+)
 
 // DatasourceUser is the swagger DatasourceUser.
 type DatasourceUser struct {
@@ -125,12 +135,12 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 	}
 	creds := d.Credentials.RevealString()
 	type wireDetails struct {
-		CredentialType              string `json:"credentialType"`
-		Credentials                 string `json:"credentials"`
-		EncryptedConnection         string `json:"encryptedConnection"`
-		EncryptionAlgorithm         string `json:"encryptionAlgorithm"`
-		PrivacyLevel                string `json:"privacyLevel"`
-		UseEndUserOAuth2Credentials *bool  `json:"useEndUserOAuth2Credentials,omitempty"`
+		CredentialType              string              `json:"credentialType"`
+		Credentials                 string              `json:"credentials"`
+		EncryptedConnection         string              `json:"encryptedConnection"`
+		EncryptionAlgorithm         EncryptionAlgorithm `json:"encryptionAlgorithm"`
+		PrivacyLevel                string              `json:"privacyLevel"`
+		UseEndUserOAuth2Credentials *bool               `json:"useEndUserOAuth2Credentials,omitempty"`
 	}
 	body, err := json.Marshal(struct {
 		CredentialDetails wireDetails `json:"credentialDetails"`
