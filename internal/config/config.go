@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // Config is a validated inventory with every default applied. It is never
@@ -36,10 +38,10 @@ type PowerBI struct {
 }
 
 // Auth is the identity rotatord uses for Power BI, Key Vault and oauth_scope
-// tokens. Method is one of default, managed_identity, workload_identity,
-// client_secret, azure_cli; the other fields are empty unless set.
+// tokens. Method is one of sources.AuthMethods; the other fields are empty
+// unless set, and only set where Method reads them.
 type Auth struct {
-	Method           string
+	Method           sources.AuthMethod
 	TenantID         string
 	ClientID         string
 	ClientSecretFile string // client_secret only: a path, never the secret
@@ -59,7 +61,7 @@ type Datasource struct {
 	GatewayID      string // UUID
 	DatasourceID   string // UUID
 	CredentialType credentials.Type
-	Encrypt        string // "gateway" (RSA with the gateway key) or "none" (cloud)
+	Encrypt        EncryptMode
 	Schedule       string // a cron spec that parses: 5 fields, @hourly..., or @every D
 	Jitter         time.Duration
 	PrivacyLevel   string // None, Public, Organizational or Private
@@ -72,6 +74,16 @@ type Datasource struct {
 	Users               []User
 	Line                int // line of the data source's list item, for messages
 }
+
+// EncryptMode is how a data source's credential is sent: the inventory's
+// encrypt key.
+type EncryptMode string
+
+// The encrypt modes; the inventory accepts exactly these.
+const (
+	EncryptGateway EncryptMode = "gateway" // on-premises: RSA with the gateway's public key
+	EncryptNone    EncryptMode = "none"    // cloud: no gateway key exists, the credentials go as plain JSON
+)
 
 // Source says where each credential field of a data source comes from.
 type Source struct {
@@ -156,6 +168,13 @@ type User struct {
 	DisplayName   string
 }
 
+// ID returns what names u to Power BI: its email, else its identifier.
+func (u User) ID() string { return pbi.UserID(u.Email, u.Identifier) }
+
+// Key identifies u's principal as Power BI compares them, for duplicate
+// checks and for matching u with the users a data source has.
+func (u User) Key() string { return pbi.UserKey(u.Email, u.Identifier) }
+
 // Load reads and parses the inventory at path. A file that cannot be read
 // returns the *os.PathError (wrapped); a file that can returns Parse's result.
 func Load(path string) (*Config, error) {
@@ -217,6 +236,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("datasources", len(c.Datasources)),
 		slog.Int("keyvaults", len(c.KeyVaults)),
 		slog.String("listen", c.Listen),
-		slog.String("auth_method", c.Auth.Method),
+		slog.String("auth_method", string(c.Auth.Method)),
 	)
 }

@@ -14,17 +14,17 @@ import (
 
 var (
 	datasourceKeys = append([]string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt", "source", "users"}, policyKeys...)
-	encryptModes   = []string{"gateway", "none"}
 	userKeys       = []string{"email", "identifier", "principal_type", "access", "display_name"}
 	principalTypes = []string{"None", "User", "Group", "App"}
 	// Power BI also knows None, but a user cannot be added with it.
 	accessRights = []string{"Read", "ReadOverrideEffectiveIdentity"}
 )
 
-func credentialTypes() []string {
-	var out []string
-	for _, t := range credentials.Types() {
-		out = append(out, string(t))
+// strs spells typed names such as credential types as p.enum takes them.
+func strs[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
 	}
 	return out
 }
@@ -113,13 +113,13 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	}
 	typeKnown := false
 	if e, ok := m.get("credential_type"); ok && !isNull(e.val) {
-		if s, ok := p.enum(e, credentialTypes()...); ok {
+		if s, ok := p.enum(e, strs(credentials.Types())...); ok {
 			ds.CredentialType, typeKnown = credentials.Type(s), true
 		}
 	}
 	if e, ok := m.get("encrypt"); ok && !isNull(e.val) {
-		if s, ok := p.enum(e, encryptModes...); ok {
-			ds.Encrypt = s
+		if s, ok := p.enum(e, string(EncryptGateway), string(EncryptNone)); ok {
+			ds.Encrypt = EncryptMode(s)
 		}
 	}
 
@@ -186,27 +186,22 @@ func (p *parser) users(e entry) []User {
 			p.errorf(item.Line, "%s: must be a mapping like {email: someone@contoso.com, access: Read}", path)
 			continue
 		}
-		u, key, ok := p.user(n, path)
+		u, ok := p.user(n, path)
 		if !ok {
 			continue
 		}
-		if first, dup := seen[key]; dup {
-			who := u.Email
-			if who == "" {
-				who = u.Identifier
-			}
-			p.errorf(n.Line, "%s: duplicate user %s (first at line %d)", path, quote(who), first)
+		if first, dup := seen[u.Key()]; dup {
+			p.errorf(n.Line, "%s: duplicate user %s (first at line %d)", path, quote(u.ID()), first)
 			continue
 		}
-		seen[key] = n.Line
+		seen[u.Key()] = n.Line
 		out = append(out, u)
 	}
 	return out
 }
 
-// user reads one user; key identifies the principal for duplicate checks
-// (Power BI matches emails and object IDs case-insensitively).
-func (p *parser) user(n *yaml.Node, path string) (u User, key string, ok bool) {
+// user reads one user.
+func (p *parser) user(n *yaml.Node, path string) (u User, ok bool) {
 	m, _ := p.mapping(n, path, n.Line, userKeys...)
 	ok = true
 	get := func(k string) string {
@@ -263,10 +258,5 @@ func (p *parser) user(n *yaml.Node, path string) (u User, key string, ok bool) {
 		p.errorf(e.val.Line, "%s: %s is not a UUID (an App is identified by its service principal's object ID)", e.path, quote(u.Identifier))
 		ok = false
 	}
-	if u.Email != "" {
-		key = "email:" + strings.ToLower(u.Email)
-	} else {
-		key = "id:" + strings.ToLower(u.Identifier)
-	}
-	return u, key, ok
+	return u, ok
 }

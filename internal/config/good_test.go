@@ -24,7 +24,7 @@ const (
 
 // stock is a data source as the built-in defaults leave it; cases change
 // only what their file sets.
-func stock(name, gateway, id string, t credentials.Type, encrypt string, line int, src Source) Datasource {
+func stock(name, gateway, id string, t credentials.Type, encrypt EncryptMode, line int, src Source) Datasource {
 	return Datasource{
 		Name: name, GatewayID: gateway, DatasourceID: id, CredentialType: t, Encrypt: encrypt,
 		Schedule: "@every 24h", Jitter: 5 * time.Minute,

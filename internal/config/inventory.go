@@ -3,7 +3,6 @@ package config
 import (
 	"net"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // Built-in values for keys an inventory may leave out.
@@ -18,7 +18,7 @@ const (
 	DefaultAPIURL         = pbi.DefaultAPIURL
 	DefaultScope          = pbi.DefaultScope
 	DefaultMaxConcurrency = 8
-	DefaultAuthMethod     = "default"
+	DefaultAuthMethod     = sources.MethodDefault
 	DefaultListen         = "127.0.0.1:9464"
 	DefaultStateFile      = "/var/lib/rotatord/state.json"
 )
@@ -27,7 +27,6 @@ var (
 	topKeys     = []string{"powerbi", "auth", "keyvaults", "listen", "state_file", "defaults", "datasources"}
 	powerbiKeys = []string{"api_url", "scope", "max_concurrency"}
 	authKeys    = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
-	authMethods = []string{"default", "managed_identity", "workload_identity", "client_secret", "azure_cli"}
 )
 
 // inventory walks the whole file. Sections are read in dependency order,
@@ -135,8 +134,8 @@ func (p *parser) auth(e entry, out *Auth) {
 	// The documented skeleton writes unused keys as "", so empty means unset.
 	blank := func(e entry) bool { return isNull(e.val) || (e.val.Kind == yaml.ScalarNode && e.val.Value == "") }
 	if e, ok := m.get("method"); ok && !blank(e) {
-		if s, ok := p.enum(e, authMethods...); ok {
-			out.Method = s
+		if s, ok := p.enum(e, strs(sources.AuthMethods())...); ok {
+			out.Method = sources.AuthMethod(s)
 		}
 	}
 	str := func(key string) string {
@@ -160,17 +159,18 @@ func (p *parser) auth(e entry, out *Auth) {
 	}
 	// Keys the chosen method would silently ignore are mistakes: an operator
 	// who wrote client_secret_file expects it to be used.
-	misplaced := map[string][]string{
-		"tenant_id":          {"default", "client_secret", "workload_identity", "azure_cli"},
-		"client_id":          {"default", "managed_identity", "client_secret", "workload_identity"},
-		"client_secret_file": {"client_secret"},
-	}
 	for _, key := range []string{"tenant_id", "client_id", "client_secret_file"} {
-		if e, ok := m.get(key); ok && str(key) != "" && !slices.Contains(misplaced[key], out.Method) {
-			p.errorf(e.key.Line, "%s: not used with method %s (only with %s)", e.path, out.Method, strings.Join(misplaced[key], ", "))
+		if e, ok := m.get(key); ok && str(key) != "" && !out.Method.Reads(key) {
+			var users []sources.AuthMethod
+			for _, method := range sources.AuthMethods() {
+				if method.Reads(key) {
+					users = append(users, method)
+				}
+			}
+			p.errorf(e.key.Line, "%s: not used with method %s (only with %s)", e.path, out.Method, strings.Join(strs(users), ", "))
 		}
 	}
-	if out.Method == "client_secret" {
+	if out.Method == sources.MethodClientSecret {
 		for _, key := range []string{"tenant_id", "client_id", "client_secret_file"} {
 			if str(key) == "" {
 				p.errorf(m.line, "%s: method client_secret needs %s", e.path, key)

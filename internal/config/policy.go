@@ -54,9 +54,9 @@ func builtinPolicy() policy {
 		jitter:              opt[time.Duration]{v: 5 * time.Minute, set: true},
 		privacyLevel:        opt[string]{v: "Organizational", set: true},
 		encryptedConnection: opt[string]{v: "Encrypted", set: true},
-		attempts:            opt[int]{v: 5, set: true},
-		initialBackoff:      opt[time.Duration]{v: 2 * time.Second, set: true},
-		maxBackoff:          opt[time.Duration]{v: 2 * time.Minute, set: true},
+		attempts:            opt[int]{v: scheduler.DefaultAttempts, set: true},
+		initialBackoff:      opt[time.Duration]{v: scheduler.DefaultInitialBackoff, set: true},
+		maxBackoff:          opt[time.Duration]{v: scheduler.DefaultMaxBackoff, set: true},
 		skipUnchanged:       opt[bool]{set: true},
 		prune:               opt[bool]{set: true},
 	}

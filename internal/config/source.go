@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // refSuffixes turn a field name into a source key: password_secret, password_file, password_env.
@@ -125,10 +126,12 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 			}
 		case "version":
 			if s, ok := p.str(f); ok && s != "" {
-				if isVersion(s) {
+				// The Key Vault source's own rule: a version it would refuse
+				// must not pass check and then fail every rotation.
+				if sources.IsSecretVersion(s) {
 					out.Version = s
 				} else {
-					p.errorf(f.val.Line, "%s: %s is not a Key Vault secret version (letters, digits and '-')", f.path, quote(s))
+					p.errorf(f.val.Line, "%s: %s is not a Key Vault secret version (%s, the last part of the version's identifier; leave version empty for the latest)", f.path, quote(s), sources.SecretVersionRule)
 				}
 			}
 		case "oauth_scope":
@@ -184,9 +187,12 @@ func (p *parser) ref(f entry, kind RefKind) (Ref, bool) {
 		return Ref{}, false
 	}
 	switch {
-	case kind == RefKeyVault && !isSecretName(s):
-		// The value is not quoted: one that is no name may be the secret itself, pasted in the wrong key.
-		p.errorf(f.val.Line, "%s: not a Key Vault secret name (1-127 letters, digits and '-'; the value is not shown, it may be a secret)", f.path)
+	case kind == RefKeyVault && !sources.IsSecretName(s):
+		// Checked here with the Key Vault source's rule, so a typo like
+		// sales_sql is a config error instead of a failure at 3 am. The value
+		// is not quoted: one that is no name may be the secret itself, pasted
+		// in the wrong key.
+		p.errorf(f.val.Line, "%s: not a Key Vault secret name (%s; the value is not shown, it may be a secret)", f.path, sources.SecretNameRule)
 		return Ref{}, false
 	case kind == RefEnv && !isEnvName(s):
 		p.errorf(f.val.Line, "%s: not an environment variable name (letters, digits and '_'; the value is not shown, it may be a secret)", f.path)

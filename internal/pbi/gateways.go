@@ -51,13 +51,23 @@ type Datasource struct {
 // when the request body is written; marshalling this struct yourself shows
 // it as REDACTED.
 type CredentialDetails struct {
-	CredentialType              string        `json:"credentialType"`
-	Credentials                 secret.Secret `json:"credentials"`
-	EncryptedConnection         string        `json:"encryptedConnection"`
-	EncryptionAlgorithm         string        `json:"encryptionAlgorithm"`
-	PrivacyLevel                string        `json:"privacyLevel"`
-	UseEndUserOAuth2Credentials *bool         `json:"useEndUserOAuth2Credentials,omitempty"` // omitted when nil
+	CredentialType              string              `json:"credentialType"`
+	Credentials                 secret.Secret       `json:"credentials"`
+	EncryptedConnection         string              `json:"encryptedConnection"`
+	EncryptionAlgorithm         EncryptionAlgorithm `json:"encryptionAlgorithm"`
+	PrivacyLevel                string              `json:"privacyLevel"`
+	UseEndUserOAuth2Credentials *bool               `json:"useEndUserOAuth2Credentials,omitempty"` // omitted when nil
 }
+
+// EncryptionAlgorithm is the swagger encryptionAlgorithm: what
+// CredentialDetails.Credentials is.
+type EncryptionAlgorithm string
+
+// The encryption algorithms of CredentialDetails.
+const (
+	EncryptionNone    EncryptionAlgorithm = "None"     // the plain credentials JSON (cloud data sources)
+	EncryptionRSAOAEP EncryptionAlgorithm = "RSA-OAEP" // encrypted with the gateway's public key
+)
 
 // DatasourceUser is the swagger DatasourceUser.
 type DatasourceUser struct {
@@ -67,6 +77,32 @@ type DatasourceUser struct {
 	Identifier            string `json:"identifier,omitempty"`
 	PrincipalType         string `json:"principalType,omitempty"`
 }
+
+// UserID returns what names a data source user to Power BI: its email
+// address when it has one, else its identifier (an object ID; apps have
+// only that). "" means the user is named by neither.
+func UserID(email, identifier string) string {
+	if email != "" {
+		return email
+	}
+	return identifier
+}
+
+// UserKey is the user UserID names, folded as Power BI compares users
+// (case-insensitively), for maps and duplicate checks: two users with one
+// key are one principal. An email and an identifier never share a key.
+func UserKey(email, identifier string) string {
+	if email != "" {
+		return "email:" + strings.ToLower(email)
+	}
+	return "id:" + strings.ToLower(identifier)
+}
+
+// ID is UserID of u.
+func (u DatasourceUser) ID() string { return UserID(u.EmailAddress, u.Identifier) }
+
+// Key is UserKey of u.
+func (u DatasourceUser) Key() string { return UserKey(u.EmailAddress, u.Identifier) }
 
 // GetGateway returns a gateway, with the public key to encrypt credentials for
 // it. Cloud data sources have no real gateway: this fails with 404 for them.
@@ -99,12 +135,12 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 	}
 	creds := d.Credentials.RevealString()
 	type wireDetails struct {
-		CredentialType              string `json:"credentialType"`
-		Credentials                 string `json:"credentials"`
-		EncryptedConnection         string `json:"encryptedConnection"`
-		EncryptionAlgorithm         string `json:"encryptionAlgorithm"`
-		PrivacyLevel                string `json:"privacyLevel"`
-		UseEndUserOAuth2Credentials *bool  `json:"useEndUserOAuth2Credentials,omitempty"`
+		CredentialType              string              `json:"credentialType"`
+		Credentials                 string              `json:"credentials"`
+		EncryptedConnection         string              `json:"encryptedConnection"`
+		EncryptionAlgorithm         EncryptionAlgorithm `json:"encryptionAlgorithm"`
+		PrivacyLevel                string              `json:"privacyLevel"`
+		UseEndUserOAuth2Credentials *bool               `json:"useEndUserOAuth2Credentials,omitempty"`
 	}
 	body, err := json.Marshal(struct {
 		CredentialDetails wireDetails `json:"credentialDetails"`
@@ -147,7 +183,7 @@ func (c *Client) AddDatasourceUser(ctx context.Context, gatewayID, datasourceID 
 	if err := checkUUIDs(opAddDatasourceUser, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
 		return err
 	}
-	if u.EmailAddress == "" && u.Identifier == "" {
+	if u.ID() == "" {
 		return invalid(opAddDatasourceUser, "user has neither emailAddress nor identifier", "")
 	}
 	body, err := json.Marshal(u)

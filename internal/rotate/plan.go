@@ -30,7 +30,7 @@ func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) 
 		return p, err
 	}
 	p.Patch = !r.unchanged(ds, cred.version)
-	if ds.Encrypt == "gateway" {
+	if ds.Encrypt == config.EncryptGateway {
 		pub, err := r.keys.get(ctx, ds.GatewayID)
 		if err != nil {
 			return p, fail(ds.Name, metrics.StageEncrypt, err)

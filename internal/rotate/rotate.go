@@ -175,7 +175,7 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.S
 	details := pbi.CredentialDetails{
 		CredentialType:      string(ds.CredentialType),
 		EncryptedConnection: ds.EncryptedConnection,
-		EncryptionAlgorithm: "None",
+		EncryptionAlgorithm: pbi.EncryptionNone,
 		PrivacyLevel:        ds.PrivacyLevel,
 	}
 	switch ds.CredentialType {
@@ -183,12 +183,12 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.S
 		f := false
 		details.UseEndUserOAuth2Credentials = &f
 	}
-	if ds.Encrypt != "gateway" {
+	if ds.Encrypt != config.EncryptGateway {
 		details.Credentials = plain
 		return r.patch(ctx, ds, details)
 	}
 
-	details.EncryptionAlgorithm = "RSA-OAEP"
+	details.EncryptionAlgorithm = pbi.EncryptionRSAOAEP
 	t := r.o.Now()
 	pub, err := r.keys.get(ctx, ds.GatewayID)
 	if err == nil {

@@ -11,22 +11,16 @@ import (
 // userDiff compares the users Power BI has with those the inventory wants.
 // Users not declared are removed only with prune.
 func userDiff(ds config.Datasource, have []pbi.DatasourceUser) (add []pbi.DatasourceUser, remove []pbi.DatasourceUser) {
-	key := func(email, id string) string {
-		if email != "" {
-			return "e:" + strings.ToLower(email)
-		}
-		return "i:" + strings.ToLower(id)
-	}
 	current := make(map[string]pbi.DatasourceUser, len(have))
 	for _, u := range have {
-		current[key(u.EmailAddress, u.Identifier)] = u
+		current[u.Key()] = u
 		if u.EmailAddress != "" && u.Identifier != "" {
-			current[key("", u.Identifier)] = u // apps are declared by identifier
+			current[pbi.UserKey("", u.Identifier)] = u // apps are declared by identifier
 		}
 	}
 	declared := make(map[string]bool, len(ds.Users))
 	for _, want := range ds.Users {
-		k := key(want.Email, want.Identifier)
+		k := want.Key()
 		declared[k] = true
 		got, ok := current[k]
 		if ok && strings.EqualFold(got.DatasourceAccessRight, want.Access) {
@@ -44,7 +38,7 @@ func userDiff(ds config.Datasource, have []pbi.DatasourceUser) (add []pbi.Dataso
 		return add, nil
 	}
 	for _, u := range have {
-		if declared[key(u.EmailAddress, u.Identifier)] || (u.Identifier != "" && declared[key("", u.Identifier)]) {
+		if declared[u.Key()] || (u.Identifier != "" && declared[pbi.UserKey("", u.Identifier)]) {
 			continue
 		}
 		remove = append(remove, u)
@@ -76,11 +70,7 @@ func (r *Rotator) reconcileUsers(ctx context.Context, ds config.Datasource) (add
 		r.setDrift(ds.Name, drift-added-removed)
 	}
 	for _, u := range remove {
-		who := u.EmailAddress
-		if who == "" {
-			who = u.Identifier
-		}
-		if err := r.o.PowerBI.DeleteDatasourceUser(ctx, ds.GatewayID, ds.DatasourceID, who); err != nil {
+		if err := r.o.PowerBI.DeleteDatasourceUser(ctx, ds.GatewayID, ds.DatasourceID, u.ID()); err != nil {
 			return added, removed, err
 		}
 		removed++

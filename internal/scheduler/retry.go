@@ -7,8 +7,10 @@ import (
 	"github.com/rotatord/rotatord/internal/budget"
 )
 
-// Defaults for a zero Retry field; they match the inventory's defaults.
+// The retry of a tick when nothing says otherwise: the inventory's built-in
+// defaults (internal/config) are these, and zero backoffs take them here.
 const (
+	DefaultAttempts       = 5
 	DefaultInitialBackoff = 2 * time.Second
 	DefaultMaxBackoff     = 2 * time.Minute
 )

@@ -20,22 +20,47 @@ import (
 	"github.com/rotatord/rotatord/internal/wire"
 )
 
-// Authentication methods of AuthOptions.Method (the config's auth.method).
+// AuthMethod is how rotatord gets its own identity: the config's
+// auth.method, which accepts exactly AuthMethods.
+type AuthMethod string
+
+// The methods NewCredential builds.
 const (
-	MethodDefault          = "default"
-	MethodManagedIdentity  = "managed_identity"
-	MethodWorkloadIdentity = "workload_identity"
-	MethodClientSecret     = "client_secret"
-	MethodAzureCLI         = "azure_cli"
+	MethodDefault          AuthMethod = "default"
+	MethodManagedIdentity  AuthMethod = "managed_identity"
+	MethodWorkloadIdentity AuthMethod = "workload_identity"
+	MethodClientSecret     AuthMethod = "client_secret"
+	MethodAzureCLI         AuthMethod = "azure_cli"
 )
+
+// AuthMethods returns every method, in the order the documentation lists them.
+func AuthMethods() []AuthMethod {
+	return []AuthMethod{MethodDefault, MethodManagedIdentity, MethodWorkloadIdentity, MethodClientSecret, MethodAzureCLI}
+}
+
+// Reads reports whether method m uses the auth option named option, as the
+// config spells it: tenant_id, client_id or client_secret_file. The config
+// refuses an option its method does not read: NewCredential would ignore
+// it or, like client_id with default, refuse it.
+func (m AuthMethod) Reads(option string) bool {
+	switch option {
+	case "tenant_id":
+		return m != MethodManagedIdentity
+	case "client_id":
+		return m == MethodManagedIdentity || m == MethodWorkloadIdentity || m == MethodClientSecret
+	case "client_secret_file":
+		return m == MethodClientSecret
+	}
+	return false
+}
 
 // AuthOptions describe rotatord's own identity, from the config's auth: block.
 type AuthOptions struct {
-	Method           string // Method* constants; "" means MethodDefault
-	TenantID         string // client_secret, workload_identity (default: $AZURE_TENANT_ID); default, azure_cli optional
-	ClientID         string // managed_identity: user-assigned identity; client_secret, workload_identity: app (client) ID
-	ClientSecretFile string // client_secret: file holding the secret (see ReadFile)
-	AuthorityHost    string // Entra authority for sovereign clouds; "" is the public cloud
+	Method           AuthMethod // "" means MethodDefault
+	TenantID         string     // client_secret, workload_identity (default: $AZURE_TENANT_ID); default, azure_cli optional
+	ClientID         string     // managed_identity: user-assigned identity; client_secret, workload_identity: app (client) ID
+	ClientSecretFile string     // client_secret: file holding the secret (see ReadFile)
+	AuthorityHost    string     // Entra authority for sovereign clouds; "" is the public cloud
 	// FederatedTokenFile is the workload_identity assertion file; "" means
 	// $AZURE_FEDERATED_TOKEN_FILE as set by the AKS workload identity webhook.
 	FederatedTokenFile string
@@ -106,7 +131,7 @@ func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
 		desc = "Azure CLI login"
 		cred, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: o.TenantID})
 	default:
-		return nil, fmt.Errorf("auth.method %q: must be one of default, managed_identity, workload_identity, client_secret, azure_cli", o.Method)
+		return nil, fmt.Errorf("auth.method %q: must be one of %s", o.Method, joinMethods(AuthMethods()))
 	}
 	if err != nil {
 		// Constructor errors are configuration messages (missing IDs, bad
@@ -114,6 +139,15 @@ func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
 		return nil, fmt.Errorf("auth.method %s: %w", method, err)
 	}
 	return &identity{cred: cred, desc: desc}, nil
+}
+
+// joinMethods lists methods for messages: "default, managed_identity".
+func joinMethods(ms []AuthMethod) string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
 }
 
 func describeApp(kind string, o AuthOptions) string {

@@ -213,3 +213,16 @@ func TestNewCredentialRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthMethodsAreBuilt: every method the config accepts is one
+// NewCredential knows; options a method does not read stay unset here.
+func TestAuthMethodsAreBuilt(t *testing.T) {
+	for _, m := range AuthMethods() {
+		t.Run(string(m), func(t *testing.T) {
+			_, err := NewCredential(AuthOptions{Method: m})
+			if err != nil && strings.Contains(err.Error(), "must be one of") {
+				t.Fatalf("NewCredential does not know method %s: %v", m, err)
+			}
+		})
+	}
+}

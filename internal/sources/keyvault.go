@@ -83,12 +83,30 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 // URL returns the vault URL without a trailing slash.
 func (kv *KeyVault) URL() string { return kv.url }
 
-// secretNamePattern is Key Vault's rule for secret names; checking it here
-// also keeps "/" and ".." out of the request path.
-var secretNamePattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+// What Get accepts as a secret name and version. The inventory check
+// (internal/config) calls IsSecretName and IsSecretVersion too, so that
+// `rotatord check` refuses exactly what every rotation would refuse.
+var (
+	// secretNamePattern is Key Vault's rule for secret names; it also keeps
+	// "/" and ".." out of the request path.
+	secretNamePattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+	// versionPattern is a Key Vault version ID, the last segment of a
+	// secret version's identifier.
+	versionPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+)
 
-// versionPattern is a Key Vault version ID.
-var versionPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+// The rules above in words, for messages.
+const (
+	SecretNameRule    = "1-127 letters, digits and '-'"
+	SecretVersionRule = "32 hex digits"
+)
+
+// IsSecretName reports whether name is a Key Vault secret name (SecretNameRule).
+func IsSecretName(name string) bool { return secretNamePattern.MatchString(name) }
+
+// IsSecretVersion reports whether version is a Key Vault secret version ID
+// (SecretVersionRule). "" is no version: it means the latest and is not one.
+func IsSecretVersion(version string) bool { return versionPattern.MatchString(version) }
 
 // Get reads secret name at version ("" for the latest). A secret whose exp
 // has passed or whose nbf is ahead is refused even though Key Vault returns
@@ -102,11 +120,11 @@ func (kv *KeyVault) Get(ctx context.Context, name, version string) (Value, error
 	fail := func(reason, hint string, err error) (Value, error) {
 		return Value{}, &Error{Source: SourceKeyVault, Resource: resource, Reason: reason, Hint: hint, Err: err}
 	}
-	if !secretNamePattern.MatchString(name) {
-		return fail(ReasonInvalid, "secret names are 1-127 letters, digits and dashes", nil)
+	if !IsSecretName(name) {
+		return fail(ReasonInvalid, "secret names are "+SecretNameRule, nil)
 	}
-	if version != "" && !versionPattern.MatchString(version) {
-		return fail(ReasonInvalid, "versions are 32 hex digits", nil)
+	if version != "" && !IsSecretVersion(version) {
+		return fail(ReasonInvalid, "versions are "+SecretVersionRule, nil)
 	}
 
 	// Within a tick, azsecrets' retries spend the tick's budget.

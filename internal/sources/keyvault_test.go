@@ -95,8 +95,8 @@ func TestKeyVaultManagedIdentity(t *testing.T) {
 	env := newEnv(t, envOptions{})
 	env.useManagedIdentity(t)
 	env.kv.SetSecret("pw", secret.FromString("via-mi"), emulator.SecretAttributes{})
-	for _, method := range []string{MethodManagedIdentity, MethodDefault} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []AuthMethod{MethodManagedIdentity, MethodDefault} {
+		t.Run(string(method), func(t *testing.T) {
 			kv := env.vault(t, AuthOptions{Method: method, Transport: env.client}, KeyVaultOptions{})
 			got, err := kv.Get(context.Background(), "pw", "")
 			if err != nil {
