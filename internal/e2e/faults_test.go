@@ -93,8 +93,8 @@ func faultRows() []faultRow {
 			},
 		},
 		{
-			// azcore retries 5xx itself (1s base delay): one of each, in
-			// every Power BI call a rotation makes, is absorbed by the tick.
+			// One of each, in every Power BI call a rotation makes: four
+			// faults, four of the tick's retries, absorbed by the tick.
 			name: "powerbi 500/502/503/504",
 			only: sqlOnly,
 			inject: func(t *testing.T, e *env) {
@@ -103,7 +103,7 @@ func faultRows() []faultRow {
 				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 504, Times: 1})(t, e)
 				pbiFault(emulator.OpGetDatasourceUsers, emulator.Fault{Status: 503, Times: 1})(t, e)
 			},
-			atLeast: 3 * time.Second, atMost: 20 * time.Second,
+			atLeast: 300 * time.Millisecond, atMost: 20 * time.Second,
 			check: func(t *testing.T, e *env, _ string) {
 				reqs := e.demo.Stack.PowerBI.Requests()
 				for op, status := range map[string]int{
@@ -115,6 +115,39 @@ func faultRows() []faultRow {
 				}
 				if ftCount(reqs, emulator.OpUpdateDatasource, 500) != 1 || ftCount(reqs, emulator.OpUpdateDatasource, 504) != 1 {
 					t.Error("the PATCH was not answered 500 then 504")
+				}
+			},
+		},
+		{
+			// The tick's budget bounds every layer together: one PATCH and
+			// retry.attempts-1 re-sends, not attempts × the client's retries,
+			// and the rotation is not run again after a Power BI failure.
+			name:   "powerbi 503 throughout the tick",
+			only:   sqlOnly,
+			retry:  "retry: {attempts: 3, initial_backoff: 100ms, max_backoff: 200ms}",
+			inject: pbiFault(emulator.OpUpdateDatasource, emulator.Fault{Status: 503}),
+			fails:  map[string]string{"sales-sql": "patch:http_503"},
+			atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				reqs := e.demo.Stack.PowerBI.Requests()[e.pbiSeen:]
+				if n := ftCount(reqs, emulator.OpUpdateDatasource, 503); n != 3 || len(reqs) != 4 {
+					t.Errorf("%d PATCHes answered 503 and %d Power BI requests in all; want 3 (retry.attempts) and 4 (with the gateway key's GET)", n, len(reqs))
+				}
+			},
+		},
+		{
+			name:   "keyvault 503 throughout the tick",
+			only:   sqlOnly,
+			retry:  "retry: {attempts: 3, initial_backoff: 100ms, max_backoff: 200ms}",
+			inject: kvFault(emulator.Fault{Status: 503}),
+			fails:  map[string]string{"sales-sql": "source:unavailable"},
+			atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				if n := ftKeyVaultCount(e, 503); n != 3 {
+					t.Errorf("%d secret reads answered 503, want 3 (retry.attempts, not attempts × azsecrets' retries)", n)
+				}
+				if n := len(e.demo.Stack.PowerBI.Requests()[e.pbiSeen:]); n != 0 {
+					t.Errorf("%d Power BI requests without a secret", n)
 				}
 			},
 		},
@@ -177,13 +210,18 @@ func faultRows() []faultRow {
 			atLeast: time.Second, atMost: 15 * time.Second,
 		},
 		{
-			// One attempt: azsecrets already tries 4 times, obeying Retry-After.
+			// One attempt is no retry at all, azsecrets' own included.
 			name:   "keyvault 429 throughout the tick",
 			only:   sqlOnly,
 			retry:  "retry: {attempts: 1, initial_backoff: 100ms, max_backoff: 200ms}",
 			inject: kvFault(emulator.Fault{Status: 429, RetryAfter: "1"}),
 			fails:  map[string]string{"sales-sql": "source:throttled"},
 			atMost: 20 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				if n := ftKeyVaultCount(e, 429); n != 1 {
+					t.Errorf("%d secret reads answered 429, want 1", n)
+				}
+			},
 		},
 		{
 			// The answer starts (200, headers) and the connection is reset
@@ -310,8 +348,9 @@ func ftNoGoroutineLeak(t *testing.T) {
 // ends in well under a second of backoff.
 func ftFastRetries(t *testing.T, e *env) { ftSetRetry(t, e, ftRetry) }
 
-// ftRetry is the retry policy of the fault table: two attempts, short backoff.
-const ftRetry = "retry: {attempts: 2, initial_backoff: 100ms, max_backoff: 200ms}"
+// ftRetry is the retry policy of the fault table: the default five attempts
+// (four retries per tick, shared by every layer), short backoff.
+const ftRetry = "retry: {attempts: 5, initial_backoff: 100ms, max_backoff: 200ms}"
 
 func ftSetRetry(t *testing.T, e *env, retry string) {
 	ftEditInventory(t, e, "retry: {attempts: 3, initial_backoff: 1s, max_backoff: 10s}", retry)
@@ -425,6 +464,17 @@ func ftCount(reqs []emulator.RequestRecord, op string, status int) int {
 	return n
 }
 
+// ftKeyVaultCount counts the fault run's Key Vault requests answered status.
+func ftKeyVaultCount(e *env, status int) int {
+	n := 0
+	for _, r := range e.demo.Stack.KeyVault.Requests()[e.kvSeen:] {
+		if r.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
 // ftLines checks the one `msg=rotation` line each data source's tick ends
 // with: a failure naming stage and reason, or a success.
 func ftLines(t *testing.T, out string, names []string, fails map[string]string) {
@@ -499,6 +549,7 @@ func ftRunRow(t *testing.T, row faultRow) {
 		before[n] = ftHistoryLen(e, n)
 	}
 	ftBump(t, e, row.only)
+	e.pbiSeen, e.kvSeen = len(e.demo.Stack.PowerBI.Requests()), len(e.demo.Stack.KeyVault.Requests())
 	row.inject(t, e)
 
 	code, out, took := ftRunTimed(e, args...)

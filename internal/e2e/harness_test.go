@@ -49,6 +49,9 @@ type env struct {
 	// godebug is the children's GODEBUG: fips140=on unless a test says
 	// otherwise, so the whole suite runs rotatord in Go's FIPS 140-3 module.
 	godebug string
+	// pbiSeen and kvSeen count the emulators' requests before a fault run,
+	// so a fault-table check can look at that run's own.
+	pbiSeen, kvSeen int
 }
 
 func newEnv(t *testing.T, fail string) *env {

@@ -41,7 +41,7 @@ type Options struct {
 	Scope         string                                 // default "https://analysis.windows.net/powerbi/api/.default"
 	Credential    azcore.TokenCredential                 // required
 	Transport     policy.Transporter                     // nil → azcore default (tests pass an *http.Client trusting the emulator)
-	MaxRetries    int                                    // default 4 (negative: none)
+	MaxRetries    int                                    // default 4 (negative: none); inside a tick its retry budget decides instead
 	RetryDelay    time.Duration                          // default 1s; exponential with jitter
 	MaxRetryDelay time.Duration                          // default 1m
 	MaxRetryAfter time.Duration                          // default 5m: a Retry-After above this fails the call at once as throttled
@@ -299,8 +299,12 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			reauthorized = true
 			continue
 		}
+		maxDelay := c.maxRetryDelay // what azcore waited for itself
+		if st.budget != nil {
+			maxDelay = st.budget.MaxBackoff
+		}
 		if d, ok := retryAfter(resp, c.now()); ok && retryableStatus(resp.StatusCode) &&
-			d > c.maxRetryDelay && d <= c.maxRetryAfter && fitsBefore(ctx, c.now(), d) && st.canResend(c.maxTries) {
+			d > maxDelay && d <= c.maxRetryAfter && fitsBefore(ctx, c.now(), d) && st.canResend(c.maxTries) {
 			if err := c.sleep(ctx, d); err != nil {
 				return nil, transportError(r.op, err)
 			}

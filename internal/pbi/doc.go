@@ -7,12 +7,16 @@
 // 429, 5xx and network errors, Retry-After obeyed), with a timeout on each
 // wire attempt (Options.TryTimeout) — and adds what Power BI needs on top: a
 // 2xx whose body is cut short, or empty where a GET's document is due, is
-// retried like a dropped connection (internal/wire); a Retry-After beyond azcore's delay cap (Power BI has
+// retried like a dropped connection (internal/wire); a Retry-After beyond
+// azcore's delay cap (Power BI has
 // asked for nearly an hour) is waited out up to Options.MaxRetryAfter, and
 // above it fails the call at once with an *Error that is not worth retrying
 // before a later tick; a 401 makes the client fetch a fresh token and send
-// the request once more. The re-sends spend the one budget of
-// Options.MaxRetries+1 wire attempts. Every failure is a typed *Error with the
+// the request once more. The re-sends spend one budget: inside a tick, the
+// tick's retry budget (package budget), shared with every other call and
+// layer of the tick, with the tick's backoffs, and no wait past the tick's
+// deadline; outside one, Options.MaxRetries+1 wire attempts per call.
+// Every failure is a typed *Error with the
 // operation, the status, the Power BI error code and RequestId when Power BI
 // sent them, and a hint saying what to check. Errors never carry a request
 // body (it holds the credentials) nor a dump of the response; Power BI's own

@@ -20,7 +20,8 @@ type Job struct {
 	// Jitter delays each scheduled tick by U[0, Jitter), so that replicas and
 	// data sources sharing a schedule do not hit Entra or Key Vault together.
 	Jitter time.Duration
-	// Retry bounds the attempts inside one tick.
+	// Retry is the tick's retry budget and backoff, which the job's own
+	// clients spend too (see package budget).
 	Retry Retry
 	// RunAtStart runs the job as soon as the scheduler runs, or as soon as
 	// SetJobs adds it. OAuth2 data sources need it: Power BI keeps no

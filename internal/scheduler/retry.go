@@ -15,9 +15,10 @@ const (
 	DefaultMaxBackoff     = 2 * time.Minute
 )
 
-// Retry says how often one tick tries its job before giving up until the
-// next tick. Attempts below 1 mean a single attempt; zero backoffs take the
-// defaults above.
+// Retry says how often one tick may try its job: Attempts tries in all,
+// that is Attempts-1 retries, which the scheduler's own attempts and the
+// retries of the clients the job calls take from one budget.Budget. Attempts
+// below 1 mean a single attempt; zero backoffs take the defaults above.
 type Retry struct {
 	Attempts       int
 	InitialBackoff time.Duration

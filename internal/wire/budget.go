@@ -22,9 +22,12 @@ type tickCallKey struct{}
 
 // TickCall prepares ctx for one call of an azcore client whose retry options
 // are base. When ctx carries a tick's retry budget, azcore retries the call
-// at most as often as the budget has retries left, with the tick's
-// backoffs, and SpendBudget takes each retry out of the budget. Without a
-// budget, ctx comes back as it is.
+// at most as often as the budget has retries left, starting from the tick's
+// initial backoff, and SpendBudget takes each retry out of the budget.
+// base's MaxRetryDelay stays: it is also the longest Retry-After azcore
+// obeys, and a service asking for a few seconds more than the tick's
+// backoff cap must still be waited for. Without a budget, ctx comes back as
+// it is.
 func TickCall(ctx context.Context, base policy.RetryOptions) context.Context {
 	b := budget.FromContext(ctx)
 	if b == nil {
@@ -36,7 +39,7 @@ func TickCall(ctx context.Context, base policy.RetryOptions) context.Context {
 	if left == 0 {
 		o.MaxRetries = -1 // azcore reads 0 as "default" and negative as "none"
 	}
-	o.RetryDelay, o.MaxRetryDelay = b.InitialBackoff, b.MaxBackoff
+	o.RetryDelay = b.InitialBackoff
 	return context.WithValue(policy.WithRetryOptions(ctx, o), tickCallKey{}, &tickCall{budget: b})
 }
 
