@@ -36,3 +36,17 @@ func CheckFIPS(pub *rsa.PublicKey) error {
 	}
 	return nil
 }
+
+// FIPSMode names the mode Go's FIPS 140-3 module runs in, as GODEBUG's
+// fips140 setting spells it: "off", "on" or "only" (enforced), with the
+// module's version when it is on. Logs and `rotatord version` show it, so an
+// operator can tell that a GODEBUG setting took effect.
+func FIPSMode() string {
+	switch {
+	case fips140.Enforced():
+		return "only (module " + fips140.Version() + ")"
+	case fips140.Enabled():
+		return "on (module " + fips140.Version() + ")"
+	}
+	return "off"
+}

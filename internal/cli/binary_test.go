@@ -85,6 +85,11 @@ func TestBinaryEncryptPipeline(t *testing.T) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
 	}
 
+	godebug = "fips140=on"
+	if code, out, _ := rotatord("", "version"); code != 0 || !strings.HasSuffix(out, "; fips140 on (module latest))\n") {
+		t.Errorf("version under fips140=on: exit %d, %q; want it to say the mode and the module", code, out)
+	}
+
 	// Under FIPS 140-3 enforcement a 2048-bit gateway key still works, and a
 	// 1024-bit one is refused before stdin is read, with exit 2: no retry or
 	// other input makes that key usable.

@@ -72,7 +72,7 @@ func TestTopLevel(t *testing.T) {
 		"help":            {[]string{"-h"}, ExitOK, "\n  encrypt   print a data source's credentials string, encrypted with a gateway key\n", ""},
 		"help word":       {[]string{"help"}, ExitOK, "  version   print rotatord's version\n", ""},
 		"unknown command": {[]string{"rotate"}, ExitUsage, "", "rotatord: unknown command \"rotate\"; run 'rotatord -h' for the list\n"},
-		"version":         {[]string{"version"}, ExitOK, "rotatord devel (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n", ""},
+		"version":         {[]string{"version"}, ExitOK, "rotatord devel (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "; fips140 off)\n", ""},
 		"version extra":   {[]string{"version", "now"}, ExitUsage, "", "rotatord version: takes no arguments\n"},
 		"version flag":    {[]string{"version", "--short"}, ExitUsage, "", "rotatord version: flag provided but not defined: -short (see -h)\n"},
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/rotatord/rotatord/internal/cipher"
 )
 
 // Version is rotatord's version, set when building a release:
@@ -55,7 +57,7 @@ func revision() string {
 }
 
 func runVersion(_ context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "version", "", "Prints rotatord's version, the Go version that built it, and the platform.\n")
+	fs := newFlagSet(env, "version", "", "Prints rotatord's version, the Go version that built it, the platform, and the FIPS 140-3 mode.\n")
 	if code, ok := parseFlags(env, fs, args); !ok {
 		return code
 	}
@@ -63,7 +65,7 @@ func runVersion(_ context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "rotatord version: takes no arguments")
 		return ExitUsage
 	}
-	if _, err := fmt.Fprintf(env.Stdout, "rotatord %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH); err != nil {
+	if _, err := fmt.Fprintf(env.Stdout, "rotatord %s (%s %s/%s; fips140 %s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, cipher.FIPSMode()); err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord version: write stdout: %v\n", err)
 		return ExitFailure
 	}

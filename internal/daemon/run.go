@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/rotatord/rotatord/internal/cipher"
 	"os"
 	"time"
 
@@ -58,7 +59,7 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 
 	d.ready.Store(true)
 	d.notify("READY=1")
-	d.log.Info("rotatord started", "datasources", len(d.cfg.Load().Datasources), "listen", srv.Addr())
+	d.log.Info("rotatord started", "datasources", len(d.cfg.Load().Datasources), "listen", srv.Addr(), "fips140", cipher.FIPSMode())
 	<-gctx.Done()
 	d.ready.Store(false)
 	d.notify("STOPPING=1")
