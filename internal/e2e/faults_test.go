@@ -20,6 +20,7 @@ import (
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // faultRow is one row of the fault table: a fault injected into the
@@ -586,7 +587,7 @@ func ftStateUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The state is opened before any request goes out.
-	waitFor(t, "the first token request", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the first token request", 20*time.Second, func() bool {
 		return len(e.demo.Stack.Identity.Requests()) > 0
 	})
 	if err := os.Rename(stateDir, stateDir+".gone"); err != nil {
@@ -735,7 +736,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	successes := func(name string) int {
 		return len(regexp.MustCompile(`(?m)^.*msg=rotation datasource=`+name+` .*result=success.*$`).FindAllString(e.out.String(), -1))
 	}
-	waitFor(t, "a first rotation on the 1024-bit gateway", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "a first rotation on the 1024-bit gateway", 30*time.Second, func() bool {
 		return successes("hr-fileshare") > 0 && successes("ledger-key") > 0
 	})
 
@@ -744,7 +745,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	pbi.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "3600"})
 	failure := regexp.MustCompile(`(?m)^.*msg=rotation datasource=(\S+) .*result=failure stage=patch reason=throttled .*$`)
 	var failed string
-	waitFor(t, "a throttled tick", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "a throttled tick", 30*time.Second, func() bool {
 		if m := failure.FindStringSubmatch(e.out.String()); m != nil {
 			failed = m[1]
 		}
@@ -767,7 +768,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := func() string { return e.out.String()[mark:] }
-	waitFor(t, "the rotator to notice the new gateway key", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the rotator to notice the new gateway key", 30*time.Second, func() bool {
 		return strings.Contains(since(), `msg="gateway key changed, encrypting again"`)
 	})
 	if n := ftCount(pbi.Requests(), emulator.OpUpdateDatasource, 400) - rejected; n < 1 {
@@ -778,7 +779,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	for _, n := range onKeyGateway {
 		before[n] = successes(n)
 	}
-	waitFor(t, "rotations with the new gateway key", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "rotations with the new gateway key", 30*time.Second, func() bool {
 		return successes("hr-fileshare") > before["hr-fileshare"] && successes("ledger-key") > before["ledger-key"]
 	})
 	_, body = d.get("/metrics")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/state"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // binary is the rotatord built once for the whole package.
@@ -45,7 +44,7 @@ type env struct {
 	dir  string
 	demo *demo.Demo
 	ca   string // path of the emulators' CA certificate
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	// godebug is the children's GODEBUG: fips140=on unless a test says
 	// otherwise, so the whole suite runs rotatord in Go's FIPS 140-3 module.
 	godebug string
@@ -63,7 +62,7 @@ func newEnv(t *testing.T, fail string) *env {
 	if err := os.WriteFile(ca, d.Stack.CA.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, dir: dir, demo: d, ca: ca, out: &syncBuffer{}, godebug: "fips140=on"}
+	return &env{t: t, dir: dir, demo: d, ca: ca, out: &testutil.SyncBuffer{}, godebug: "fips140=on"}
 }
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
@@ -144,34 +143,4 @@ func (e *env) state() state.File {
 		e.t.Fatal(err)
 	}
 	return f
-}
-
-// syncBuffer collects a child's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // TestOnceEveryTypeThroughFaults rotates every credential type on 1024- and
@@ -185,7 +186,7 @@ func TestCheckBrokenInventories(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no broken inventories in %s: %v", dir, err)
 	}
-	e := &env{t: t, dir: t.TempDir(), out: &syncBuffer{}}
+	e := &env{t: t, dir: t.TempDir(), out: &testutil.SyncBuffer{}}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -194,7 +195,7 @@ func TestCheckBrokenInventories(t *testing.T) {
 				t.Fatal(err)
 			}
 			abs, _ := filepath.Abs(f)
-			e.out = &syncBuffer{}
+			e.out = &testutil.SyncBuffer{}
 			e.t = t
 			if code := e.run("check", "--config", abs); code != 2 {
 				t.Fatalf("check exited %d, want 2", code)

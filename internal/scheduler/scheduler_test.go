@@ -93,7 +93,7 @@ func TestNoOverlap(t *testing.T) {
 		if got, want := h.starts("slow"), []time.Duration{0, 210 * time.Second, 420 * time.Second}; !slices.Equal(got, want) {
 			t.Errorf("started at %v, want %v", got, want)
 		}
-		if got := h.logs.lines("tick skipped, previous tick still running", "job=slow"); len(got) == 0 {
+		if got := h.logs.Lines("tick skipped, previous tick still running", "job=slow"); len(got) == 0 {
 			t.Errorf("no skipped-tick log line; logs:\n%s", h.logs)
 		}
 		h.cancel() // the tick started at 630s is in flight: Run waits for it
@@ -154,7 +154,7 @@ func TestFailingJobsDoNotStopOthers(t *testing.T) {
 		if strings.Contains(h.logs.String(), "hunter2") {
 			t.Error("a panic value reached the logs")
 		}
-		if len(h.logs.lines("job panicked", "job=out-of-range", "stack=")) == 0 {
+		if len(h.logs.Lines("job panicked", "job=out-of-range", "stack=")) == 0 {
 			t.Errorf("no panic log line with a stack; logs:\n%s", h.logs)
 		}
 		_ = h.stop()
@@ -203,7 +203,7 @@ func TestRetries(t *testing.T) {
 				if got := ticks[0]; got.Attempts != len(tc.wantAttempts) || !errors.Is(got.Err, tc.wantErr) || (tc.wantErr == nil) != (got.Err == nil) {
 					t.Errorf("report: attempts %d, err %v; want %d, %v", got.Attempts, got.Err, len(tc.wantAttempts), tc.wantErr)
 				}
-				if retries := h.logs.lines("attempt failed", "job=r", "retrying_in=", "elapsed="); len(retries) != len(tc.wantAttempts)-1 {
+				if retries := h.logs.Lines("attempt failed", "job=r", "retrying_in=", "elapsed="); len(retries) != len(tc.wantAttempts)-1 {
 					t.Errorf("%d retry log lines, want %d", len(retries), len(tc.wantAttempts)-1)
 				}
 				_ = h.stop()
