@@ -17,6 +17,7 @@ import (
 // TestDemoRotatesEverything runs the README's first command and waits for
 // every sample data source to rotate.
 func TestDemoRotatesEverything(t *testing.T) {
+	skipIfShort(t)
 	e := &env{t: t, dir: t.TempDir(), out: &testutil.SyncBuffer{}}
 	d := e.start("demo", "-listen", "127.0.0.1:0", "-dir", e.dir)
 	success := regexp.MustCompile(`msg=rotation datasource=(\S+) .*result=success`)
@@ -42,6 +43,7 @@ func TestDemoRotatesEverything(t *testing.T) {
 // TestRunBadStartup: problems found before the daemon can run exit 2 with
 // one clear line.
 func TestRunBadStartup(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,6 +101,7 @@ func TestRunBadStartup(t *testing.T) {
 // TestJSONLogs: --log-format json gives one JSON object per line with the
 // stable keys of a rotation.
 func TestJSONLogs(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "ledger-key", "--log-format", "json"); code != 0 {
 		t.Fatalf("once exited %d; output:\n%s", code, e.out)

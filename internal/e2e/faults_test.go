@@ -287,6 +287,7 @@ func faultRows() []faultRow {
 // code, the one log line, the state file and, always, that the gateway
 // never holds a credential other than the previous or the correct new one.
 func TestFaultTable(t *testing.T) {
+	skipIfShort(t)
 	for _, row := range faultRows() {
 		t.Run(row.name, func(t *testing.T) { ftRunRow(t, row) })
 	}

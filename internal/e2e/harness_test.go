@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,21 +22,35 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse() // testing.Short reads the flags
 	dir, err := os.MkdirTemp("", "rotatord-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "rotatord")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rotatord")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building rotatord:", err)
-		os.Exit(1)
+	// Under -short every test skips (skipIfShort), so the build is not worth
+	// its minute; the directory stays, for the benchmarks' own builds.
+	if !testing.Short() {
+		build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rotatord")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building rotatord:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// skipIfShort skips t under -short: every test here builds or runs
+// binaries and waits on real processes, which takes minutes.
+func skipIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs the rotatord binary; skipped under -short")
+	}
 }
 
 // env is one test's world: seeded emulators and the inventory for them.

@@ -17,6 +17,7 @@ import (
 // 2048-bit gateways while Power BI throttles and fails now and then, and
 // checks what the gateway decrypted.
 func TestOnceEveryTypeThroughFaults(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	faults := e.demo.Stack.PowerBI.Faults()
 	faults.Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "1", Times: 2})
@@ -75,6 +76,7 @@ func keys(m map[string]string) []string {
 // missing; it fails with a clear line, exit 1, and every other data source
 // is rotated.
 func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "sales-sql")
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
 		t.Fatalf("once exited %d, want 1; output:\n%s", code, e.out)
@@ -102,6 +104,7 @@ func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
 // gateway fail at once (no retries: nothing will change by trying again) with
 // reason fips and a line that names the key size and what to do.
 func TestOnceUnderFIPSOnly(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	e.godebug = "fips140=only"
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
@@ -130,6 +133,7 @@ func TestOnceUnderFIPSOnly(t *testing.T) {
 // TestOnceUsers: declared users are added, a user someone added by hand is
 // left alone (no prune).
 func TestOnceUsers(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "sales-sql"); code != 0 {
 		t.Fatalf("once exited %d; output:\n%s", code, e.out)
@@ -160,6 +164,7 @@ func TestOnceUsers(t *testing.T) {
 // TestPlanChangesNothing: plan reads, prints key sizes and user changes, and
 // sends no PATCH, POST or DELETE.
 func TestPlanChangesNothing(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("plan", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("plan exited %d; output:\n%s", code, e.out)
@@ -181,6 +186,7 @@ func TestPlanChangesNothing(t *testing.T) {
 // TestCheckBrokenInventories runs check on the config package's broken
 // inventories and compares stderr with each one's golden error text.
 func TestCheckBrokenInventories(t *testing.T) {
+	skipIfShort(t)
 	dir := "../config/testdata/bad"
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {

@@ -38,6 +38,7 @@ const promShortFor = "2s"
 // it; the alert fires with the second failure, one schedule interval (1m)
 // later. Most of this test's minute is that wait.
 func TestPrometheusAlertFires(t *testing.T) {
+	skipIfShort(t)
 	promBin := promBinary(t)
 	t.Parallel() // mostly waiting for the demo's second tick
 

@@ -88,6 +88,7 @@ func (d *daemon) stop(sig os.Signal, within time.Duration) int {
 // TestRunReload: a changed inventory is picked up on SIGHUP; a broken one is
 // refused while the old one keeps running, visibly in logs and metrics.
 func TestRunReload(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	d := e.start("run", "--config", e.demo.ConfigPath)
 	if code, body := d.get("/readyz"); code != 200 {
@@ -152,6 +153,7 @@ func TestRunReload(t *testing.T) {
 // TestRunSIGTERMMidRotation: a rotation in flight when SIGTERM arrives is
 // finished, the state written, and the exit code is 0.
 func TestRunSIGTERMMidRotation(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	// lake-oauth (OAuth2) is rotated at start; make its PATCH slow.
 	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1})

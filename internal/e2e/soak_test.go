@@ -27,6 +27,7 @@ import (
 // that the gateways never got a wrong credential. Durations past ~8m need
 // `go test -timeout` above the default 10m.
 func TestSoak(t *testing.T) {
+	skipIfShort(t)
 	v := os.Getenv("ROTATORD_SOAK")
 	if v == "" {
 		t.Skip("set ROTATORD_SOAK=10m to run the soak test")
