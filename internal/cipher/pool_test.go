@@ -41,9 +41,6 @@ func TestPoolCountsSegments(t *testing.T) {
 		if got := p.Segments(); got != s.want {
 			t.Errorf("after rsa%d %dB: Segments() = %d, want %d", s.bits, s.n, got, s.want)
 		}
-		if got := Segments(&priv.PublicKey, s.n); s.bits == 1024 && got != (s.n+84)/85 {
-			t.Errorf("Segments(rsa1024, %d) = %d", s.n, got)
-		}
 	}
 	if p.QueueLength() != 0 {
 		t.Errorf("QueueLength() = %d after all work finished", p.QueueLength())
