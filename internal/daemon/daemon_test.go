@@ -61,16 +61,16 @@ func TestRunStopsCleanly(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n := 0
-		for _, e := range dm.Catalog() {
+		for _, e := range demo.Catalog() {
 			if _, ok := dm.Stack.PowerBI.Credential(e.Gateway, e.ID); ok {
 				n++
 			}
 		}
-		if n == len(dm.Catalog()) {
+		if n == len(demo.Catalog()) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d data sources rotated", n, len(dm.Catalog()))
+			t.Fatalf("%d of %d data sources rotated", n, len(demo.Catalog()))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

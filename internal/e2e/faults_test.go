@@ -704,7 +704,7 @@ func ftMountNamespace() ([]string, error) {
 
 func ftNames(e *env) []string {
 	var out []string
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		out = append(out, x.Name)
 	}
 	return out

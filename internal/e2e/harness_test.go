@@ -84,7 +84,11 @@ func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + e.ca, "HOME=" + e.dir, "GODEBUG=" + e.godebug}
 	if e.demo != nil {
-		cmd.Env = append(cmd.Env, e.demo.Environ()...)
+		// The demo's one variable, which the in-process daemon reads
+		// through LookupEnv.
+		if v, ok := e.demo.LookupEnv(demo.SASEnv); ok {
+			cmd.Env = append(cmd.Env, demo.SASEnv+"="+v)
+		}
 	}
 	cmd.Stdout = e.out
 	cmd.Stderr = e.out
@@ -109,7 +113,7 @@ func (e *env) run(args ...string) int {
 
 // entry finds a data source of the demo inventory.
 func (e *env) entry(name string) demo.Entry {
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if x.Name == name {
 			return x
 		}
@@ -140,11 +144,25 @@ func (e *env) checkNoLeak() {
 // checkTextNoLeak fails if any secret the demo holds appears in text.
 func (e *env) checkTextNoLeak(where, text string) {
 	e.t.Helper()
-	for _, s := range e.demo.Secrets() {
+	for _, s := range e.secrets() {
 		if s != "" && strings.Contains(text, s) {
 			e.t.Errorf("a secret value appears in the %s", where)
 		}
 	}
+}
+
+// secrets lists every secret value the demo holds: the client secret and
+// every credential field but the user names.
+func (e *env) secrets() []string {
+	out := []string{e.demo.Stack.ClientSecret.RevealString()}
+	for _, fields := range e.demo.Want {
+		for name, v := range fields {
+			if name != "username" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 func (e *env) state() state.File {

@@ -28,7 +28,7 @@ func TestOnceEveryTypeThroughFaults(t *testing.T) {
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("once exited %d, want 0; output:\n%s", code, e.out)
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		got, ok := e.received(x.Name)
 		if !ok {
 			t.Errorf("%s: the gateway received no credential", x.Name)
@@ -56,7 +56,7 @@ func TestOnceEveryTypeThroughFaults(t *testing.T) {
 		}
 	}
 	st := e.state()
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if st.Datasources[x.Name].LastSuccess.IsZero() {
 			t.Errorf("%s: no last success in the state file", x.Name)
 		}
@@ -84,7 +84,7 @@ func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
 	if _, ok := e.received("sales-sql"); ok {
 		t.Error("sales-sql: a credential was sent although its secret is missing")
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if _, ok := e.received(x.Name); !ok && x.Name != "sales-sql" {
 			t.Errorf("%s: not rotated although only sales-sql is broken", x.Name)
 		}
@@ -110,7 +110,7 @@ func TestOnceUnderFIPSOnly(t *testing.T) {
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
 		t.Fatalf("once exited %d, want 1; output:\n%s", code, e.out)
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		_, got := e.received(x.Name)
 		if want := x.Gateway != demo.Gateway1024; got != want {
 			t.Errorf("%s (gateway %s): received a credential = %v, want %v", x.Name, x.Gateway, got, want)
