@@ -134,21 +134,17 @@ func TestFailingJobsDoNotStopOthers(t *testing.T) {
 			"good":         {""},
 		}
 		for name, tc := range tests {
-			st := h.state(name)
-			if n := len(h.ticks(name)); n != 2 {
-				t.Errorf("%s: %d ticks, want 2", name, n)
+			ticks := h.ticks(name)
+			if len(ticks) != 2 {
+				t.Errorf("%s: %d ticks, want 2", name, len(ticks))
 			}
-			if tc.wantErr == "" {
-				if st.LastErr != nil || st.ConsecutiveFailures != 0 {
-					t.Errorf("%s: LastErr %v, failures %d; want nil, 0", name, st.LastErr, st.ConsecutiveFailures)
+			for i, r := range ticks {
+				switch {
+				case tc.wantErr == "" && r.Err != nil:
+					t.Errorf("%s: tick %d: %v, want success", name, i+1, r.Err)
+				case tc.wantErr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tc.wantErr)):
+					t.Errorf("%s: tick %d: error %v, want it to contain %q", name, i+1, r.Err, tc.wantErr)
 				}
-				continue
-			}
-			if st.LastErr == nil || !strings.Contains(st.LastErr.Error(), tc.wantErr) {
-				t.Errorf("%s: LastErr = %v, want it to contain %q", name, st.LastErr, tc.wantErr)
-			}
-			if st.ConsecutiveFailures != 2 {
-				t.Errorf("%s: ConsecutiveFailures = %d, want 2", name, st.ConsecutiveFailures)
 			}
 		}
 		if strings.Contains(h.logs.String(), "hunter2") {
