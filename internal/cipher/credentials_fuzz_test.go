@@ -28,7 +28,7 @@ func FuzzCredentialsEncrypt(f *testing.F) {
 		if hybrid {
 			priv = testKey(t, 2048)
 		}
-		out, err := Encrypt(randReader(), &priv.PublicKey, plain.Reveal())
+		out, err := encryptRand(randReader(), &priv.PublicKey, plain.Reveal())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,29 +36,13 @@ const (
 // ErrEmptyPlaintext is returned for an empty plaintext; the SDK refuses one too.
 var ErrEmptyPlaintext = errors.New("cipher: empty plaintext")
 
-// Encrypt returns the credentials string for plaintext under pub: the
-// segmented RSA-OAEP-SHA1 scheme for a 1024-bit modulus, the SDK's hybrid
-// scheme otherwise. rnd supplies all randomness (crypto/rand.Reader in
-// production). Errors never include plaintext.
-func Encrypt(rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
-	return encrypt(context.Background(), nil, rnd, pub, plaintext)
-}
-
-// Segments returns how many RSA operations encrypting n plaintext bytes
-// under pub takes.
-func Segments(pub *rsa.PublicKey, n int) int {
-	if pub.Size() == legacyModulusBytes {
-		return segmentCount(n)
-	}
-	return 1
-}
-
 // segmentCount is how many SegmentBytes segments n bytes make.
 func segmentCount(n int) int { return (n + SegmentBytes - 1) / SegmentBytes }
 
-// encrypt does the work for Encrypt and Pool.Encrypt; p may be nil (no
-// bound). Each RSA operation is bracketed by p.acquire and p.release rather
-// than passed as a closure, which would cost an allocation per segment.
+// encrypt does the work for Pool.Encrypt; rnd supplies all randomness
+// (crypto/rand.Reader there; tests pin or break it). Each RSA operation is
+// bracketed by p.acquire and p.release rather than passed as a closure,
+// which would cost an allocation per segment.
 func encrypt(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
 	if pub == nil || pub.N == nil {
 		return "", errors.New("cipher: no public key")

@@ -41,7 +41,7 @@ func TestEncryptRoundTripLengths(t *testing.T) {
 				for i := range plain {
 					plain[i] = byte('a' + i%26)
 				}
-				out, err := Encrypt(randReader(), &priv.PublicKey, plain)
+				out, err := encryptRand(randReader(), &priv.PublicKey, plain)
 				if err != nil {
 					t.Fatalf("Encrypt: %v", err)
 				}
@@ -66,7 +66,7 @@ func TestHybridKeyPartLength(t *testing.T) {
 		chars int
 		tail  string
 	}{2048: {344, "=="}, 3072: {512, ""}, 4096: {684, "="}} {
-		out, err := Encrypt(randReader(), &testKey(t, bits).PublicKey, []byte("x"))
+		out, err := encryptRand(randReader(), &testKey(t, bits).PublicKey, []byte("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestEncryptEveryCredentialType(t *testing.T) {
 func TestDecryptRejectsTampering(t *testing.T) {
 	for _, bits := range keySizes {
 		priv := testKey(t, bits)
-		out, err := Encrypt(randReader(), &priv.PublicKey, bytes.Repeat([]byte("secret-json "), 20))
+		out, err := encryptRand(randReader(), &priv.PublicKey, bytes.Repeat([]byte("secret-json "), 20))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,12 +169,12 @@ func TestEncryptErrorsNeverContainPlaintext(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	tests := map[string]func() (string, error){
-		"nil key":         func() (string, error) { return Encrypt(randReader(), nil, plain) },
-		"512-bit key":     func() (string, error) { return Encrypt(randReader(), small, plain) },
-		"even exponent":   func() (string, error) { return Encrypt(randReader(), evenE, plain) },
-		"failing rand":    func() (string, error) { return Encrypt(failingReader{}, &testKey(t, 1024).PublicKey, plain) },
-		"failing rand 2k": func() (string, error) { return Encrypt(failingReader{}, &testKey(t, 2048).PublicKey, plain) },
-		"empty plaintext": func() (string, error) { return Encrypt(randReader(), &testKey(t, 2048).PublicKey, nil) },
+		"nil key":         func() (string, error) { return encryptRand(randReader(), nil, plain) },
+		"512-bit key":     func() (string, error) { return encryptRand(randReader(), small, plain) },
+		"even exponent":   func() (string, error) { return encryptRand(randReader(), evenE, plain) },
+		"failing rand":    func() (string, error) { return encryptRand(failingReader{}, &testKey(t, 1024).PublicKey, plain) },
+		"failing rand 2k": func() (string, error) { return encryptRand(failingReader{}, &testKey(t, 2048).PublicKey, plain) },
+		"empty plaintext": func() (string, error) { return encryptRand(randReader(), &testKey(t, 2048).PublicKey, nil) },
 		"pool small key":  func() (string, error) { return NewPool(1).Encrypt(t.Context(), small, secret.New(plain)) },
 		"pool canceled": func() (string, error) {
 			return NewPool(1).Encrypt(canceled, &testKey(t, 2048).PublicKey, secret.New(plain))
@@ -194,7 +194,7 @@ func TestEncryptErrorsNeverContainPlaintext(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Encrypt(randReader(), &testKey(t, 2048).PublicKey, nil); !errors.Is(err, ErrEmptyPlaintext) {
+	if _, err := encryptRand(randReader(), &testKey(t, 2048).PublicKey, nil); !errors.Is(err, ErrEmptyPlaintext) {
 		t.Errorf("empty plaintext: %v, want ErrEmptyPlaintext", err)
 	}
 }
@@ -214,7 +214,7 @@ func FuzzEncryptRoundTrip(f *testing.F) {
 		if hybrid {
 			priv = testKey(t, 2048)
 		}
-		out, err := Encrypt(randReader(), &priv.PublicKey, plain)
+		out, err := encryptRand(randReader(), &priv.PublicKey, plain)
 		if len(plain) == 0 {
 			if !errors.Is(err, ErrEmptyPlaintext) {
 				t.Fatalf("empty plaintext: %v", err)

@@ -1,10 +1,12 @@
 package cipher
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -53,4 +55,10 @@ func testKey(tb testing.TB, bits int) *rsa.PrivateKey {
 		tb.Fatal(err)
 	}
 	return keys[bits]
+}
+
+// encryptRand is Pool.Encrypt with rnd for its randomness, so that tests
+// can pin it or make it fail.
+func encryptRand(rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
+	return encrypt(context.Background(), NewPool(1), rnd, pub, plaintext)
 }

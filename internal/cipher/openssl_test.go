@@ -37,7 +37,7 @@ func TestOpenSSLDecrypts(t *testing.T) {
 			if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			out, err := Encrypt(randReader(), &priv.PublicKey, plain)
+			out, err := encryptRand(randReader(), &priv.PublicKey, plain)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,8 +35,11 @@ func NewPool(workers int) *Pool {
 	return &Pool{slots: semaphore.NewWeighted(int64(workers))}
 }
 
-// Encrypt is Encrypt with crypto/rand, its RSA operations run within the
-// pool's bound. If ctx ends while waiting for a slot, it returns ctx.Err().
+// Encrypt returns the credentials string for plaintext under pub: the
+// segmented RSA-OAEP-SHA1 scheme for a 1024-bit modulus, the SDK's hybrid
+// scheme otherwise, with crypto/rand's randomness and its RSA operations
+// run within the pool's bound. If ctx ends while waiting for a slot, it
+// returns ctx.Err(). Errors never include plaintext.
 func (p *Pool) Encrypt(ctx context.Context, pub *rsa.PublicKey, plaintext secret.Secret) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -44,10 +47,10 @@ func (p *Pool) Encrypt(ctx context.Context, pub *rsa.PublicKey, plaintext secret
 	return encrypt(ctx, p, rand.Reader, pub, plaintext.Reveal())
 }
 
-// acquire waits for a slot; a nil Pool never waits. Context errors are
-// returned as they are, so callers can hand back ctx.Err() itself.
+// acquire waits for a slot. Context errors are returned as they are, so
+// callers can hand back ctx.Err() itself.
 func (p *Pool) acquire(ctx context.Context) error {
-	if p == nil || p.slots.TryAcquire(1) {
+	if p.slots.TryAcquire(1) {
 		return nil
 	}
 	p.waiting.Add(1)
@@ -58,9 +61,6 @@ func (p *Pool) acquire(ctx context.Context) error {
 // release frees the slot acquire took and counts the operation if it
 // succeeded.
 func (p *Pool) release(done bool) {
-	if p == nil {
-		return
-	}
 	p.slots.Release(1)
 	if done {
 		p.segments.Add(1)

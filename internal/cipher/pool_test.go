@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestPoolCountsSegments(t *testing.T) {
@@ -40,24 +41,9 @@ func TestPoolCountsSegments(t *testing.T) {
 		if got := p.Segments(); got != s.want {
 			t.Errorf("after rsa%d %dB: Segments() = %d, want %d", s.bits, s.n, got, s.want)
 		}
-		if got := Segments(&priv.PublicKey, s.n); s.bits == 1024 && got != (s.n+84)/85 {
-			t.Errorf("Segments(rsa1024, %d) = %d", s.n, got)
-		}
 	}
 	if p.QueueLength() != 0 {
 		t.Errorf("QueueLength() = %d after all work finished", p.QueueLength())
-	}
-}
-
-// waitFor spins (yielding, never sleeping a fixed time) until cond holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
 	}
 }
 
@@ -80,7 +66,7 @@ func TestPoolWaitsForSlotAndHonoursCancel(t *testing.T) {
 		out, err := p.Encrypt(ctx, pub, secret.FromString("waits then gives up"))
 		results <- result{out, err}
 	}()
-	waitFor(t, "one queued operation", func() bool { return p.QueueLength() == 1 })
+	testutil.WaitFor(t, "one queued operation", 10*time.Second, func() bool { return p.QueueLength() == 1 })
 	cancel()
 	r := <-results
 	if r.err != context.Canceled {
@@ -95,7 +81,7 @@ func TestPoolWaitsForSlotAndHonoursCancel(t *testing.T) {
 		out, err := p.Encrypt(t.Context(), pub, secret.FromString("waits then runs"))
 		results <- result{out, err}
 	}()
-	waitFor(t, "the second queued operation", func() bool { return p.QueueLength() == 1 })
+	testutil.WaitFor(t, "the second queued operation", 10*time.Second, func() bool { return p.QueueLength() == 1 })
 	p.slots.Release(1)
 	if r := <-results; r.err != nil || r.out == "" {
 		t.Fatalf("Encrypt after release = %q, %v", r.out, r.err)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -61,16 +61,16 @@ func TestRunStopsCleanly(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n := 0
-		for _, e := range dm.Catalog() {
+		for _, e := range demo.Catalog() {
 			if _, ok := dm.Stack.PowerBI.Credential(e.Gateway, e.ID); ok {
 				n++
 			}
 		}
-		if n == len(dm.Catalog()) {
+		if n == len(demo.Catalog()) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d data sources rotated", n, len(dm.Catalog()))
+			t.Fatalf("%d of %d data sources rotated", n, len(demo.Catalog()))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -151,28 +151,10 @@ func TestPlanWithoutStateDirectory(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink tests read while the daemon writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFileWatchReloads: a changed file is picked up without a signal; a bad
 // one is refused once, not at every poll, and the running inventory stays.
 func TestFileWatchReloads(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	d, dm := newDemoDaemon(t, Options{ReloadPoll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	srv, err := d.Listen()
 	if err != nil {
@@ -187,18 +169,15 @@ func TestFileWatchReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; logs:\n%s", what, logs.String())
-			}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
 		}
-	}
+	})
 	if err := os.WriteFile(dm.ConfigPath, append(orig, "bogus: 1\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	wait("the bad file to be refused", func() bool { return strings.Contains(logs.String(), "config reload refused") })
+	testutil.WaitFor(t, "the bad file to be refused", 10*time.Second, func() bool { return strings.Contains(logs.String(), "config reload refused") })
 	time.Sleep(100 * time.Millisecond) // ten more polls
 	if n := strings.Count(logs.String(), "config reload refused"); n != 1 {
 		t.Errorf("the unchanged bad file was refused %d times, want once", n)
@@ -211,7 +190,7 @@ func TestFileWatchReloads(t *testing.T) {
 	if err := os.WriteFile(dm.ConfigPath, []byte(fixed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	wait("the good file to be loaded", func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
+	testutil.WaitFor(t, "the good file to be loaded", 10*time.Second, func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
 }
 
 // TestReloadKeepsKeyVaultClients: a vault the new inventory keeps keeps its
@@ -229,7 +208,7 @@ func TestReloadKeepsKeyVaultClients(t *testing.T) {
 // rotation is in flight leaves no counter series (in particular none with
 // an empty credential_type) and no state behind.
 func TestRemovedWhileRotating(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	reg := prometheus.NewRegistry()
 	d, dm := newDemoDaemon(t, Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	patching := make(chan struct{})

@@ -28,9 +28,9 @@ const (
 // Entry is one data source of the demo inventory.
 type Entry struct{ Name, Gateway, ID, Type string }
 
-// catalog lists the demo inventory's data sources, as inventory.yaml.tmpl
+// Catalog lists the demo inventory's data sources, as inventory.yaml.tmpl
 // declares them.
-func catalog() []Entry {
+func Catalog() []Entry {
 	return []Entry{
 		{"sales-sql", Gateway2048, "252b9de8-d915-4788-aaeb-ec8c2395f970", "Basic"},
 		{"hr-fileshare", Gateway1024, "7d3b5a1c-2e4f-4a6b-8c9d-0e1f2a3b4c5d", "Windows"},
@@ -41,9 +41,6 @@ func catalog() []Entry {
 		{"warehouse-key", Gateway2048, "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a", "Key"},
 	}
 }
-
-// Catalog returns the demo inventory's data sources.
-func (d *Demo) Catalog() []Entry { return catalog() }
 
 // SASEnv is the environment variable the blob-sas data source reads.
 const SASEnv = "ROTATORD_DEMO_SAS"
@@ -66,28 +63,6 @@ type Demo struct {
 	// not listed. Tests compare the emulator's decrypted credentials with it.
 	Want map[string]map[string]string
 	env  map[string]string
-}
-
-// Environ is the demo's environment as KEY=VALUE lines, for a child process.
-func (d *Demo) Environ() []string {
-	var out []string
-	for k, v := range d.env {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
-
-// Secrets lists every secret value the demo holds, for leak scans.
-func (d *Demo) Secrets() []string {
-	out := []string{d.Stack.ClientSecret.RevealString()}
-	for _, fields := range d.Want {
-		for name, v := range fields {
-			if name != "username" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
 }
 
 // LookupEnv is the environment the demo's env sources see.
@@ -120,7 +95,7 @@ func (d *Demo) seed(o Options) error {
 			return err
 		}
 	}
-	for _, e := range catalog() {
+	for _, e := range Catalog() {
 		add := st.PowerBI.AddDatasource
 		if e.Gateway == CloudGateway {
 			add = st.PowerBI.AddCloudDatasource
@@ -130,7 +105,7 @@ func (d *Demo) seed(o Options) error {
 		}
 	}
 	// A user someone added by hand: rotatord leaves it alone (no prune).
-	st.PowerBI.SetUsers(Gateway2048, catalog()[0].ID, []emulator.User{
+	st.PowerBI.SetUsers(Gateway2048, Catalog()[0].ID, []emulator.User{
 		{DatasourceAccessRight: "Read", EmailAddress: "legacy@contoso.com", PrincipalType: "User"},
 	})
 

@@ -108,6 +108,7 @@ func (r *recordingTB) Errorf(format string, args ...any) {
 // after it crosses the limit, and the test that started it fails saying so;
 // one that stays under it is left alone.
 func TestChildMemoryLimit(t *testing.T) {
+	skipIfShort(t)
 	hog, err := hogBinary()
 	if err != nil {
 		t.Fatal(err)

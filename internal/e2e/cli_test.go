@@ -10,15 +10,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // TestDemoRotatesEverything runs the README's first command and waits for
 // every sample data source to rotate.
 func TestDemoRotatesEverything(t *testing.T) {
-	e := &env{t: t, dir: t.TempDir(), out: &syncBuffer{}}
+	skipIfShort(t)
+	e := &env{t: t, dir: t.TempDir(), out: &testutil.SyncBuffer{}}
 	d := e.start("demo", "-listen", "127.0.0.1:0", "-dir", e.dir)
 	success := regexp.MustCompile(`msg=rotation datasource=(\S+) .*result=success`)
-	waitFor(t, "all seven demo data sources to rotate", 60*time.Second, func() bool {
+	testutil.WaitFor(t, "all seven demo data sources to rotate", 60*time.Second, func() bool {
 		seen := map[string]bool{}
 		for _, m := range success.FindAllStringSubmatch(e.out.String(), -1) {
 			seen[m[1]] = true
@@ -40,6 +43,7 @@ func TestDemoRotatesEverything(t *testing.T) {
 // TestRunBadStartup: problems found before the daemon can run exit 2 with
 // one clear line.
 func TestRunBadStartup(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +85,7 @@ func TestRunBadStartup(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e.out = &syncBuffer{}
+			e.out = &testutil.SyncBuffer{}
 			e.t = t
 			if code := e.run(tc.args...); code != 2 {
 				t.Fatalf("exit %d, want 2; output:\n%s", code, e.out)
@@ -97,6 +101,7 @@ func TestRunBadStartup(t *testing.T) {
 // TestJSONLogs: --log-format json gives one JSON object per line with the
 // stable keys of a rotation.
 func TestJSONLogs(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "ledger-key", "--log-format", "json"); code != 0 {
 		t.Fatalf("once exited %d; output:\n%s", code, e.out)

@@ -20,6 +20,7 @@ import (
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // faultRow is one row of the fault table: a fault injected into the
@@ -324,6 +325,7 @@ func faultRows() []faultRow {
 // code, the one log line, the state file and, always, that the gateway
 // never holds a credential other than the previous or the correct new one.
 func TestFaultTable(t *testing.T) {
+	skipIfShort(t)
 	for _, row := range faultRows() {
 		t.Run(row.name, func(t *testing.T) { ftRunRow(t, row) })
 	}
@@ -637,7 +639,7 @@ func ftStateUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The state is opened before any request goes out.
-	waitFor(t, "the first token request", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the first token request", 20*time.Second, func() bool {
 		return len(e.demo.Stack.Identity.Requests()) > 0
 	})
 	if err := os.Rename(stateDir, stateDir+".gone"); err != nil {
@@ -753,7 +755,7 @@ func ftMountNamespace() ([]string, error) {
 
 func ftNames(e *env) []string {
 	var out []string
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		out = append(out, x.Name)
 	}
 	return out
@@ -786,7 +788,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	successes := func(name string) int {
 		return len(regexp.MustCompile(`(?m)^.*msg=rotation datasource=`+name+` .*result=success.*$`).FindAllString(e.out.String(), -1))
 	}
-	waitFor(t, "a first rotation on the 1024-bit gateway", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "a first rotation on the 1024-bit gateway", 30*time.Second, func() bool {
 		return successes("hr-fileshare") > 0 && successes("ledger-key") > 0
 	})
 
@@ -795,7 +797,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	pbi.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "3600"})
 	failure := regexp.MustCompile(`(?m)^.*msg=rotation datasource=(\S+) .*result=failure stage=patch reason=throttled .*$`)
 	var failed string
-	waitFor(t, "a throttled tick", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "a throttled tick", 30*time.Second, func() bool {
 		if m := failure.FindStringSubmatch(e.out.String()); m != nil {
 			failed = m[1]
 		}
@@ -818,7 +820,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := func() string { return e.out.String()[mark:] }
-	waitFor(t, "the rotator to notice the new gateway key", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the rotator to notice the new gateway key", 30*time.Second, func() bool {
 		return strings.Contains(since(), `msg="gateway key changed, encrypting again"`)
 	})
 	if n := ftCount(pbi.Requests(), emulator.OpUpdateDatasource, 400) - rejected; n < 1 {
@@ -829,7 +831,7 @@ func ftGatewayKeyChanged(t *testing.T) {
 	for _, n := range onKeyGateway {
 		before[n] = successes(n)
 	}
-	waitFor(t, "rotations with the new gateway key", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "rotations with the new gateway key", 30*time.Second, func() bool {
 		return successes("hr-fileshare") > before["hr-fileshare"] && successes("ledger-key") > before["ledger-key"]
 	})
 	_, body = d.get("/metrics")

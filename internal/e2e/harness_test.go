@@ -1,42 +1,56 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/state"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // binary is the rotatord built once for the whole package.
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse() // testing.Short reads the flags
 	dir, err := os.MkdirTemp("", "rotatord-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "rotatord")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rotatord")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building rotatord:", err)
-		os.Exit(1)
+	// Under -short every test skips (skipIfShort), so the build is not worth
+	// its minute; the directory stays, for the benchmarks' own builds.
+	if !testing.Short() {
+		build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rotatord")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building rotatord:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// skipIfShort skips t under -short: every test here builds or runs
+// binaries and waits on real processes, which takes minutes.
+func skipIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs the rotatord binary; skipped under -short")
+	}
 }
 
 // env is one test's world: seeded emulators and the inventory for them.
@@ -45,7 +59,7 @@ type env struct {
 	dir  string
 	demo *demo.Demo
 	ca   string // path of the emulators' CA certificate
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	// godebug is the children's GODEBUG: fips140=on unless a test says
 	// otherwise, so the whole suite runs rotatord in Go's FIPS 140-3 module.
 	godebug string
@@ -66,14 +80,18 @@ func newEnv(t *testing.T, fail string) *env {
 	if err := os.WriteFile(ca, d.Stack.CA.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, dir: dir, demo: d, ca: ca, out: &syncBuffer{}, godebug: "fips140=on"}
+	return &env{t: t, dir: dir, demo: d, ca: ca, out: &testutil.SyncBuffer{}, godebug: "fips140=on"}
 }
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SSL_CERT_FILE=" + e.ca, "HOME=" + e.dir, "GODEBUG=" + e.godebug}
 	if e.demo != nil {
-		cmd.Env = append(cmd.Env, e.demo.Environ()...)
+		// The demo's one variable, which the in-process daemon reads
+		// through LookupEnv.
+		if v, ok := e.demo.LookupEnv(demo.SASEnv); ok {
+			cmd.Env = append(cmd.Env, demo.SASEnv+"="+v)
+		}
 	}
 	cmd.Stdout = e.out
 	cmd.Stderr = e.out
@@ -98,7 +116,7 @@ func (e *env) run(args ...string) int {
 
 // entry finds a data source of the demo inventory.
 func (e *env) entry(name string) demo.Entry {
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if x.Name == name {
 			return x
 		}
@@ -129,11 +147,25 @@ func (e *env) checkNoLeak() {
 // checkTextNoLeak fails if any secret the demo holds appears in text.
 func (e *env) checkTextNoLeak(where, text string) {
 	e.t.Helper()
-	for _, s := range e.demo.Secrets() {
+	for _, s := range e.secrets() {
 		if s != "" && strings.Contains(text, s) {
 			e.t.Errorf("a secret value appears in the %s", where)
 		}
 	}
+}
+
+// secrets lists every secret value the demo holds: the client secret and
+// every credential field but the user names.
+func (e *env) secrets() []string {
+	out := []string{e.demo.Stack.ClientSecret.RevealString()}
+	for _, fields := range e.demo.Want {
+		for name, v := range fields {
+			if name != "username" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 func (e *env) state() state.File {
@@ -147,34 +179,4 @@ func (e *env) state() state.File {
 		e.t.Fatal(err)
 	}
 	return f
-}
-
-// syncBuffer collects a child's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -10,12 +10,14 @@ import (
 
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // TestOnceEveryTypeThroughFaults rotates every credential type on 1024- and
 // 2048-bit gateways while Power BI throttles and fails now and then, and
 // checks what the gateway decrypted.
 func TestOnceEveryTypeThroughFaults(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	faults := e.demo.Stack.PowerBI.Faults()
 	faults.Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 429, RetryAfter: "1", Times: 2})
@@ -26,7 +28,7 @@ func TestOnceEveryTypeThroughFaults(t *testing.T) {
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("once exited %d, want 0; output:\n%s", code, e.out)
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		got, ok := e.received(x.Name)
 		if !ok {
 			t.Errorf("%s: the gateway received no credential", x.Name)
@@ -54,7 +56,7 @@ func TestOnceEveryTypeThroughFaults(t *testing.T) {
 		}
 	}
 	st := e.state()
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if st.Datasources[x.Name].LastSuccess.IsZero() {
 			t.Errorf("%s: no last success in the state file", x.Name)
 		}
@@ -74,6 +76,7 @@ func keys(m map[string]string) []string {
 // missing; it fails with a clear line, exit 1, and every other data source
 // is rotated.
 func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "sales-sql")
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
 		t.Fatalf("once exited %d, want 1; output:\n%s", code, e.out)
@@ -81,7 +84,7 @@ func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
 	if _, ok := e.received("sales-sql"); ok {
 		t.Error("sales-sql: a credential was sent although its secret is missing")
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		if _, ok := e.received(x.Name); !ok && x.Name != "sales-sql" {
 			t.Errorf("%s: not rotated although only sales-sql is broken", x.Name)
 		}
@@ -101,12 +104,13 @@ func TestOnceMissingSecretFailsOnlyItsDatasource(t *testing.T) {
 // gateway fail at once (no retries: nothing will change by trying again) with
 // reason fips and a line that names the key size and what to do.
 func TestOnceUnderFIPSOnly(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	e.godebug = "fips140=only"
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 1 {
 		t.Fatalf("once exited %d, want 1; output:\n%s", code, e.out)
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		_, got := e.received(x.Name)
 		if want := x.Gateway != demo.Gateway1024; got != want {
 			t.Errorf("%s (gateway %s): received a credential = %v, want %v", x.Name, x.Gateway, got, want)
@@ -129,6 +133,7 @@ func TestOnceUnderFIPSOnly(t *testing.T) {
 // TestOnceUsers: declared users are added, a user someone added by hand is
 // left alone (no prune).
 func TestOnceUsers(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "sales-sql"); code != 0 {
 		t.Fatalf("once exited %d; output:\n%s", code, e.out)
@@ -159,6 +164,7 @@ func TestOnceUsers(t *testing.T) {
 // TestPlanChangesNothing: plan reads, prints key sizes and user changes, and
 // sends no PATCH, POST or DELETE.
 func TestPlanChangesNothing(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	if code := e.run("plan", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("plan exited %d; output:\n%s", code, e.out)
@@ -180,12 +186,13 @@ func TestPlanChangesNothing(t *testing.T) {
 // TestCheckBrokenInventories runs check on the config package's broken
 // inventories and compares stderr with each one's golden error text.
 func TestCheckBrokenInventories(t *testing.T) {
+	skipIfShort(t)
 	dir := "../config/testdata/bad"
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no broken inventories in %s: %v", dir, err)
 	}
-	e := &env{t: t, dir: t.TempDir(), out: &syncBuffer{}}
+	e := &env{t: t, dir: t.TempDir(), out: &testutil.SyncBuffer{}}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -194,7 +201,7 @@ func TestCheckBrokenInventories(t *testing.T) {
 				t.Fatal(err)
 			}
 			abs, _ := filepath.Abs(f)
-			e.out = &syncBuffer{}
+			e.out = &testutil.SyncBuffer{}
 			e.t = t
 			if code := e.run("check", "--config", abs); code != 2 {
 				t.Fatalf("check exited %d, want 2", code)

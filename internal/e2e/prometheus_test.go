@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // promShortFor is every alert's `for:` in the rules Prometheus loads here, as
@@ -36,6 +38,7 @@ const promShortFor = "2s"
 // it; the alert fires with the second failure, one schedule interval (1m)
 // later. Most of this test's minute is that wait.
 func TestPrometheusAlertFires(t *testing.T) {
+	skipIfShort(t)
 	promBin := promBinary(t)
 	t.Parallel() // mostly waiting for the demo's second tick
 
@@ -323,7 +326,7 @@ func promPoll(t *testing.T, what string, d time.Duration, cond func() (bool, str
 type promChild struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error // valid once done is closed
 }
@@ -332,7 +335,7 @@ type promChild struct {
 // kills it if the test did not stop it, and shows its output if the test failed.
 func promStartChild(t *testing.T, name, bin, dir string, args ...string) *promChild {
 	t.Helper()
-	c := &promChild{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	c := &promChild{name: name, cmd: exec.Command(bin, args...), out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	c.cmd.Dir = dir
 	c.cmd.Stdout = c.out
@@ -362,7 +365,7 @@ func promStartChild(t *testing.T, name, bin, dir string, args ...string) *promCh
 func (c *promChild) awaitLog(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
 	var got string
-	waitFor(t, c.name+" to log "+re.String(), 30*time.Second, func() bool {
+	testutil.WaitFor(t, c.name+" to log "+re.String(), 30*time.Second, func() bool {
 		if m := re.FindStringSubmatch(c.out.String()); m != nil {
 			got = m[1]
 		}

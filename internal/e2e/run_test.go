@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // daemon is a running `rotatord run`.
@@ -44,7 +45,7 @@ func (e *env) startFor(timeout time.Duration, args ...string) *daemon {
 		<-d.done
 	})
 	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
-	waitFor(e.t, "rotatord to start", 30*time.Second, func() bool {
+	testutil.WaitFor(e.t, "rotatord to start", 30*time.Second, func() bool {
 		m := started.FindStringSubmatch(e.out.String())
 		if m != nil {
 			d.addr = m[1]
@@ -87,6 +88,7 @@ func (d *daemon) stop(sig os.Signal, within time.Duration) int {
 // TestRunReload: a changed inventory is picked up on SIGHUP; a broken one is
 // refused while the old one keeps running, visibly in logs and metrics.
 func TestRunReload(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	d := e.start("run", "--config", e.demo.ConfigPath)
 	if code, body := d.get("/readyz"); code != 200 {
@@ -104,7 +106,7 @@ func TestRunReload(t *testing.T) {
 	if err := d.cmd.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the bad reload to be refused", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the bad reload to be refused", 20*time.Second, func() bool {
 		return strings.Contains(e.out.String(), "config reload refused")
 	})
 	if !strings.Contains(e.out.String(), `unknown key \"bogus_key\"`) && !strings.Contains(e.out.String(), `unknown key "bogus_key"`) {
@@ -131,7 +133,7 @@ func TestRunReload(t *testing.T) {
 	if err := d.cmd.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the good reload", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the good reload", 20*time.Second, func() bool {
 		return strings.Contains(e.out.String(), `msg="config reloaded"`)
 	})
 	_, body := d.get("/metrics")
@@ -151,11 +153,12 @@ func TestRunReload(t *testing.T) {
 // TestRunSIGTERMMidRotation: a rotation in flight when SIGTERM arrives is
 // finished, the state written, and the exit code is 0.
 func TestRunSIGTERMMidRotation(t *testing.T) {
+	skipIfShort(t)
 	e := newEnv(t, "")
 	// lake-oauth (OAuth2) is rotated at start; make its PATCH slow.
 	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1})
 	d := e.start("run", "--config", e.demo.ConfigPath)
-	waitFor(t, "the PATCH to be in flight", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the PATCH to be in flight", 20*time.Second, func() bool {
 		_, body := d.get("/metrics")
 		return strings.Contains(body, `rotatord_rotation_duration_seconds_count{stage="source"} 1`)
 	})

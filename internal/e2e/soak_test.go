@@ -27,6 +27,7 @@ import (
 // that the gateways never got a wrong credential. Durations past ~8m need
 // `go test -timeout` above the default 10m.
 func TestSoak(t *testing.T) {
+	skipIfShort(t)
 	v := os.Getenv("ROTATORD_SOAK")
 	if v == "" {
 		t.Skip("set ROTATORD_SOAK=10m to run the soak test")
@@ -89,7 +90,7 @@ func TestSoak(t *testing.T) {
 	if len(counted) == 0 {
 		t.Fatal("no rotatord_rotations_total series on /metrics")
 	}
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		total := 0
 		for _, result := range []string{"success", "failure"} {
 			k := soakKey{x.Name, result}
@@ -261,7 +262,7 @@ func soakRotationCounts(body string) map[soakKey]int {
 // sources never changed during the soak, so each must be theirs.
 func soakCheckCredentials(t *testing.T, e *env) {
 	t.Helper()
-	for _, x := range e.demo.Catalog() {
+	for _, x := range demo.Catalog() {
 		hist := e.demo.Stack.PowerBI.History(x.Gateway, x.ID)
 		if len(hist) == 0 {
 			t.Errorf("%s: the gateway never received a credential", x.Name)

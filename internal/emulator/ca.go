@@ -100,9 +100,6 @@ func serialNumber() *big.Int {
 // PEM returns the CA certificate in PEM form, e.g. for SSL_CERT_FILE.
 func (c *CA) PEM() []byte { return append([]byte(nil), c.certPEM...) }
 
-// Pool returns a certificate pool holding only the CA.
-func (c *CA) Pool() *x509.CertPool { return c.pool.Clone() }
-
 // Client returns a new HTTP client that trusts only the CA. It satisfies
 // azcore's policy.Transporter, so it can be passed as the SDKs' Transport.
 func (c *CA) Client() *http.Client {

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/secret"
 )
 
 const (
@@ -81,7 +81,7 @@ func (f *pbiFixture) encrypt(plaintext string) string {
 	}
 	pub, err := cipher.ParsePublicKey(body)
 	must(f.t, err)
-	s, err := cipher.Encrypt(rand.Reader, pub, []byte(plaintext))
+	s, err := cipher.NewPool(1).Encrypt(f.t.Context(), pub, secret.FromString(plaintext))
 	must(f.t, err)
 	return s
 }
@@ -225,7 +225,7 @@ func TestPowerBIAnonymousAndHybridKeys(t *testing.T) {
 		t.Fatalf("key size %d", pub.Size())
 	}
 	for ds, plain := range map[string]string{ds2: `{"credentialData":""}`, ds3: `{"credentialData":[{"name":"key","value":"k3y"}]}`} {
-		creds, err := cipher.Encrypt(rand.Reader, pub, []byte(plain))
+		creds, err := cipher.NewPool(1).Encrypt(t.Context(), pub, secret.FromString(plain))
 		must(t, err)
 		typ := "Anonymous"
 		if ds == ds3 {

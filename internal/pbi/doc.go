@@ -1,6 +1,6 @@
 // Package pbi is rotatord's client for the Power BI REST API's gateway
-// operations: read a gateway's public key and a data source, PATCH a data
-// source's credentials, and list, add and remove data source users.
+// operations: read a gateway's public key, PATCH a data source's
+// credentials, and list, add and remove data source users.
 //
 // It is built on azcore's pipeline — the bearer-token policy for the Power BI
 // scope and azcore's retry policy (exponential backoff with jitter on 408,

@@ -2,7 +2,6 @@ package pbi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -61,7 +60,7 @@ func TestAgainstEmulator(t *testing.T) {
 	}
 	const password = "Pa55-w0rd!-emulated"
 	plain, _ := json.Marshal(map[string]any{"credentialData": []map[string]string{{"name": "username", "value": "svc"}, {"name": "password", "value": password}}})
-	encrypted, err := cipher.Encrypt(rand.Reader, pub, plain)
+	encrypted, err := cipher.NewPool(1).Encrypt(ctx, pub, secret.New(plain))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 // Operation names: the swagger operationIds, used in errors and metrics.
 const (
 	opGetGateway           = "Gateways_GetGateway"
-	opGetDatasource        = "Gateways_GetDatasource"
 	opUpdateDatasource     = "Gateways_UpdateDatasource"
 	opGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
 	opAddDatasourceUser    = "Gateways_AddDatasourceUser"
@@ -33,16 +32,6 @@ type Gateway struct {
 	Name      string    `json:"name,omitempty"`
 	Type      string    `json:"type,omitempty"`
 	PublicKey PublicKey `json:"publicKey"`
-}
-
-// Datasource is the swagger GatewayDatasource.
-type Datasource struct {
-	ID                string `json:"id"`
-	GatewayID         string `json:"gatewayId"`
-	DatasourceName    string `json:"datasourceName,omitempty"`
-	DatasourceType    string `json:"datasourceType,omitempty"`
-	ConnectionDetails string `json:"connectionDetails,omitempty"` // itself a JSON document
-	CredentialType    string `json:"credentialType"`
 }
 
 // CredentialDetails is the swagger CredentialDetails sent by UpdateDatasource.
@@ -113,16 +102,6 @@ func (c *Client) GetGateway(ctx context.Context, gatewayID string) (Gateway, err
 	}
 	err := c.getJSON(ctx, opGetGateway, &g, "gateways", gatewayID)
 	return g, err
-}
-
-// GetDatasource returns a gateway data source.
-func (c *Client) GetDatasource(ctx context.Context, gatewayID, datasourceID string) (Datasource, error) {
-	var d Datasource
-	if err := checkUUIDs(opGetDatasource, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
-		return d, err
-	}
-	err := c.getJSON(ctx, opGetDatasource, &d, "gateways", gatewayID, "datasources", datasourceID)
-	return d, err
 }
 
 // UpdateDatasource sets a data source's credentials (PATCH).

@@ -313,7 +313,7 @@ func TestRotateUsersFailureKeepsThePatch(t *testing.T) {
 func TestKeyFetchSurvivesTheLeadersCancellation(t *testing.T) {
 	f := newFixture(t, "")
 	// A token first, so that the leader's GET starts at once.
-	if _, err := f.rot.keys.pbi.GetDatasource(context.Background(), gw, dsID); err != nil {
+	if _, err := f.rot.keys.pbi.GetGateway(context.Background(), gw); err != nil {
 		t.Fatal(err)
 	}
 	inFlight := make(chan struct{})

@@ -1,10 +1,8 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/scheduler"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -23,7 +22,7 @@ type harness struct {
 	t    *testing.T
 	clk  *clock.Fake
 	s    *scheduler.Scheduler
-	logs *lockedBuffer
+	logs *testutil.SyncBuffer
 
 	mu      sync.Mutex
 	reports []scheduler.TickReport
@@ -33,7 +32,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, o scheduler.Options) *harness {
-	h := &harness{t: t, clk: clock.NewFake(t0), logs: &lockedBuffer{}}
+	h := &harness{t: t, clk: clock.NewFake(t0), logs: &testutil.SyncBuffer{}}
 	o.Clock = h.clk
 	if o.Rand == nil {
 		o.Rand = constRand(0)
@@ -121,38 +120,6 @@ func (h *harness) starts(job string) []time.Duration {
 	var out []time.Duration
 	for _, r := range h.ticks(job) {
 		out = append(out, r.Start.Sub(t0))
-	}
-	return out
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the log lines containing every one of parts.
-func (l *lockedBuffer) lines(parts ...string) []string {
-	var out []string
-next:
-	for _, line := range strings.Split(l.String(), "\n") {
-		for _, p := range parts {
-			if !strings.Contains(line, p) {
-				continue next
-			}
-		}
-		out = append(out, line)
 	}
 	return out
 }

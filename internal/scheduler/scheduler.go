@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 
@@ -61,17 +60,6 @@ type TickReport struct {
 	Next       time.Time // when the job runs next; zero if it was removed
 }
 
-// JobState is the scheduler's view of one job, for metrics and health.
-type JobState struct {
-	Name                string
-	Next                time.Time // zero before Run; while Running, provisional until the tick ends
-	LastStart, LastEnd  time.Time
-	Running             bool
-	LastErr             error
-	ConsecutiveFailures int
-	ExpiresAt           time.Time // from the last successful Result
-}
-
 // Scheduler runs Jobs on their schedules. Make one with New.
 type Scheduler struct {
 	clk         clock.Clock
@@ -96,10 +84,7 @@ type entry struct {
 	running   bool
 	removed   bool
 	lastStart time.Time
-	lastEnd   time.Time
-	lastErr   error
-	failures  int
-	expiresAt time.Time
+	expiresAt time.Time // from the last successful Result
 }
 
 // New returns a Scheduler with no jobs. It starts no goroutine; Run does.
@@ -205,8 +190,7 @@ func (s *Scheduler) poke() {
 }
 
 // Next returns when job name runs next; zero if it is unknown, removed or
-// not planned yet. Metrics ask it per data source at every scrape, where a
-// sorted Snapshot of every job would be wasted work.
+// not planned yet. Metrics ask it per data source at every scrape.
 func (s *Scheduler) Next(name string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -214,30 +198,6 @@ func (s *Scheduler) Next(name string) time.Time {
 		return e.next
 	}
 	return time.Time{}
-}
-
-// Snapshot returns the state of every job, sorted by name.
-func (s *Scheduler) Snapshot() []JobState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]JobState, 0, len(s.jobs))
-	for name, e := range s.jobs {
-		if e.removed {
-			continue
-		}
-		out = append(out, JobState{
-			Name:                name,
-			Next:                e.next,
-			LastStart:           e.lastStart,
-			LastEnd:             e.lastEnd,
-			Running:             e.running,
-			LastErr:             e.lastErr,
-			ConsecutiveFailures: e.failures,
-			ExpiresAt:           e.expiresAt,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
 
 // Heartbeat returns when the loop last woke; it advances at least every

@@ -93,7 +93,7 @@ func TestNoOverlap(t *testing.T) {
 		if got, want := h.starts("slow"), []time.Duration{0, 210 * time.Second, 420 * time.Second}; !slices.Equal(got, want) {
 			t.Errorf("started at %v, want %v", got, want)
 		}
-		if got := h.logs.lines("tick skipped, previous tick still running", "job=slow"); len(got) == 0 {
+		if got := h.logs.Lines("tick skipped, previous tick still running", "job=slow"); len(got) == 0 {
 			t.Errorf("no skipped-tick log line; logs:\n%s", h.logs)
 		}
 		h.cancel() // the tick started at 630s is in flight: Run waits for it
@@ -134,27 +134,23 @@ func TestFailingJobsDoNotStopOthers(t *testing.T) {
 			"good":         {""},
 		}
 		for name, tc := range tests {
-			st := h.state(name)
-			if n := len(h.ticks(name)); n != 2 {
-				t.Errorf("%s: %d ticks, want 2", name, n)
+			ticks := h.ticks(name)
+			if len(ticks) != 2 {
+				t.Errorf("%s: %d ticks, want 2", name, len(ticks))
 			}
-			if tc.wantErr == "" {
-				if st.LastErr != nil || st.ConsecutiveFailures != 0 {
-					t.Errorf("%s: LastErr %v, failures %d; want nil, 0", name, st.LastErr, st.ConsecutiveFailures)
+			for i, r := range ticks {
+				switch {
+				case tc.wantErr == "" && r.Err != nil:
+					t.Errorf("%s: tick %d: %v, want success", name, i+1, r.Err)
+				case tc.wantErr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tc.wantErr)):
+					t.Errorf("%s: tick %d: error %v, want it to contain %q", name, i+1, r.Err, tc.wantErr)
 				}
-				continue
-			}
-			if st.LastErr == nil || !strings.Contains(st.LastErr.Error(), tc.wantErr) {
-				t.Errorf("%s: LastErr = %v, want it to contain %q", name, st.LastErr, tc.wantErr)
-			}
-			if st.ConsecutiveFailures != 2 {
-				t.Errorf("%s: ConsecutiveFailures = %d, want 2", name, st.ConsecutiveFailures)
 			}
 		}
 		if strings.Contains(h.logs.String(), "hunter2") {
 			t.Error("a panic value reached the logs")
 		}
-		if len(h.logs.lines("job panicked", "job=out-of-range", "stack=")) == 0 {
+		if len(h.logs.Lines("job panicked", "job=out-of-range", "stack=")) == 0 {
 			t.Errorf("no panic log line with a stack; logs:\n%s", h.logs)
 		}
 		_ = h.stop()
@@ -203,7 +199,7 @@ func TestRetries(t *testing.T) {
 				if got := ticks[0]; got.Attempts != len(tc.wantAttempts) || !errors.Is(got.Err, tc.wantErr) || (tc.wantErr == nil) != (got.Err == nil) {
 					t.Errorf("report: attempts %d, err %v; want %d, %v", got.Attempts, got.Err, len(tc.wantAttempts), tc.wantErr)
 				}
-				if retries := h.logs.lines("attempt failed", "job=r", "retrying_in=", "elapsed="); len(retries) != len(tc.wantAttempts)-1 {
+				if retries := h.logs.Lines("attempt failed", "job=r", "retrying_in=", "elapsed="); len(retries) != len(tc.wantAttempts)-1 {
 					t.Errorf("%d retry log lines, want %d", len(retries), len(tc.wantAttempts)-1)
 				}
 				_ = h.stop()

@@ -40,11 +40,10 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 
 	s.mu.Lock()
 	e := l.e
-	e.running, e.lastEnd, e.lastErr = false, end, err
-	if err != nil {
-		e.failures++ // the credential set before is still there: keep its expiry
-	} else {
-		e.failures, e.expiresAt = 0, res.ExpiresAt
+	e.running = false
+	// After a failure the credential set before is still there: keep its expiry.
+	if err == nil {
+		e.expiresAt = res.ExpiresAt
 	}
 	if e.removed {
 		if s.jobs[l.name] == e {

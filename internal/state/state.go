@@ -190,13 +190,6 @@ func (s *Store) Prune(keep []string) {
 	maps.DeleteFunc(s.dss, func(name string, _ Datasource) bool { return !want[name] })
 }
 
-// Snapshot returns a copy of every record.
-func (s *Store) Snapshot() map[string]Datasource {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.dss)
-}
-
 // Save writes the state to its path atomically: a temporary file in the
 // same directory, fsynced, then renamed over the old one, with mode 0600.
 // On error the old file is left as it was and no temporary file remains.

@@ -98,12 +98,6 @@ func (s *Server) Addr() string {
 	return s.listener.Addr().String()
 }
 
-// Close releases the listener of a Server whose Serve was never called, for
-// a daemon that fails to start after binding. Serve closes it by itself.
-func (s *Server) Close() error {
-	return s.listener.Close()
-}
-
 // Serve answers requests until ctx is done, then shuts down, giving in-flight
 // requests up to 5 s. It returns nil after a clean shutdown, and the error of
 // the listener or of the shutdown otherwise.

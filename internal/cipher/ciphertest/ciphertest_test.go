@@ -1,7 +1,6 @@
 package ciphertest_test
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
+	"github.com/rotatord/rotatord/internal/secret"
 )
 
 func TestPublicKeyJSONIsPowerBIShape(t *testing.T) {
@@ -36,7 +36,7 @@ func TestDecryptRefusesOtherKey(t *testing.T) {
 		if errA != nil || errB != nil {
 			t.Fatal(errA, errB)
 		}
-		out, err := cipher.Encrypt(rand.Reader, &a.PublicKey, []byte(`{"credentialData":""}`))
+		out, err := cipher.NewPool(1).Encrypt(t.Context(), &a.PublicKey, secret.FromString(`{"credentialData":""}`))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,28 @@
+package scheduler
+
+import (
+	"sort"
+	"time"
+)
+
+// JobState is what the tests see of one job.
+type JobState struct {
+	Name      string
+	Next      time.Time // zero before Run; while running, provisional until the tick ends
+	ExpiresAt time.Time // from the last successful Result
+}
+
+// Snapshot returns the state of every job, sorted by name.
+func (s *Scheduler) Snapshot() []JobState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JobState, 0, len(s.jobs))
+	for name, e := range s.jobs {
+		if e.removed {
+			continue
+		}
+		out = append(out, JobState{Name: name, Next: e.next, ExpiresAt: e.expiresAt})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
