@@ -196,5 +196,5 @@ func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 	d.state.Prune(keep)
 	d.declare(cfg)
 	d.metrics.ConfigReloaded(true)
-	d.log.Info("config reloaded", "why", why, "datasources", len(cfg.Datasources))
+	d.log.Info("config reloaded", "why", why, "config", cfg) // path, content hash, counts: which file took effect
 }
