@@ -11,7 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/scheduler"
 )
 
@@ -21,7 +21,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // synctest.Wait means "every goroutine has done all it can at this instant".
 type harness struct {
 	t    *testing.T
-	clk  *clock.Fake
+	clk  *clocktest.Fake
 	s    *scheduler.Scheduler
 	logs *lockedBuffer
 
@@ -33,7 +33,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, o scheduler.Options) *harness {
-	h := &harness{t: t, clk: clock.NewFake(t0), logs: &lockedBuffer{}}
+	h := &harness{t: t, clk: clocktest.NewFake(t0), logs: &lockedBuffer{}}
 	o.Clock = h.clk
 	if o.Rand == nil {
 		o.Rand = constRand(0)
