@@ -97,7 +97,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	// The errors of the parts below name their subject (state file ...,
 	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
 	var err error
-	if d.state, err = open(cfg.StateFile, o.Logger); err != nil {
+	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
 		return nil, err
 	}
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
@@ -114,7 +114,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
 		Registerer: o.Registry,
-		Now:        o.Clock.Now,
+		Clock:      o.Clock,
 		States:     d.states,
 		Encrypt:    d.pool,
 		Version:    o.Version,
@@ -129,6 +129,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Credential: d.cred,
 		Transport:  newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
 		OnResponse: d.metrics.PowerBIRequest,
+		Clock:      o.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		State:   d.state,
 		Metrics: d.metrics,
 		Logger:  o.Logger.With("component", "rotate"),
-		Now:     o.Clock.Now,
+		Clock:   o.Clock,
 	})
 	d.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
@@ -180,7 +181,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 			s.KeyVaults[name] = old
 			continue
 		}
-		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport})
+		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport, Clock: d.o.Clock})
 		if err != nil {
 			return nil, err // it names the vault by its URL
 		}

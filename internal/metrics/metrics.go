@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 const namespace = "rotatord"
@@ -33,9 +35,9 @@ const StageOther Stage = "other"
 type Options struct {
 	// Registerer receives every collector. Required: there is no global default.
 	Registerer prometheus.Registerer
-	// Now is the clock used for credential ages and reload timestamps;
-	// nil means time.Now.
-	Now func() time.Time
+	// Clock is used for credential ages, reload timestamps and the counters'
+	// created timestamps; nil means clock.Real().
+	Clock clock.Clock
 	// States reports per-data-source state at scrape time; nil means none.
 	States StateFunc
 	// Encrypt reports the encryption worker pool's counters; nil omits
@@ -63,8 +65,11 @@ func New(o Options) (*Metrics, error) {
 	if o.Registerer == nil {
 		return nil, errors.New("metrics: Options.Registerer is nil")
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
 	m := &Metrics{
-		now: o.Now,
+		now: o.Clock.Now,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "rotation_failures_total",
@@ -97,9 +102,6 @@ func New(o Options) (*Metrics, error) {
 			Name:      "config_last_reload_success_timestamp_seconds",
 			Help:      "Unix time of the last successful configuration (re)load. No labels.",
 		}),
-	}
-	if m.now == nil {
-		m.now = time.Now
 	}
 	m.rotations = newRotationCounters(m.now)
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 )
 
 // testNow is the injected clock for every test: 2025-01-02T03:04:05Z = 1735787045.
@@ -31,7 +33,7 @@ func newTest(t *testing.T) (*Metrics, *prometheus.Registry, *[]DatasourceState, 
 	enc := &fakeEncrypt{}
 	m, err := New(Options{
 		Registerer: reg,
-		Now:        func() time.Time { return testNow },
+		Clock:      clocktest.NewFake(testNow),
 		States:     func() []DatasourceState { return *states },
 		Encrypt:    enc,
 		Version:    "1.2.3",

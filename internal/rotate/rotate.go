@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/metrics"
@@ -27,7 +28,7 @@ type Options struct {
 	State   *state.Store
 	Metrics *metrics.Metrics // may be nil
 	Logger  *slog.Logger
-	Now     func() time.Time
+	Clock   clock.Clock   // stage timings and the expiry check; nil: clock.Real()
 	KeyTTL  time.Duration // how long a gateway key is trusted; default 24h
 }
 
@@ -44,8 +45,8 @@ type Rotator struct {
 
 // New returns a Rotator.
 func New(o Options) *Rotator {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real()
 	}
 	if o.KeyTTL <= 0 {
 		o.KeyTTL = 24 * time.Hour
@@ -53,7 +54,7 @@ func New(o Options) *Rotator {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Now, o.KeyTTL), drift: make(map[string]int)}
+	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Clock, o.KeyTTL), drift: make(map[string]int)}
 	r.srcs.Store(o.Sources)
 	return r
 }
@@ -77,7 +78,7 @@ type Result struct {
 // after the PATCH: the new credential is stored in Power BI all the same,
 // and the Result's Patched says so.
 func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, error) {
-	now := r.o.Now()
+	now := r.o.Clock.Now()
 	r.o.State.Update(ds.Name, func(s *state.Datasource) { s.LastAttempt = now })
 
 	res, err := r.rotate(ctx, ds)
@@ -85,7 +86,7 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 		// A PATCH that landed counts even when the users stage after it
 		// failed: the credential in Power BI is the new one.
 		if res.Patched {
-			s.CredentialSetAt = r.o.Now()
+			s.CredentialSetAt = r.o.Clock.Now()
 			s.SourceVersion = res.SourceVersion
 			s.ExpiresAt = res.ExpiresAt
 		}
@@ -97,14 +98,14 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 			return
 		}
 		s.LastError = ""
-		s.LastSuccess = r.o.Now()
+		s.LastSuccess = r.o.Clock.Now()
 	})
 	return res, err
 }
 
 func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, error) {
 	var res Result
-	t := r.o.Now()
+	t := r.o.Clock.Now()
 	cred, err := r.prepare(ctx, ds)
 	r.observe(metrics.StageSource, t)
 	res.SourceVersion, res.ExpiresAt = cred.version, cred.expiresAt
@@ -121,7 +122,7 @@ func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, err
 		res.Patched = true
 	}
 
-	t = r.o.Now()
+	t = r.o.Clock.Now()
 	added, removed, err := r.reconcileUsers(ctx, ds)
 	r.observe(metrics.StageUsers, t)
 	res.UsersAdded, res.UsersRemoved = added, removed
@@ -157,7 +158,7 @@ func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, 
 		return prepared{}, fail(ds.Name, metrics.StageSource, err)
 	}
 	p := prepared{version: src.version, expiresAt: src.expiresAt}
-	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Now()) {
+	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Clock.Now()) {
 		return p, &Error{Datasource: ds.Name, Stage: metrics.StageSource, Reason: "expired",
 			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
 	}
@@ -189,7 +190,7 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.S
 	}
 
 	details.EncryptionAlgorithm = pbi.EncryptionRSAOAEP
-	t := r.o.Now()
+	t := r.o.Clock.Now()
 	pub, err := r.keys.get(ctx, ds.GatewayID)
 	if err == nil {
 		details.Credentials, err = r.encrypt(ctx, pub, plain)
@@ -223,7 +224,7 @@ func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.
 }
 
 func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.CredentialDetails) error {
-	t := r.o.Now()
+	t := r.o.Clock.Now()
 	err := r.o.PowerBI.UpdateDatasource(ctx, ds.GatewayID, ds.DatasourceID, d)
 	r.observe(metrics.StagePatch, t)
 	if err != nil {
@@ -234,7 +235,7 @@ func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.Credent
 
 func (r *Rotator) observe(stage metrics.Stage, start time.Time) {
 	if r.o.Metrics != nil {
-		r.o.Metrics.ObserveStage(stage, r.o.Now().Sub(start))
+		r.o.Metrics.ObserveStage(stage, r.o.Clock.Now().Sub(start))
 	}
 }
 

@@ -87,7 +87,7 @@ datasources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := state.Open(cfg.StateFile, nil)
+	store, err := state.Open(cfg.StateFile, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
