@@ -7,8 +7,8 @@
 // cipher). A failure comes back as an *Error naming the stage and a stable
 // reason. What it left in Power BI depends on the stage: a failure before
 // the PATCH (source, encrypt) changed nothing; a failure after it (users)
-// did: the new credential is already stored, Result.Patched says so and the
-// state file records it, and the users added or removed before the failure
+// did: the new credential is already stored, Result.Patched says so for the
+// caller to record, and the users added or removed before the failure
 // stay added or removed. A failed PATCH is meant to change nothing, but one
 // whose answer was lost may have landed.
 package rotate

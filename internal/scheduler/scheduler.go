@@ -59,6 +59,7 @@ type TickReport struct {
 	Attempts   int
 	Err        error     // the last attempt's error; nil on success
 	Next       time.Time // when the job runs next; zero if it was removed
+	Reports    []any     // each attempt's Result.Report, in order; nil for an attempt that panicked
 }
 
 // JobState is the scheduler's view of one job, for metrics and health.
