@@ -171,7 +171,7 @@ func (d *Daemon) declare(cfg *config.Config) {
 // Vault's challenge round trip and holds a token.
 func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sources, error) {
 	s := &rotate.Sources{
-		KeyVaults:  make(map[string]*sources.KeyVault, len(cfg.KeyVaults)),
+		KeyVaults:  make(map[string]rotate.KeyVault, len(cfg.KeyVaults)),
 		Credential: d.cred,
 		LookupEnv:  d.o.LookupEnv,
 	}

@@ -12,13 +12,12 @@ import (
 
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/clock"
-	"github.com/rotatord/rotatord/internal/pbi"
 )
 
 // keyCache holds gateway public keys, fetched once per gateway and again
 // after ttl or when a PATCH was rejected.
 type keyCache struct {
-	pbi   *pbi.Client
+	pbi   PowerBI
 	clock clock.Clock
 	ttl   time.Duration
 	group singleflight.Group // many data sources share one gateway: one GET
@@ -32,7 +31,7 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-func newKeyCache(c *pbi.Client, clk clock.Clock, ttl time.Duration) *keyCache {
+func newKeyCache(c PowerBI, clk clock.Clock, ttl time.Duration) *keyCache {
 	return &keyCache{pbi: c, clock: clk, ttl: ttl, keys: make(map[string]cachedKey)}
 }
 

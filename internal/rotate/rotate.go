@@ -20,7 +20,7 @@ import (
 
 // Options wires a Rotator to the services it uses.
 type Options struct {
-	PowerBI *pbi.Client
+	PowerBI PowerBI
 	Pool    *cipher.Pool
 	Sources *Sources
 	// Pushed returns the source version the caller last recorded as set in
@@ -78,7 +78,7 @@ type Result struct {
 	ExpiresAt     time.Time // when that credential stops working, if known
 	UsersAdded    int
 	UsersRemoved  int
-	Stages        []StageTime // each stage run, in order; encrypt and patch twice after a gateway key change
+	Stages        []StageTime // each stage run, in order; patch twice after a gateway key change
 }
 
 // Rotate performs one rotation of ds. An error at the users stage comes
