@@ -1,16 +1,19 @@
-package clock
+package clock_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 )
 
 func TestWithTimeoutFollowsTheClock(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := NewFake(start)
-	ctx, cancel := WithTimeout(t.Context(), f, time.Minute)
+	f := clocktest.NewFake(start)
+	ctx, cancel := clock.WithTimeout(t.Context(), f, time.Minute)
 	defer cancel()
 	child, cancelChild := context.WithCancel(ctx)
 	defer cancelChild()
@@ -34,9 +37,9 @@ func TestWithTimeoutFollowsTheClock(t *testing.T) {
 }
 
 func TestWithTimeoutCancel(t *testing.T) {
-	f := NewFake(time.Unix(0, 0))
+	f := clocktest.NewFake(time.Unix(0, 0))
 	parent, cancelParent := context.WithCancel(t.Context())
-	ctx, cancel := WithTimeout(parent, f, time.Hour)
+	ctx, cancel := clock.WithTimeout(parent, f, time.Hour)
 	defer cancel()
 	cancelParent()
 	<-ctx.Done()
@@ -47,7 +50,7 @@ func TestWithTimeoutCancel(t *testing.T) {
 		t.Errorf("%d fake timers still armed after the context ended", f.Timers())
 	}
 
-	ctx, cancel = WithTimeout(t.Context(), f, time.Hour)
+	ctx, cancel = clock.WithTimeout(t.Context(), f, time.Hour)
 	cancel()
 	if !errors.Is(ctx.Err(), context.Canceled) {
 		t.Errorf("Err() = %v after cancel, want context.Canceled", ctx.Err())
@@ -55,7 +58,7 @@ func TestWithTimeoutCancel(t *testing.T) {
 }
 
 func TestWithTimeoutRealClockIsTheStandardOne(t *testing.T) {
-	ctx, cancel := WithTimeout(t.Context(), Real(), time.Nanosecond)
+	ctx, cancel := clock.WithTimeout(t.Context(), clock.Real(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {

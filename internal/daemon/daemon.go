@@ -97,7 +97,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	// The errors of the parts below name their subject (state file ...,
 	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
 	var err error
-	if d.state, err = open(cfg.StateFile, o.Logger); err != nil {
+	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
 		return nil, err
 	}
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
@@ -114,7 +114,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
 		Registerer: o.Registry,
-		Now:        o.Clock.Now,
+		Clock:      o.Clock,
 		States:     d.states,
 		Encrypt:    d.pool,
 		Version:    o.Version,
@@ -129,6 +129,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Credential: d.cred,
 		Transport:  newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
 		OnResponse: d.metrics.PowerBIRequest,
+		Clock:      o.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -141,15 +142,14 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		PowerBI: d.pbi,
 		Pool:    d.pool,
 		Sources: srcs,
-		State:   d.state,
-		Metrics: d.metrics,
+		Pushed:  d.pushed,
 		Logger:  o.Logger.With("component", "rotate"),
-		Now:     o.Clock.Now,
+		Clock:   o.Clock,
 	})
 	d.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
 		Logger:      o.Logger,
-		OnTick:      d.onTick,
+		OnTick:      d.record,
 		StopTimeout: o.StopTimeout,
 	})
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
@@ -171,7 +171,7 @@ func (d *Daemon) declare(cfg *config.Config) {
 // Vault's challenge round trip and holds a token.
 func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sources, error) {
 	s := &rotate.Sources{
-		KeyVaults:  make(map[string]*sources.KeyVault, len(cfg.KeyVaults)),
+		KeyVaults:  make(map[string]rotate.KeyVault, len(cfg.KeyVaults)),
 		Credential: d.cred,
 		LookupEnv:  d.o.LookupEnv,
 	}
@@ -180,7 +180,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 			s.KeyVaults[name] = old
 			continue
 		}
-		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport})
+		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport, Clock: d.o.Clock})
 		if err != nil {
 			return nil, err // it names the vault by its URL
 		}
@@ -221,7 +221,9 @@ func (d *Daemon) datasource(name string) (config.Datasource, bool) {
 	return d.cfg.Load().Datasource(name)
 }
 
-// rotate is one attempt at one data source, as the scheduler runs it.
+// rotate is one attempt at one data source, as the scheduler runs it. It
+// records nothing: the attempt's rotate.Result travels in the scheduler's
+// Report to record, at the end of the tick.
 func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, error) {
 	ds, ok := d.datasource(name)
 	if !ok {
@@ -233,48 +235,9 @@ func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, err
 		if !errors.As(err, &re) || !re.Retryable() {
 			err = scheduler.Permanent(err)
 		}
-		return scheduler.Result{}, err
+		return scheduler.Result{Report: res}, err
 	}
-	return scheduler.Result{ExpiresAt: res.ExpiresAt}, nil
-}
-
-// onTick records the outcome of one tick (all its attempts) in metrics, the
-// log and the state file.
-func (d *Daemon) onTick(r scheduler.TickReport) {
-	ds, ok := d.datasource(r.Job)
-	if !ok {
-		// It left the inventory while this tick ran. Reload has forgotten
-		// its series and state already, which the tick may have written
-		// again: forget them once more rather than count it.
-		d.forget(r.Job)
-		d.state.Delete(r.Job)
-		d.log.Info("rotation ended after the data source left the inventory", "datasource", r.Job, "succeeded", r.Err == nil)
-		return
-	}
-	credType := string(ds.CredentialType)
-	attrs := []any{
-		"datasource", r.Job,
-		"credential_type", credType,
-		"attempts", r.Attempts,
-		"duration", r.End.Sub(r.Start).Round(time.Millisecond),
-		"next", r.Next.UTC().Format(time.RFC3339),
-	}
-	d.metrics.RotationDone(r.Job, credType, r.Err == nil)
-	if r.Err == nil {
-		d.log.Info("rotation", append(attrs, "result", "success")...)
-	} else {
-		stage, reason := metrics.StageOther, "other"
-		var re *rotate.Error
-		if errors.As(r.Err, &re) {
-			stage, reason = re.Stage, re.Reason
-		}
-		d.metrics.RotationFailed(r.Job, stage, reason)
-		d.log.Error("rotation", append(attrs, "result", "failure", "stage", string(stage), "reason", reason, "error", r.Err.Error())...)
-	}
-	select {
-	case d.dirty <- struct{}{}:
-	default:
-	}
+	return scheduler.Result{ExpiresAt: res.ExpiresAt, Report: res}, nil
 }
 
 // forget drops what metrics and the rotator hold for a data source that

@@ -156,12 +156,17 @@ func TestRunSIGTERMMidRotation(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
 	// lake-oauth (OAuth2) is rotated at start; make its PATCH slow.
-	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1})
+	// The stage timings are recorded at the end of the tick, so the
+	// emulator, not /metrics, says when the PATCH is in flight.
+	patching := make(chan struct{})
+	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: 2 * time.Second, Times: 1,
+		OnHit: func() { close(patching) }})
 	d := e.start("run", "--config", e.demo.ConfigPath)
-	testutil.WaitFor(t, "the PATCH to be in flight", 20*time.Second, func() bool {
-		_, body := d.get("/metrics")
-		return strings.Contains(body, `rotatord_rotation_duration_seconds_count{stage="source"} 1`)
-	})
+	select {
+	case <-patching:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for the PATCH to be in flight; output:\n%s", e.out)
+	}
 	if code := d.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0; output:\n%s", code, e.out)
 	}

@@ -9,33 +9,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 const namespace = "rotatord"
 
-// Stage names the step of a rotation that a duration or a failure belongs to.
-type Stage string
+// stages are the stage label values: a rotation's stages (rotate.Stage,
+// which metrics does not import: it reads state, it never drives
+// rotations), in pipeline order. Any other value is counted as
+// stageOther, so that a caller's typo cannot mint a new series.
+var stages = [...]string{"source", "encrypt", "patch", "users"}
 
-// The stages of one rotation, in pipeline order.
-const (
-	StageSource  Stage = "source"
-	StageEncrypt Stage = "encrypt"
-	StagePatch   Stage = "patch"
-	StageUsers   Stage = "users"
-)
-
-// StageOther is the stage of a failure outside the four above (a recovered
-// panic); it also replaces any unknown Stage, so that a caller's typo cannot
-// mint a new series.
-const StageOther Stage = "other"
+const stageOther = "other"
 
 // Options configures New. Registerer is required; the rest have defaults.
 type Options struct {
 	// Registerer receives every collector. Required: there is no global default.
 	Registerer prometheus.Registerer
-	// Now is the clock used for credential ages and reload timestamps;
-	// nil means time.Now.
-	Now func() time.Time
+	// Clock is used for credential ages, reload timestamps and the counters'
+	// created timestamps; nil means clock.Real().
+	Clock clock.Clock
 	// States reports per-data-source state at scrape time; nil means none.
 	States StateFunc
 	// Encrypt reports the encryption worker pool's counters; nil omits
@@ -63,8 +57,11 @@ func New(o Options) (*Metrics, error) {
 	if o.Registerer == nil {
 		return nil, errors.New("metrics: Options.Registerer is nil")
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
 	m := &Metrics{
-		now: o.Now,
+		now: o.Clock.Now,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "rotation_failures_total",
@@ -97,9 +94,6 @@ func New(o Options) (*Metrics, error) {
 			Name:      "config_last_reload_success_timestamp_seconds",
 			Help:      "Unix time of the last successful configuration (re)load. No labels.",
 		}),
-	}
-	if m.now == nil {
-		m.now = time.Now
 	}
 	m.rotations = newRotationCounters(m.now)
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -146,17 +140,18 @@ func (m *Metrics) RotationDone(datasource, credentialType string, ok bool) {
 	}
 }
 
-// RotationFailed counts a failure of datasource at stage. reason should be a
+// RotationFailed counts a failure of datasource at stage (source, encrypt,
+// patch, users; anything else is counted as other). reason should be a
 // short stable snake_case word (e.g. "forbidden", "throttled"); anything not
 // matching [a-z0-9_]{1,40} is counted as "other" so that an error message can
 // never become a label value.
-func (m *Metrics) RotationFailed(datasource string, stage Stage, reason string) {
-	m.failures.WithLabelValues(datasource, string(knownStage(stage)), boundedWord(reason)).Inc()
+func (m *Metrics) RotationFailed(datasource, stage, reason string) {
+	m.failures.WithLabelValues(datasource, knownStage(stage), boundedWord(reason)).Inc()
 }
 
-// ObserveStage records how long stage took.
-func (m *Metrics) ObserveStage(stage Stage, d time.Duration) {
-	m.durations.WithLabelValues(string(knownStage(stage))).Observe(d.Seconds())
+// ObserveStage records how long stage took; stage is as for RotationFailed.
+func (m *Metrics) ObserveStage(stage string, d time.Duration) {
+	m.durations.WithLabelValues(knownStage(stage)).Observe(d.Seconds())
 }
 
 // PowerBIRequest counts one Power BI REST request. code is the HTTP status;
@@ -191,12 +186,13 @@ func (m *Metrics) Forget(datasource string) {
 	m.failures.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
 }
 
-func knownStage(s Stage) Stage {
-	switch s {
-	case StageSource, StageEncrypt, StagePatch, StageUsers:
-		return s
+func knownStage(s string) string {
+	for _, k := range stages {
+		if s == k {
+			return s
+		}
 	}
-	return StageOther
+	return stageOther
 }
 
 // boundedWord returns s if it is a short snake_case word, else "other". It

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 )
 
 // testNow is the injected clock for every test: 2025-01-02T03:04:05Z = 1735787045.
@@ -31,7 +33,7 @@ func newTest(t *testing.T) (*Metrics, *prometheus.Registry, *[]DatasourceState, 
 	enc := &fakeEncrypt{}
 	m, err := New(Options{
 		Registerer: reg,
-		Now:        func() time.Time { return testNow },
+		Clock:      clocktest.NewFake(testNow),
 		States:     func() []DatasourceState { return *states },
 		Encrypt:    enc,
 		Version:    "1.2.3",
@@ -67,11 +69,11 @@ rotatord_rotations_total{credential_type="OAuth2",datasource="lake-oauth",result
 		},
 		"failures with bounded reasons and stages": {
 			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
-				m.RotationFailed("sales-sql", StagePatch, "throttled")
-				m.RotationFailed("sales-sql", StagePatch, "PATCH returned 400: bad request") // not a word
-				m.RotationFailed("sales-sql", StageSource, strings.Repeat("x", 41))          // too long
-				m.RotationFailed("sales-sql", Stage("decrypt"), "forbidden")                 // unknown stage
-				m.RotationFailed("ledger-key", StageEncrypt, "key_too_small")
+				m.RotationFailed("sales-sql", "patch", "throttled")
+				m.RotationFailed("sales-sql", "patch", "PATCH returned 400: bad request") // not a word
+				m.RotationFailed("sales-sql", "source", strings.Repeat("x", 41))          // too long
+				m.RotationFailed("sales-sql", "decrypt", "forbidden")                     // unknown stage
+				m.RotationFailed("ledger-key", "encrypt", "key_too_small")
 			},
 			name: "rotatord_rotation_failures_total",
 			want: `
@@ -86,8 +88,8 @@ rotatord_rotation_failures_total{datasource="sales-sql",reason="throttled",stage
 		},
 		"stage durations": {
 			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
-				m.ObserveStage(StageEncrypt, 20*time.Millisecond)
-				m.ObserveStage(StageEncrypt, 3*time.Second)
+				m.ObserveStage("encrypt", 20*time.Millisecond)
+				m.ObserveStage("encrypt", 3*time.Second)
 			},
 			name: "rotatord_rotation_duration_seconds",
 			want: `
@@ -291,8 +293,8 @@ func TestForgetRemovesCounterSeries(t *testing.T) {
 	m, reg, _, _ := newTest(t)
 	m.RotationDone("sales-sql", "Basic", true)
 	m.RotationDone("gone", "Key", false)
-	m.RotationFailed("gone", StagePatch, "forbidden")
-	m.RotationFailed("sales-sql", StageUsers, "not_found")
+	m.RotationFailed("gone", "patch", "forbidden")
+	m.RotationFailed("sales-sql", "users", "not_found")
 
 	m.Forget("gone")
 
@@ -387,8 +389,8 @@ func TestNewErrors(t *testing.T) {
 // exercise calls every recording method once, so every vector has a series.
 func exercise(m *Metrics) {
 	m.RotationDone("sales-sql", "Basic", true)
-	m.RotationFailed("sales-sql", StagePatch, "throttled")
-	m.ObserveStage(StageSource, time.Second)
+	m.RotationFailed("sales-sql", "patch", "throttled")
+	m.ObserveStage("source", time.Second)
 	m.PowerBIRequest("update_datasource", 429)
 	m.ConfigReloaded(true)
 }

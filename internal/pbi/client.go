@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 
 	"github.com/rotatord/rotatord/internal/budget"
+	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/wire"
 )
 
@@ -47,6 +48,10 @@ type Options struct {
 	MaxRetryAfter time.Duration                          // default 5m: a Retry-After above this fails the call at once as throttled
 	TryTimeout    time.Duration                          // default 1m: one wire attempt that takes longer is abandoned and retried
 	OnResponse    func(operation string, statusCode int) // optional metrics hook, every attempt; 0 for transport errors
+	// Clock reads Retry-After dates, checks waits against the tick's
+	// deadline and times the long Retry-After waits; nil → clock.Real().
+	// azcore's own retry backoff sleeps on wall time: that is azcore's.
+	Clock clock.Clock
 }
 
 // Client calls the Power BI gateway API. It is safe for concurrent use.
@@ -59,8 +64,8 @@ type Client struct {
 	maxRetryAfter time.Duration
 	tryTimeout    time.Duration
 	onResponse    func(string, int)
-	now           func() time.Time
-	// sleep waits out a long Retry-After; tests replace it.
+	clock         clock.Clock
+	// sleep waits out a long Retry-After on clock; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -98,6 +103,9 @@ func New(o Options) (*Client, error) {
 	if o.MaxRetryAfter <= 0 {
 		o.MaxRetryAfter = DefaultMaxRetryAfter
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
 	c := &Client{
 		base:          strings.TrimRight(o.APIURL, "/"),
 		maxTries:      o.MaxRetries + 1,
@@ -106,9 +114,9 @@ func New(o Options) (*Client, error) {
 		maxRetryAfter: o.MaxRetryAfter,
 		tryTimeout:    o.TryTimeout,
 		onResponse:    o.OnResponse,
-		now:           time.Now,
-		sleep:         sleepCtx,
+		clock:         o.Clock,
 	}
+	c.sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, c.clock, d) }
 	c.pl = runtime.NewPipeline("rotatord/pbi", "v1.0.0", runtime.PipelineOptions{
 		PerRetry: []policy.Policy{
 			runtime.NewBearerTokenPolicy(tokenCredential{o.Credential}, []string{o.Scope}, nil),
@@ -136,7 +144,7 @@ func (c *Client) retryOptions(tries int, b *budget.Budget) policy.RetryOptions {
 	if b != nil {
 		delay, maxDelay = b.InitialBackoff, b.MaxBackoff
 	}
-	maxRetryAfter, now := c.maxRetryAfter, c.now
+	maxRetryAfter, now := c.maxRetryAfter, c.clock.Now
 	return policy.RetryOptions{
 		MaxRetries:    int32(retries),
 		RetryDelay:    delay,
@@ -303,14 +311,15 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		if st.budget != nil {
 			maxDelay = st.budget.MaxBackoff
 		}
-		if d, ok := retryAfter(resp, c.now()); ok && retryableStatus(resp.StatusCode) &&
-			d > maxDelay && d <= c.maxRetryAfter && fitsBefore(ctx, c.now(), d) && st.canResend(c.maxTries) {
+		now := c.clock.Now()
+		if d, ok := retryAfter(resp, now); ok && retryableStatus(resp.StatusCode) &&
+			d > maxDelay && d <= c.maxRetryAfter && fitsBefore(ctx, now, d) && st.canResend(c.maxTries) {
 			if err := c.sleep(ctx, d); err != nil {
 				return nil, transportError(r.op, err)
 			}
 			continue
 		}
-		e := responseError(r.op, resp, body, c.now(), r.sent)
+		e := responseError(r.op, resp, body, now, r.sent)
 		e.waitLonger = e.RetryAfter > c.maxRetryAfter
 		return nil, e
 	}
@@ -331,11 +340,12 @@ func transportError(op string, err error) *Error {
 	return &Error{Operation: op, Err: err, Hint: hint}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleepCtx waits d on clk, or until ctx ends.
+func sleepCtx(ctx context.Context, clk clock.Clock, d time.Duration) error {
+	t := clk.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/secret"
 )
 
@@ -225,7 +227,7 @@ func TestContextCancelledDuringLongRetryAfter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.client.sleep = func(ctx context.Context, d time.Duration) error {
 		cancel() // the daemon shuts down while we wait
-		return sleepCtx(ctx, d)
+		return sleepCtx(ctx, clock.Real(), d)
 	}
 	start := time.Now()
 	_, err := h.client.GetGateway(ctx, gw)
@@ -238,5 +240,28 @@ func TestContextCancelledDuringLongRetryAfter(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("waited %s after cancellation", time.Since(start))
+	}
+}
+
+// TestLongRetryAfterWaitsOnTheClock: the wait for a Retry-After beyond
+// MaxRetryDelay is timed by Options.Clock, like everything else in a tick.
+func TestLongRetryAfterWaitsOnTheClock(t *testing.T) {
+	fake := clocktest.NewFake(time.Now())
+	h := newHarness(t, []step{{status: 429, header: map[string]string{"Retry-After": "120"}}, ok(`{"id":"` + gw + `"}`)},
+		func(o *Options) { o.Clock = fake })
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.client.GetGateway(context.Background(), gw)
+		done <- err
+	}()
+	fake.BlockUntil(1) // the client waits on the fake clock
+	select {
+	case err := <-done:
+		t.Fatalf("GetGateway returned before the clock moved: %v", err)
+	default:
+	}
+	fake.Advance(120 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("GetGateway after the wait: %v", err)
 	}
 }

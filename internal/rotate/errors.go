@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/rotatord/rotatord/internal/cipher"
-	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/sources"
 )
@@ -15,7 +14,7 @@ import (
 // Error is a failed rotation: which data source, at which stage and why.
 type Error struct {
 	Datasource string
-	Stage      metrics.Stage
+	Stage      Stage
 	Reason     string // stable snake_case word, used as a metric label
 	Err        error
 }
@@ -34,11 +33,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // send the requests before it once more.
 func (e *Error) Retryable() bool {
 	var se *sources.Error
-	return e.Stage == metrics.StageSource && errors.As(e.Err, &se) && se.Retryable()
+	return e.Stage == StageSource && errors.As(e.Err, &se) && se.Retryable()
 }
 
 // fail wraps err as a rotation failure at stage.
-func fail(ds string, stage metrics.Stage, err error) *Error {
+func fail(ds string, stage Stage, err error) *Error {
 	return &Error{Datasource: ds, Stage: stage, Reason: reasonOf(err), Err: err}
 }
 

@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rotatord/rotatord/internal/cipher"
-	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 // keyCache holds gateway public keys, fetched once per gateway and again
 // after ttl or when a PATCH was rejected.
 type keyCache struct {
-	pbi   *pbi.Client
-	now   func() time.Time
+	pbi   PowerBI
+	clock clock.Clock
 	ttl   time.Duration
 	group singleflight.Group // many data sources share one gateway: one GET
 
@@ -31,8 +31,8 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-func newKeyCache(c *pbi.Client, now func() time.Time, ttl time.Duration) *keyCache {
-	return &keyCache{pbi: c, now: now, ttl: ttl, keys: make(map[string]cachedKey)}
+func newKeyCache(c PowerBI, clk clock.Clock, ttl time.Duration) *keyCache {
+	return &keyCache{pbi: c, clock: clk, ttl: ttl, keys: make(map[string]cachedKey)}
 }
 
 // get returns the gateway's key, from the cache while it is fresh.
@@ -40,7 +40,7 @@ func (kc *keyCache) get(ctx context.Context, gatewayID string) (*rsa.PublicKey, 
 	kc.mu.Lock()
 	k, ok := kc.keys[gatewayID]
 	kc.mu.Unlock()
-	if ok && kc.now().Sub(k.fetched) < kc.ttl {
+	if ok && kc.clock.Now().Sub(k.fetched) < kc.ttl {
 		return k.pub, nil
 	}
 	return kc.refresh(ctx, gatewayID)
@@ -73,7 +73,7 @@ func (kc *keyCache) fetch(ctx context.Context, gatewayID string) (*rsa.PublicKey
 			return nil, fmt.Errorf("%w: gateway %s: %v", errBadKey, gatewayID, err)
 		}
 		kc.mu.Lock()
-		kc.keys[gatewayID] = cachedKey{pub: pub, fetched: kc.now()}
+		kc.keys[gatewayID] = cachedKey{pub: pub, fetched: kc.clock.Now()}
 		kc.mu.Unlock()
 		return pub, nil
 	})

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/config"
-	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
 
@@ -33,14 +32,14 @@ func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) 
 	if ds.Encrypt == config.EncryptGateway {
 		pub, err := r.keys.get(ctx, ds.GatewayID)
 		if err != nil {
-			return p, fail(ds.Name, metrics.StageEncrypt, err)
+			return p, fail(ds.Name, StageEncrypt, err)
 		}
 		p.KeyBits = pub.N.BitLen()
 	}
 	if managesUsers(ds) {
 		have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
 		if err != nil {
-			return p, fail(ds.Name, metrics.StageUsers, err)
+			return p, fail(ds.Name, StageUsers, err)
 		}
 		p.UsersToAdd, p.UsersToRemove = userDiff(ds, have)
 	}

@@ -15,8 +15,8 @@ import (
 
 // Sources is where credential fields are fetched from.
 type Sources struct {
-	KeyVaults  map[string]*sources.KeyVault // by inventory name
-	Credential azcore.TokenCredential       // rotatord's identity, for oauth_scope tokens
+	KeyVaults  map[string]KeyVault    // by inventory name
+	Credential azcore.TokenCredential // rotatord's identity, for oauth_scope tokens
 	LookupEnv  func(string) (string, bool)
 }
 

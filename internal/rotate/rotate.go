@@ -11,24 +11,26 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
-	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
-	"github.com/rotatord/rotatord/internal/state"
 )
 
 // Options wires a Rotator to the services it uses.
 type Options struct {
-	PowerBI *pbi.Client
+	PowerBI PowerBI
 	Pool    *cipher.Pool
 	Sources *Sources
-	State   *state.Store
-	Metrics *metrics.Metrics // may be nil
-	Logger  *slog.Logger
-	Now     func() time.Time
-	KeyTTL  time.Duration // how long a gateway key is trusted; default 24h
+	// Pushed returns the source version the caller last recorded as set in
+	// Power BI for a data source, for skip_unchanged; nil knows none. The
+	// caller records each rotation's outcome from its Result and error:
+	// Rotate records nothing.
+	Pushed func(datasource string) (version string, ok bool)
+	Logger *slog.Logger
+	Clock  clock.Clock   // stage timings and the expiry check; nil: clock.Real()
+	KeyTTL time.Duration // how long a gateway key is trusted; default 24h
 }
 
 // Rotator rotates data sources; it is safe for concurrent use by many
@@ -44,8 +46,8 @@ type Rotator struct {
 
 // New returns a Rotator.
 func New(o Options) *Rotator {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real()
 	}
 	if o.KeyTTL <= 0 {
 		o.KeyTTL = 24 * time.Hour
@@ -53,7 +55,7 @@ func New(o Options) *Rotator {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Now, o.KeyTTL), drift: make(map[string]int)}
+	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Clock, o.KeyTTL), drift: make(map[string]int)}
 	r.srcs.Store(o.Sources)
 	return r
 }
@@ -64,49 +66,29 @@ func (r *Rotator) SetSources(s *Sources) { r.srcs.Store(s) }
 // Sources returns what the Rotator reads secrets from now.
 func (r *Rotator) Sources() *Sources { return r.srcs.Load() }
 
-// Result is what a successful rotation did.
+// Result is what one rotation did, failed or not: Rotate returns it with
+// its error too, because a rotation that failed after the PATCH still left
+// the new credential in Power BI. Rotate records none of it; the caller
+// does (the daemon: state, metrics, the log line).
 type Result struct {
-	Patched       bool      // false when skip_unchanged found the same version
-	SourceVersion string    // Key Vault version(s) pushed
-	ExpiresAt     time.Time // when the pushed credential stops working, if known
+	Started       time.Time // when Rotate began
+	Patched       bool      // false when skip_unchanged found the same version, or before the PATCH landed
+	PatchedAt     time.Time // when the PATCH landed, if Patched
+	SourceVersion string    // Key Vault version(s) fetched, and pushed if Patched
+	ExpiresAt     time.Time // when that credential stops working, if known
 	UsersAdded    int
 	UsersRemoved  int
+	Stages        []StageTime // each stage run, in order; patch twice after a gateway key change
 }
 
 // Rotate performs one rotation of ds. An error at the users stage comes
 // after the PATCH: the new credential is stored in Power BI all the same,
 // and the Result's Patched says so.
 func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, error) {
-	now := r.o.Now()
-	r.o.State.Update(ds.Name, func(s *state.Datasource) { s.LastAttempt = now })
-
-	res, err := r.rotate(ctx, ds)
-	r.o.State.Update(ds.Name, func(s *state.Datasource) {
-		// A PATCH that landed counts even when the users stage after it
-		// failed: the credential in Power BI is the new one.
-		if res.Patched {
-			s.CredentialSetAt = r.o.Now()
-			s.SourceVersion = res.SourceVersion
-			s.ExpiresAt = res.ExpiresAt
-		}
-		if err != nil {
-			var re *Error
-			if errors.As(err, &re) {
-				s.LastError = string(re.Stage) + ":" + re.Reason
-			}
-			return
-		}
-		s.LastError = ""
-		s.LastSuccess = r.o.Now()
-	})
-	return res, err
-}
-
-func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, error) {
-	var res Result
-	t := r.o.Now()
+	res := Result{Started: r.o.Clock.Now()}
+	t := res.Started
 	cred, err := r.prepare(ctx, ds)
-	r.observe(metrics.StageSource, t)
+	r.observe(&res, StageSource, t)
 	res.SourceVersion, res.ExpiresAt = cred.version, cred.expiresAt
 	if err != nil {
 		return res, err
@@ -115,18 +97,18 @@ func (r *Rotator) rotate(ctx context.Context, ds config.Datasource) (Result, err
 	if r.unchanged(ds, cred.version) {
 		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", cred.version)
 	} else {
-		if err := r.push(ctx, ds, cred.plain); err != nil {
+		if err := r.push(ctx, ds, cred.plain, &res); err != nil {
 			return res, err
 		}
-		res.Patched = true
+		res.Patched, res.PatchedAt = true, r.o.Clock.Now()
 	}
 
-	t = r.o.Now()
+	t = r.o.Clock.Now()
 	added, removed, err := r.reconcileUsers(ctx, ds)
-	r.observe(metrics.StageUsers, t)
+	r.observe(&res, StageUsers, t)
 	res.UsersAdded, res.UsersRemoved = added, removed
 	if err != nil {
-		return res, fail(ds.Name, metrics.StageUsers, err)
+		return res, fail(ds.Name, StageUsers, err)
 	}
 	return res, nil
 }
@@ -136,8 +118,11 @@ func (r *Rotator) unchanged(ds config.Datasource, version string) bool {
 	if !ds.SkipUnchanged || version == "" {
 		return false
 	}
-	st, ok := r.o.State.Get(ds.Name)
-	return ok && !st.CredentialSetAt.IsZero() && st.SourceVersion == version
+	if r.o.Pushed == nil {
+		return false
+	}
+	pushed, ok := r.o.Pushed(ds.Name)
+	return ok && pushed == version
 }
 
 // prepared is a data source's credential, fetched and built.
@@ -154,15 +139,15 @@ type prepared struct {
 func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, error) {
 	src, err := r.srcs.Load().resolve(ctx, ds)
 	if err != nil {
-		return prepared{}, fail(ds.Name, metrics.StageSource, err)
+		return prepared{}, fail(ds.Name, StageSource, err)
 	}
 	p := prepared{version: src.version, expiresAt: src.expiresAt}
-	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Now()) {
-		return p, &Error{Datasource: ds.Name, Stage: metrics.StageSource, Reason: "expired",
+	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Clock.Now()) {
+		return p, &Error{Datasource: ds.Name, Stage: StageSource, Reason: "expired",
 			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
 	}
 	if p.plain, err = credentials.Build(ds.CredentialType, src.fields); err != nil {
-		return p, fail(ds.Name, metrics.StageSource, errors.Join(errBuild, err))
+		return p, fail(ds.Name, StageSource, errors.Join(errBuild, err))
 	}
 	return p, nil
 }
@@ -171,7 +156,7 @@ func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, 
 // credential that Power BI rejects with 400 is retried once with the gateway
 // key fetched anew, if that key changed: gateways get new keys when they are
 // reinstalled or recovered, and the old key's ciphertext is then undecryptable.
-func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.Secret) error {
+func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.Secret, res *Result) error {
 	details := pbi.CredentialDetails{
 		CredentialType:      string(ds.CredentialType),
 		EncryptedConnection: ds.EncryptedConnection,
@@ -185,20 +170,20 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.S
 	}
 	if ds.Encrypt != config.EncryptGateway {
 		details.Credentials = plain
-		return r.patch(ctx, ds, details)
+		return r.patch(ctx, ds, details, res)
 	}
 
 	details.EncryptionAlgorithm = pbi.EncryptionRSAOAEP
-	t := r.o.Now()
+	t := r.o.Clock.Now()
 	pub, err := r.keys.get(ctx, ds.GatewayID)
 	if err == nil {
 		details.Credentials, err = r.encrypt(ctx, pub, plain)
 	}
-	r.observe(metrics.StageEncrypt, t)
+	r.observe(res, StageEncrypt, t)
 	if err != nil {
-		return fail(ds.Name, metrics.StageEncrypt, err)
+		return fail(ds.Name, StageEncrypt, err)
 	}
-	err = r.patch(ctx, ds, details)
+	err = r.patch(ctx, ds, details, res)
 	var pe *pbi.Error
 	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest {
 		return err
@@ -209,9 +194,9 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.S
 	}
 	r.o.Logger.Warn("gateway key changed, encrypting again", "datasource", ds.Name, "gateway_id", ds.GatewayID)
 	if details.Credentials, kerr = r.encrypt(ctx, fresh, plain); kerr != nil {
-		return fail(ds.Name, metrics.StageEncrypt, kerr)
+		return fail(ds.Name, StageEncrypt, kerr)
 	}
-	return r.patch(ctx, ds, details)
+	return r.patch(ctx, ds, details, res)
 }
 
 func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.Secret) (secret.Secret, error) {
@@ -222,20 +207,19 @@ func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.
 	return secret.FromString(s), nil
 }
 
-func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.CredentialDetails) error {
-	t := r.o.Now()
+func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.CredentialDetails, res *Result) error {
+	t := r.o.Clock.Now()
 	err := r.o.PowerBI.UpdateDatasource(ctx, ds.GatewayID, ds.DatasourceID, d)
-	r.observe(metrics.StagePatch, t)
+	r.observe(res, StagePatch, t)
 	if err != nil {
-		return fail(ds.Name, metrics.StagePatch, err)
+		return fail(ds.Name, StagePatch, err)
 	}
 	return nil
 }
 
-func (r *Rotator) observe(stage metrics.Stage, start time.Time) {
-	if r.o.Metrics != nil {
-		r.o.Metrics.ObserveStage(stage, r.o.Now().Sub(start))
-	}
+// observe adds how long stage took since start to res.
+func (r *Rotator) observe(res *Result, stage Stage, start time.Time) {
+	res.Stages = append(res.Stages, StageTime{Stage: stage, Duration: r.o.Clock.Now().Sub(start)})
 }
 
 // UsersDrift returns the number of users of a data source that differed from

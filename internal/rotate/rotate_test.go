@@ -5,19 +5,18 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/config"
-	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/sources"
-	"github.com/rotatord/rotatord/internal/state"
 )
 
 const (
@@ -25,40 +24,33 @@ const (
 	dsID = "252b9de8-d915-4788-aaeb-ec8c2395f970"
 )
 
-// fixture is a Rotator wired to the emulators through the real clients.
-type fixture struct {
-	t     *testing.T
-	stack *emulator.Stack
-	rot   *Rotator
-	cfg   *config.Config
+// t0 is the fake clock's start, years away from wall time, so that a check
+// made on wall time instead of the Rotator's clock shows.
+var t0 = time.Date(2040, 6, 1, 3, 0, 0, 0, time.UTC)
+
+// fake is a Rotator on in-memory fakes of Power BI and Key Vault, and a
+// fake clock.
+type fake struct {
+	t      *testing.T
+	pbi    *fakePowerBI
+	vault  *fakeVault
+	env    map[string]string
+	clock  *clocktest.Fake
+	rot    *Rotator
+	cfg    *config.Config
+	pushed map[string]string // what the caller records of each PATCH, as the daemon's state does
 }
 
-// newFixture starts the emulators with one 2048-bit gateway holding one
-// Basic data source, and a Rotator for the inventory extra (YAML lines
-// appended to the data source).
-func newFixture(t *testing.T, extra string) *fixture {
+// newFake is a 2048-bit gateway with one Basic data source, sales-sql,
+// whose password is db-password in the vault; extra is YAML appended to the
+// data source.
+func newFake(t *testing.T, extra string) *fake {
 	t.Helper()
-	st, err := emulator.StartStack(emulator.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.PowerBI.AddGateway(gw, 2048); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PowerBI.AddDatasource(gw, dsID, "Basic"); err != nil {
-		t.Fatal(err)
-	}
-	st.KeyVault.SetSecret("db-password", secret.FromString("first-password"), emulator.SecretAttributes{})
-
-	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "client-secret")
-	if err := os.WriteFile(secretFile, st.ClientSecret.Reveal(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	yaml := fmt.Sprintf(`powerbi: {api_url: %s}
-keyvaults: {main: %s}
-state_file: %s/state.json
+	f := &fake{t: t, pbi: newFakePowerBI(t), vault: &fakeVault{secrets: map[string]sources.Value{}},
+		env: map[string]string{}, clock: clocktest.NewFake(t0), pushed: map[string]string{}}
+	f.pbi.addGateway(gw, 2048)
+	f.setPassword("first-password", "v1")
+	cfg, err := config.Parse("inventory.yaml", []byte(fmt.Sprintf(`keyvaults: {main: https://fake.vault.azure.net/}
 datasources:
   - name: sales-sql
     gateway_id: %s
@@ -66,121 +58,125 @@ datasources:
     credential_type: Basic
     encrypt: gateway
     source: {keyvault: main, username: svc, password_secret: db-password}
-%s`, st.PowerBIURL, st.KeyVaultURL, dir, gw, dsID, extra)
-	cfg, err := config.Parse("inventory.yaml", []byte(yaml))
+%s`, gw, dsID, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	transport := st.CA.Client()
-	cred, err := sources.NewCredential(sources.AuthOptions{
-		Method: "client_secret", TenantID: st.TenantID, ClientID: st.ClientID,
-		ClientSecretFile: secretFile, AuthorityHost: st.AuthorityURL, Transport: transport,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := pbi.New(pbi.Options{APIURL: st.PowerBIURL, Credential: cred, Transport: transport, RetryDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := sources.NewKeyVault(st.KeyVaultURL, cred, sources.KeyVaultOptions{Transport: transport})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(cfg.StateFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rot := New(Options{
-		PowerBI: client,
+	f.cfg = cfg
+	f.rot = New(Options{
+		PowerBI: f.pbi,
 		Pool:    cipher.NewPool(2),
-		Sources: &Sources{KeyVaults: map[string]*sources.KeyVault{"main": kv}, Credential: cred},
-		State:   store,
+		Sources: &Sources{
+			KeyVaults: map[string]KeyVault{"main": f.vault},
+			LookupEnv: func(k string) (string, bool) { v, ok := f.env[k]; return v, ok },
+		},
+		Pushed: func(name string) (string, bool) { v, ok := f.pushed[name]; return v, ok },
+		Clock:  f.clock,
 	})
-	return &fixture{t: t, stack: st, rot: rot, cfg: cfg}
+	return f
 }
 
-func (f *fixture) rotate() (Result, error) {
+func (f *fake) setPassword(pw, version string) {
+	f.vault.set("db-password", sources.Value{Secret: secret.FromString(pw), Version: version})
+}
+
+func (f *fake) rotateDS(name string) (Result, error) {
 	f.t.Helper()
-	ds, _ := f.cfg.Datasource("sales-sql")
-	return f.rot.Rotate(context.Background(), ds)
-}
-
-func (f *fixture) count(op string) int {
-	n := 0
-	for _, r := range f.stack.PowerBI.Requests() {
-		if r.Operation == op {
-			n++
-		}
-	}
-	return n
-}
-
-func (f *fixture) password() string {
-	got, ok := f.stack.PowerBI.Credential(gw, dsID)
+	ds, ok := f.cfg.Datasource(name)
 	if !ok {
-		return ""
+		f.t.Fatalf("no data source %s", name)
 	}
-	return got.Fields["password"]
+	res, err := f.rot.Rotate(context.Background(), ds)
+	if res.Patched {
+		f.pushed[ds.Name] = res.SourceVersion
+	}
+	return res, err
 }
 
-func TestRotateRefetchesAChangedGatewayKey(t *testing.T) {
-	f := newFixture(t, "")
+func (f *fake) rotate() (Result, error) { f.t.Helper(); return f.rotateDS("sales-sql") }
+
+func (f *fake) password() string { return f.pbi.credential(dsID)["password"] }
+
+// TestRotateResult: a rotation reports, on the Rotator's clock, when it
+// started, when the PATCH landed, what it pushed, and every stage's time.
+func TestRotateResult(t *testing.T) {
+	f := newFake(t, "    users:\n      - {email: john@contoso.com, access: Read}\n")
+	f.pbi.onUpdate = func() { f.clock.Advance(2 * time.Second) } // the PATCH takes 2s
+	res, err := f.rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Result{Started: t0, Patched: true, PatchedAt: t0.Add(2 * time.Second), SourceVersion: "v1", UsersAdded: 1,
+		Stages: []StageTime{{StageSource, 0}, {StageEncrypt, 0}, {StagePatch, 2 * time.Second}, {StageUsers, 0}}}
+	if !res.Started.Equal(want.Started) || !res.PatchedAt.Equal(want.PatchedAt) || res.Patched != want.Patched ||
+		res.SourceVersion != want.SourceVersion || res.UsersAdded != want.UsersAdded || !slices.Equal(res.Stages, want.Stages) {
+		t.Errorf("Result\n %+v, want\n %+v", res, want)
+	}
+	if got := f.password(); got != "first-password" {
+		t.Errorf("the gateway holds %q, want the password", got)
+	}
+}
+
+// A new gateway key (a reinstalled gateway) makes the old key's ciphertext
+// undecryptable: the PATCH is rejected, the key fetched again, and the
+// credential encrypted for the new one.
+func TestRotateRefetchesAChangedKey(t *testing.T) {
+	f := newFake(t, "")
 	if _, err := f.rotate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.stack.PowerBI.RotateGatewayKey(gw); err != nil {
-		t.Fatal(err)
-	}
-	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
-	if _, err := f.rotate(); err != nil {
+	f.pbi.addGateway(gw, 2048)
+	f.setPassword("second-password", "v2")
+	res, err := f.rotate()
+	if err != nil {
 		t.Fatalf("rotation after a gateway key change: %v", err)
 	}
 	if got := f.password(); got != "second-password" {
 		t.Errorf("the gateway holds %q, want the new password", got)
 	}
-	if n := f.count(emulator.OpGetGateway); n != 2 {
-		t.Errorf("GetGateway called %d times, want 2 (first use, then after the rejection)", n)
+	if n, m := f.pbi.count(opGetGateway), f.pbi.count(opUpdate); n != 2 || m != 3 {
+		t.Errorf("GetGateway %d, PATCH %d times; want 2 (first use, after the rejection) and 3 (first, rejected, re-encrypted)", n, m)
 	}
-	if n := f.count(emulator.OpUpdateDatasource); n != 3 {
-		t.Errorf("PATCH sent %d times, want 3 (first, rejected, re-encrypted)", n)
+	var stages []Stage
+	for _, s := range res.Stages {
+		stages = append(stages, s.Stage)
+	}
+	if want := []Stage{StageSource, StageEncrypt, StagePatch, StagePatch, StageUsers}; !slices.Equal(stages, want) {
+		t.Errorf("stages %v, want %v", stages, want)
 	}
 }
 
 func TestRotateRejectedWithTheSameKeyFailsOnce(t *testing.T) {
-	f := newFixture(t, "")
+	f := newFake(t, "")
 	if _, err := f.rotate(); err != nil {
 		t.Fatal(err)
 	}
-	f.stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Status: 400, Code: "DM_GWPipeline_Gateway_InvalidConnectionCredentials", Times: 1})
-	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
-	_, err := f.rotate()
+	f.pbi.fail(opUpdate, &pbi.Error{Operation: opUpdate, StatusCode: http.StatusBadRequest, Code: "DM_GWPipeline_Gateway_InvalidConnectionCredentials"})
+	f.setPassword("second-password", "v2")
+	res, err := f.rotate()
 	re, ok := err.(*Error)
-	if !ok || re.Stage != "patch" || re.Reason != "http_400" || re.Retryable() {
-		t.Fatalf("err = %v, want a permanent patch failure with reason http_400", err)
+	if !ok || re.Stage != StagePatch || re.Reason != "http_400" || re.Retryable() || res.Patched {
+		t.Fatalf("patched=%v err=%v, want a permanent patch failure with reason http_400", res.Patched, err)
 	}
-	if n := f.count(emulator.OpUpdateDatasource); n != 2 {
+	if n := f.pbi.count(opUpdate); n != 2 {
 		t.Errorf("PATCH sent %d times, want 2: no second try when the key did not change", n)
 	}
 	if got := f.password(); got != "first-password" {
 		t.Errorf("a failed rotation replaced the credential: the gateway holds %q", got)
 	}
-	if st, _ := f.rot.o.State.Get("sales-sql"); st.LastError != "patch:http_400" {
-		t.Errorf("state LastError = %q", st.LastError)
-	}
 }
 
 func TestRotateSkipUnchanged(t *testing.T) {
-	f := newFixture(t, "    skip_unchanged: true\n")
+	f := newFake(t, "    skip_unchanged: true\n")
 	for range 2 {
 		if _, err := f.rotate(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := f.count(emulator.OpUpdateDatasource); n != 1 {
+	if n := f.pbi.count(opUpdate); n != 1 {
 		t.Fatalf("PATCH sent %d times for an unchanged version, want 1", n)
 	}
-	f.stack.KeyVault.SetSecret("db-password", secret.FromString("second-password"), emulator.SecretAttributes{})
+	f.setPassword("second-password", "v2")
 	res, err := f.rotate()
 	if err != nil || !res.Patched {
 		t.Fatalf("new version: patched=%v err=%v", res.Patched, err)
@@ -190,60 +186,80 @@ func TestRotateSkipUnchanged(t *testing.T) {
 	}
 }
 
-func TestRotateExpiredSecretIsRefused(t *testing.T) {
-	f := newFixture(t, "")
-	f.stack.KeyVault.SetSecret("db-password", secret.FromString("stale"), emulator.SecretAttributes{Expires: time.Now().Add(-time.Hour)})
-	_, err := f.rotate()
-	re, ok := err.(*Error)
-	if !ok || re.Stage != "source" || re.Reason != "expired" {
-		t.Fatalf("err = %v, want a source failure with reason expired", err)
+// TestRotateExpiry: a credential whose expiry is not after the Rotator's
+// clock is refused before anything is sent; wall time plays no part.
+func TestRotateExpiry(t *testing.T) {
+	tests := map[string]struct {
+		expires time.Time
+		refused bool
+	}{
+		"expired an hour ago":                {expires: t0.Add(-time.Hour), refused: true},
+		"expires now":                        {expires: t0, refused: true},
+		"expires in a second":                {expires: t0.Add(time.Second)},
+		"past on the wall, not on the clock": {expires: time.Now().AddDate(0, 0, 1)}, // t0 is later than wall time
 	}
-	if f.count(emulator.OpUpdateDatasource) != 0 {
-		t.Error("an expired secret was sent to Power BI")
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(t, "")
+			f.vault.set("db-password", sources.Value{Secret: secret.FromString("pw"), Version: "v1", ExpiresAt: tc.expires})
+			if !tc.refused {
+				f.clock.Set(tc.expires.Add(-time.Second))
+			}
+			res, err := f.rotate()
+			if !tc.refused {
+				if err != nil || !res.ExpiresAt.Equal(tc.expires) {
+					t.Fatalf("ExpiresAt %v, err %v; want %v, no error", res.ExpiresAt, err, tc.expires)
+				}
+				return
+			}
+			if re, ok := err.(*Error); !ok || re.Stage != StageSource || re.Reason != "expired" {
+				t.Fatalf("err = %v, want a source failure with reason expired", err)
+			}
+			if f.pbi.count(opUpdate) != 0 {
+				t.Error("an expired secret was sent to Power BI")
+			}
+		})
 	}
 }
 
 // An access token whose exp is past is refused by Rotate and by Plan alike:
 // a plan must not promise a PATCH the rotation will not send.
 func TestExpiredAccessTokenRefusedByRotateAndPlan(t *testing.T) {
-	f := newFixture(t, "")
-	b64 := base64.RawURLEncoding.EncodeToString
-	t.Setenv("ROTATORD_TEST_TOKEN", b64([]byte(`{"alg":"none"}`))+"."+
-		b64(fmt.Appendf(nil, `{"exp":%d}`, time.Now().Add(-time.Hour).Unix()))+".sig")
-	cfg, err := config.Parse("inventory.yaml", []byte(`datasources:
-  - name: lake
+	f := newFake(t, `  - name: lake
     gateway_id: `+gw+`
-    datasource_id: `+dsID+`
+    datasource_id: 9a8b7c6d-5e4f-4321-9fed-cba987654321
     credential_type: OAuth2
     encrypt: none
     source: {access_token_env: ROTATORD_TEST_TOKEN}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, _ := cfg.Datasource("lake")
+`)
+	b64 := base64.RawURLEncoding.EncodeToString
+	f.env["ROTATORD_TEST_TOKEN"] = b64([]byte(`{"alg":"none"}`)) + "." +
+		b64(fmt.Appendf(nil, `{"exp":%d}`, t0.Add(-time.Hour).Unix())) + ".sig"
+	ds, _ := f.cfg.Datasource("lake")
 	_, rerr := f.rot.Rotate(context.Background(), ds)
 	p, perr := f.rot.Plan(context.Background(), ds)
 	for name, err := range map[string]error{"Rotate": rerr, "Plan": perr} {
-		if re, ok := err.(*Error); !ok || re.Stage != "source" || re.Reason != "expired" {
+		if re, ok := err.(*Error); !ok || re.Stage != StageSource || re.Reason != "expired" {
 			t.Errorf("%s: %v, want a source failure with reason expired", name, err)
 		}
 	}
 	if p.Patch || p.ExpiresAt.IsZero() {
 		t.Errorf("Plan = %+v, want no PATCH and the token's expiry", p)
 	}
+	if f.pbi.writes() != 0 {
+		t.Error("an expired token was sent to Power BI")
+	}
 }
 
 func TestRotateUsersWithPrune(t *testing.T) {
-	f := newFixture(t, `    prune: true
+	f := newFake(t, `    prune: true
     users:
       - {email: john@contoso.com, access: Read}
       - {email: ann@contoso.com, access: ReadOverrideEffectiveIdentity}
 `)
-	f.stack.PowerBI.SetUsers(gw, dsID, []emulator.User{
-		{DatasourceAccessRight: "Read", EmailAddress: "ann@contoso.com", PrincipalType: "User"},
-		{DatasourceAccessRight: "Read", EmailAddress: "stray@contoso.com", PrincipalType: "User"},
-	})
+	f.pbi.setUsers(dsID,
+		pbi.DatasourceUser{DatasourceAccessRight: "Read", EmailAddress: "ann@contoso.com", PrincipalType: "User"},
+		pbi.DatasourceUser{DatasourceAccessRight: "Read", EmailAddress: "stray@contoso.com", PrincipalType: "User"})
 	res, err := f.rotate()
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +267,8 @@ func TestRotateUsersWithPrune(t *testing.T) {
 	if res.UsersAdded != 2 || res.UsersRemoved != 1 {
 		t.Errorf("added %d removed %d, want 2 and 1", res.UsersAdded, res.UsersRemoved)
 	}
-	var got []string
-	for _, u := range f.stack.PowerBI.Users(gw, dsID) {
-		got = append(got, u.EmailAddress+":"+u.DatasourceAccessRight)
-	}
-	slices.Sort(got)
 	want := []string{"ann@contoso.com:ReadOverrideEffectiveIdentity", "john@contoso.com:Read"}
-	if !slices.Equal(got, want) {
+	if got := f.pbi.userList(dsID); !slices.Equal(got, want) {
 		t.Errorf("users = %v, want %v", got, want)
 	}
 	if d := f.rot.UsersDrift("sales-sql"); d != 0 {
@@ -266,7 +277,7 @@ func TestRotateUsersWithPrune(t *testing.T) {
 }
 
 func TestPlanSendsNoWrites(t *testing.T) {
-	f := newFixture(t, `    users:
+	f := newFake(t, `    users:
       - {email: john@contoso.com, access: Read}
 `)
 	ds, _ := f.cfg.Datasource("sales-sql")
@@ -274,31 +285,28 @@ func TestPlanSendsNoWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.KeyBits != 2048 || !p.Patch || len(p.UsersToAdd) != 1 || p.SourceVersion == "" {
+	if p.KeyBits != 2048 || !p.Patch || len(p.UsersToAdd) != 1 || p.SourceVersion != "v1" {
 		t.Errorf("plan = %+v", p)
 	}
-	for _, r := range f.stack.PowerBI.Requests() {
-		if r.Method != "GET" {
-			t.Errorf("plan sent %s %s", r.Method, r.Path)
-		}
+	if n := f.pbi.writes(); n != 0 {
+		t.Errorf("plan sent %d writes", n)
 	}
 }
 
 // TestRotateUsersFailureKeepsThePatch: when adding a user fails after the
-// PATCH landed, the state still records the new credential.
+// PATCH landed, the Result still says what was pushed, for the state.
 func TestRotateUsersFailureKeepsThePatch(t *testing.T) {
-	f := newFixture(t, `    users:
+	f := newFake(t, `    users:
       - {email: john@contoso.com, access: Read}
 `)
-	f.stack.PowerBI.Faults().Inject(emulator.OpAddDatasourceUser, emulator.Fault{Status: 403, Code: "PowerBINotAuthorizedException"})
+	f.pbi.fail(opAddUser, &pbi.Error{Operation: opAddUser, StatusCode: http.StatusForbidden, Code: "PowerBINotAuthorizedException"})
 	res, err := f.rotate()
 	re, ok := err.(*Error)
-	if !ok || re.Stage != "users" || !res.Patched {
+	if !ok || re.Stage != StageUsers || re.Reason != "http_403" || !res.Patched {
 		t.Fatalf("patched=%v err=%v, want a users failure after the PATCH", res.Patched, err)
 	}
-	st, _ := f.rot.o.State.Get("sales-sql")
-	if st.CredentialSetAt.IsZero() || st.SourceVersion == "" || !st.LastSuccess.IsZero() || st.LastError != "users:http_403" {
-		t.Errorf("state = %+v: want the credential recorded, no success, the users error", st)
+	if res.PatchedAt.IsZero() || res.SourceVersion != "v1" {
+		t.Errorf("result = %+v: want the pushed credential", res)
 	}
 	if got := f.password(); got != "first-password" {
 		t.Errorf("the gateway holds %q", got)
@@ -311,21 +319,25 @@ func TestRotateUsersFailureKeepsThePatch(t *testing.T) {
 // Rotations waiting for one gateway's key share a GET; when the rotation
 // that started it is cancelled, the others still get the key.
 func TestKeyFetchSurvivesTheLeadersCancellation(t *testing.T) {
-	f := newFixture(t, "")
-	// A token first, so that the leader's GET starts at once.
-	if _, err := f.rot.keys.pbi.GetGateway(context.Background(), gw); err != nil {
-		t.Fatal(err)
-	}
+	f := newFake(t, "")
 	inFlight := make(chan struct{})
-	f.stack.PowerBI.Faults().Inject(emulator.OpGetGateway, emulator.Fault{Latency: 10 * time.Second, Times: 1,
-		OnHit: func() { close(inFlight) }})
+	var led atomic.Bool
+	f.pbi.block = func(ctx context.Context) error {
+		if led.Swap(true) {
+			return nil
+		}
+		// The first GET is the leader's: singleflight sends one at a time.
+		close(inFlight)
+		<-ctx.Done() // parked at Power BI until its caller gives up
+		return ctx.Err()
+	}
 	leader, cancel := context.WithCancel(context.Background())
 	leaderDone := make(chan error, 1)
 	go func() {
 		_, err := f.rot.keys.get(leader, gw)
 		leaderDone <- err
 	}()
-	<-inFlight // the leader's GET is parked at Power BI
+	<-inFlight
 	followerDone := make(chan error, 1)
 	go func() {
 		_, err := f.rot.keys.get(context.Background(), gw)

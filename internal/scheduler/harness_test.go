@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/scheduler"
 	"github.com/rotatord/rotatord/internal/testutil"
 )
@@ -20,7 +20,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // synctest.Wait means "every goroutine has done all it can at this instant".
 type harness struct {
 	t    *testing.T
-	clk  *clock.Fake
+	clk  *clocktest.Fake
 	s    *scheduler.Scheduler
 	logs *testutil.SyncBuffer
 
@@ -32,7 +32,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, o scheduler.Options) *harness {
-	h := &harness{t: t, clk: clock.NewFake(t0), logs: &testutil.SyncBuffer{}}
+	h := &harness{t: t, clk: clocktest.NewFake(t0), logs: &testutil.SyncBuffer{}}
 	o.Clock = h.clk
 	if o.Rand == nil {
 		o.Rand = constRand(0)

@@ -37,11 +37,16 @@ type Job struct {
 	Run func(ctx context.Context) (Result, error)
 }
 
-// Result is what a successful run reports back.
+// Result is what a run reports back.
 type Result struct {
 	// ExpiresAt is when the credential just set stops working; zero means
 	// nothing expires. The next tick is no later than ExpiresAt − margin.
+	// Only a successful run's counts.
 	ExpiresAt time.Time
+	// Report is the job's own account of the run, failed or not, which
+	// the scheduler hands to OnTick in TickReport.Reports untouched: so that
+	// the job's owner records a tick's outcome in one place, at its end.
+	Report any
 }
 
 // timing is the part of a Job that decides when it runs; two jobs with the

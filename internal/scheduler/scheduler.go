@@ -58,6 +58,7 @@ type TickReport struct {
 	Attempts   int
 	Err        error     // the last attempt's error; nil on success
 	Next       time.Time // when the job runs next; zero if it was removed
+	Reports    []any     // each attempt's Result.Report, in order; nil for an attempt that panicked
 }
 
 // Scheduler runs Jobs on their schedules. Make one with New.

@@ -182,10 +182,11 @@ func TestRetries(t *testing.T) {
 				h.setJobs(scheduler.Job{Name: "r", Schedule: "@every 24h", RunAtStart: true, Retry: retry,
 					Run: func(context.Context) (scheduler.Result, error) {
 						attempts = append(attempts, h.clk.Now().Sub(t0))
+						// Every attempt, failed or not, reports its number.
 						if len(attempts) <= tc.failures {
-							return scheduler.Result{}, tc.err
+							return scheduler.Result{Report: len(attempts)}, tc.err
 						}
-						return scheduler.Result{}, nil
+						return scheduler.Result{Report: len(attempts)}, nil
 					}})
 				h.start()
 				h.advanceBy(10*time.Second, 500*time.Millisecond)
@@ -198,6 +199,13 @@ func TestRetries(t *testing.T) {
 				}
 				if got := ticks[0]; got.Attempts != len(tc.wantAttempts) || !errors.Is(got.Err, tc.wantErr) || (tc.wantErr == nil) != (got.Err == nil) {
 					t.Errorf("report: attempts %d, err %v; want %d, %v", got.Attempts, got.Err, len(tc.wantAttempts), tc.wantErr)
+				}
+				var wantReports []any
+				for n := range tc.wantAttempts {
+					wantReports = append(wantReports, n+1)
+				}
+				if !slices.Equal(ticks[0].Reports, wantReports) {
+					t.Errorf("reports %v, want every attempt's in order: %v", ticks[0].Reports, wantReports)
 				}
 				if retries := h.logs.Lines("attempt failed", "job=r", "retrying_in=", "elapsed="); len(retries) != len(tc.wantAttempts)-1 {
 					t.Errorf("%d retry log lines, want %d", len(retries), len(tc.wantAttempts)-1)

@@ -35,7 +35,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 // runTick runs one tick with its retries, records the outcome, plans the
 // next run and reports. A nil stopping never stops retries early.
 func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struct{}) TickReport {
-	res, attempts, err := s.attempts(ctx, l, stopping)
+	res, reports, err := s.attempts(ctx, l, stopping)
 	end := s.clk.Now()
 
 	s.mu.Lock()
@@ -53,7 +53,7 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 	} else {
 		e.next = s.plan(e, end)
 	}
-	r := TickReport{Job: l.name, Start: l.start, End: end, Attempts: attempts, Err: err, Next: e.next}
+	r := TickReport{Job: l.name, Start: l.start, End: end, Attempts: len(reports), Err: err, Next: e.next, Reports: reports}
 	s.mu.Unlock()
 	s.poke()
 
@@ -66,34 +66,37 @@ func (s *Scheduler) runTick(ctx context.Context, l launch, stopping <-chan struc
 
 // attempts calls job.Run until it succeeds, fails permanently, the tick's
 // retry budget or time runs out, its context ends, or the scheduler stops.
+// It returns the last Result and every attempt's Report.
 //
 // The budget (Retry.Attempts-1 retries) and the deadline (l.timeout) travel
 // in the context, so that the Power BI and Key Vault clients' own retries
 // within an attempt spend the same budget as the attempts here.
-func (s *Scheduler) attempts(ctx context.Context, l launch, stopping <-chan struct{}) (Result, int, error) {
+func (s *Scheduler) attempts(ctx context.Context, l launch, stopping <-chan struct{}) (Result, []any, error) {
 	job := l.job
 	ctx, cancel := clock.WithTimeout(ctx, s.clk, l.timeout)
 	defer cancel()
 	b := job.Retry.budget()
 	ctx = budget.NewContext(ctx, b)
 	deadline, _ := ctx.Deadline()
+	var reports []any
 	for n := 1; ; n++ {
 		res, err := s.call(ctx, job)
+		reports = append(reports, res.Report)
 		if err == nil {
-			return res, n, nil
+			return res, reports, nil
 		}
 		if IsPermanent(err) || ctx.Err() != nil {
-			return Result{}, n, err
+			return Result{}, reports, err
 		}
 		wait := job.Retry.Backoff(n, s.rnd)
 		// A retry that would start after the deadline cannot finish before
 		// it; one the budget has no room for is not made at all.
 		if s.clk.Now().Add(wait).After(deadline) || !b.Take() {
-			return Result{}, n, err
+			return Result{}, reports, err
 		}
 		s.log.Warn("attempt failed", "job", job.Name, "attempt", n, "retrying_in", wait, "elapsed", s.clk.Now().Sub(l.start), "error", err)
 		if !s.sleep(ctx, wait, stopping) {
-			return Result{}, n, err
+			return Result{}, reports, err
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/wire"
 )
@@ -30,10 +31,14 @@ type KeyVaultOptions struct {
 	// DisableChallengeResourceVerification lets a vault behind a private
 	// endpoint with a custom domain answer a challenge for vault.azure.net.
 	DisableChallengeResourceVerification bool
-	MaxRetries                           int32            // azcore semantics: 0 is the default (3), negative disables retries
-	RetryDelay                           time.Duration    // base of the exponential backoff; 0 is azcore's 800ms
-	TryTimeout                           time.Duration    // one attempt's bound; 0 is DefaultTryTimeout
-	Now                                  func() time.Time // judges exp and nbf; time.Now if nil
+	MaxRetries                           int32         // azcore semantics: 0 is the default (3), negative disables retries
+	RetryDelay                           time.Duration // base of the exponential backoff; 0 is azcore's 800ms
+	TryTimeout                           time.Duration // one attempt's bound; 0 is DefaultTryTimeout
+	// Clock judges exp and nbf; nil means clock.Real(). It should be the
+	// daemon's one clock, so that a secret is expired for the Key Vault
+	// check exactly when it is for everything else. (azcore's own retry
+	// backoff sleeps on wall time: that is azcore's.)
+	Clock clock.Clock
 }
 
 // KeyVault reads secrets from one vault. It holds one azsecrets client for
@@ -45,7 +50,7 @@ type KeyVault struct {
 	identity string
 	client   *azsecrets.Client
 	retry    policy.RetryOptions // the client's, which a tick's budget narrows per call
-	now      func() time.Time
+	clock    clock.Clock
 }
 
 // NewKeyVault returns a client for the vault at vaultURL
@@ -73,11 +78,11 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 	if err != nil {
 		return nil, fmt.Errorf("key vault %s: %w", vaultURL, err)
 	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.Real()
 	}
-	return &KeyVault{url: strings.TrimSuffix(vaultURL, "/"), identity: describeCredential(cred), client: client, retry: retry, now: now}, nil
+	return &KeyVault{url: strings.TrimSuffix(vaultURL, "/"), identity: describeCredential(cred), client: client, retry: retry, clock: clk}, nil
 }
 
 // URL returns the vault URL without a trailing slash.
@@ -136,7 +141,7 @@ func (kv *KeyVault) Get(ctx context.Context, name, version string) (Value, error
 	if attrs == nil {
 		attrs = &azsecrets.SecretAttributes{}
 	}
-	now := kv.now()
+	now := kv.clock.Now()
 	switch {
 	case resp.Value == nil || *resp.Value == "":
 		return fail(ReasonEmpty, "the secret has no value", nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/rotatord/rotatord/internal/budget"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
 )
@@ -389,6 +390,46 @@ func TestKeyVaultTickBudget(t *testing.T) {
 			}
 			if !slices.Equal(statuses, tc.want) {
 				t.Errorf("statuses = %v, want %v", statuses, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeyVaultJudgesOnItsClock: exp and nbf are judged on the injected
+// clock, not on wall time, so that under the daemon's one clock a secret is
+// expired for the Key Vault check exactly when it is for rotate.
+func TestKeyVaultJudgesOnItsClock(t *testing.T) {
+	wall := time.Now()
+	tests := map[string]struct {
+		attrs      emulator.SecretAttributes
+		clock      time.Time // what the injected clock reads
+		wantReason string    // "" means the read succeeds
+	}{
+		"expired on the clock, not yet on the wall": {
+			attrs: emulator.SecretAttributes{Expires: wall.Add(time.Hour)}, clock: wall.Add(2 * time.Hour), wantReason: ReasonExpired,
+		},
+		"expired on the wall, not yet on the clock": {
+			attrs: emulator.SecretAttributes{Expires: wall.Add(-time.Hour)}, clock: wall.Add(-2 * time.Hour),
+		},
+		"valid on the clock, not yet on the wall": {
+			attrs: emulator.SecretAttributes{NotBefore: wall.Add(time.Hour)}, clock: wall.Add(2 * time.Hour),
+		},
+		"valid on the wall, not yet on the clock": {
+			attrs: emulator.SecretAttributes{NotBefore: wall.Add(-time.Hour)}, clock: wall.Add(-2 * time.Hour), wantReason: ReasonNotYetValid,
+		},
+	}
+	env := newEnv(t, envOptions{})
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			env.kv.SetSecret("pw", secret.FromString("value"), tc.attrs)
+			kv := env.vault(t, env.clientSecretAuth(), KeyVaultOptions{Clock: clocktest.NewFake(tc.clock)})
+			_, err := kv.Get(t.Context(), "pw", "")
+			var se *Error
+			switch {
+			case tc.wantReason == "" && err != nil:
+				t.Errorf("Get: %v, want the secret", err)
+			case tc.wantReason != "" && (!errors.As(err, &se) || se.Reason != tc.wantReason):
+				t.Errorf("Get: %v, want reason %s", err, tc.wantReason)
 			}
 		})
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 // Version is the file format this package writes and reads.
@@ -41,11 +43,20 @@ type File struct {
 	Datasources map[string]Datasource
 }
 
+// Options tune Open and OpenReadOnly; the zero value is valid.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// Clock names a corrupt file set aside (PATH.corrupt-<unix seconds>);
+	// nil: clock.Real().
+	Clock clock.Clock
+}
+
 // Store is the state file in memory. Its methods are safe for concurrent
 // use; Save writes it out.
 type Store struct {
 	path     string
 	log      *slog.Logger
+	clock    clock.Clock
 	readOnly bool // OpenReadOnly: Save refuses, a corrupt file stays where it is
 
 	mu  sync.Mutex
@@ -60,8 +71,8 @@ type Store struct {
 // returned only when the file or its directory cannot be read at all, which
 // is a deployment problem (wrong path, missing volume, permissions) that
 // Save would hit too.
-func Open(path string, logger *slog.Logger) (*Store, error) {
-	return open(path, logger, false)
+func Open(path string, o Options) (*Store, error) {
+	return open(path, o, false)
 }
 
 // OpenReadOnly loads the state at path for a command that only reads it
@@ -69,15 +80,18 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 // missing directory gives an empty state. A corrupt file is logged and read
 // as empty, as Open would start, but left where it is. A file that cannot be
 // read is an error, as for Open. Save on the Store fails.
-func OpenReadOnly(path string, logger *slog.Logger) (*Store, error) {
-	return open(path, logger, true)
+func OpenReadOnly(path string, o Options) (*Store, error) {
+	return open(path, o, true)
 }
 
-func open(path string, logger *slog.Logger, readOnly bool) (*Store, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func open(path string, o Options, readOnly bool) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: path, log: logger.With("component", "state"), readOnly: readOnly, dss: map[string]Datasource{}}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	s := &Store{path: path, log: o.Logger.With("component", "state"), clock: o.Clock, readOnly: readOnly, dss: map[string]Datasource{}}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -140,7 +154,7 @@ func decode(data []byte) (map[string]Datasource, error) {
 // setAside keeps a corrupt file for a person to look at, under a name that
 // the next Save will not overwrite.
 func (s *Store) setAside(cause error) {
-	aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().Unix())
+	aside := fmt.Sprintf("%s.corrupt-%d", s.path, s.clock.Now().Unix())
 	if err := os.Rename(s.path, aside); err != nil {
 		s.log.Error("state file is corrupt and could not be set aside; starting empty",
 			"path", s.path, "error", cause, "rename_error", err)

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/state"
 )
 
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func discard() state.Options { return state.Options{Logger: slog.New(slog.DiscardHandler)} }
 
 func open(t *testing.T, path string) *state.Store {
 	t.Helper()
@@ -199,7 +200,7 @@ func TestOpenReadOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		var logs bytes.Buffer
-		s, err := state.OpenReadOnly(path, slog.New(slog.NewTextHandler(&logs, nil)))
+		s, err := state.OpenReadOnly(path, state.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatalf("OpenReadOnly = %v, want a corrupt file not to be fatal", err)
 		}
@@ -240,7 +241,7 @@ func TestOpenCorruptSetsAside(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			s, err := state.Open(path, slog.New(slog.NewTextHandler(&logs, nil)))
+			s, err := state.Open(path, state.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatalf("Open = %v, want a corrupt file not to be fatal", err)
 			}
@@ -397,5 +398,22 @@ func assertOnlyFiles(t *testing.T, dir string, names ...string) {
 	}
 	if !reflect.DeepEqual(got, names) && !(len(got) == 0 && len(names) == 0) {
 		t.Errorf("%s holds %v, want %v", dir, got, names)
+	}
+}
+
+// TestSetAsideNamedOnTheClock: the set-aside name takes its seconds from
+// the injected clock, the daemon's one clock, not from wall time.
+func TestSetAsideNamedOnTheClock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	if _, err := state.Open(path, state.Options{Clock: clocktest.NewFake(at)}); err != nil {
+		t.Fatal(err)
+	}
+	want := path + ".corrupt-" + strconv.FormatInt(at.Unix(), 10)
+	if _, err := os.Stat(want); err != nil {
+		t.Errorf("corrupt file not set aside as %s: %v", want, err)
 	}
 }

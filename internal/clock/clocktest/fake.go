@@ -1,9 +1,11 @@
-package clock
+package clocktest
 
 import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/clock"
 )
 
 // Fake is a Clock whose time moves only when a test calls Advance or Set.
@@ -16,7 +18,7 @@ type Fake struct {
 	change chan struct{} // closed and replaced whenever the armed set changes
 }
 
-var _ Clock = (*Fake)(nil)
+var _ clock.Clock = (*Fake)(nil)
 
 // NewFake returns a Fake clock reading start.
 func NewFake(start time.Time) *Fake {
@@ -31,7 +33,7 @@ func (f *Fake) Now() time.Time {
 }
 
 // NewTimer returns a Timer that fires when the fake time reaches Now()+d.
-func (f *Fake) NewTimer(d time.Duration) Timer {
+func (f *Fake) NewTimer(d time.Duration) clock.Timer {
 	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,4 +1,4 @@
-package clock_test
+package clocktest_test
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,7 +39,7 @@ func TestFakeAdvanceFiresDueTimers(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			f := clock.NewFake(epoch)
+			f := clocktest.NewFake(epoch)
 			tm := f.NewTimer(tc.after)
 			f.Advance(tc.advance)
 			v, ok := fired(tm)
@@ -56,7 +57,7 @@ func TestFakeAdvanceFiresDueTimers(t *testing.T) {
 }
 
 func TestFakeStopAndReset(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	tm := f.NewTimer(time.Minute)
 	if f.Timers() != 1 {
 		t.Fatalf("Timers() = %d, want 1", f.Timers())
@@ -96,7 +97,7 @@ func TestFakeStopAndReset(t *testing.T) {
 }
 
 func TestFakeSetBackwardsFiresNothing(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	tm := f.NewTimer(time.Minute)
 	f.Set(epoch.Add(-time.Hour))
 	if _, ok := fired(tm); ok {
@@ -109,7 +110,7 @@ func TestFakeSetBackwardsFiresNothing(t *testing.T) {
 }
 
 func TestFakeFiresInDeadlineOrder(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	late, early := f.NewTimer(2*time.Minute), f.NewTimer(time.Minute)
 	f.Advance(time.Hour)
 	for name, tm := range map[string]clock.Timer{"early": early, "late": late} {
@@ -123,7 +124,7 @@ func TestFakeFiresInDeadlineOrder(t *testing.T) {
 }
 
 func TestFakeBlockUntil(t *testing.T) {
-	f := clock.NewFake(epoch)
+	f := clocktest.NewFake(epoch)
 	got := make(chan time.Time)
 	go func() {
 		tm := f.NewTimer(time.Minute)
@@ -133,24 +134,5 @@ func TestFakeBlockUntil(t *testing.T) {
 	f.Advance(time.Minute)
 	if v := <-got; !v.Equal(epoch.Add(time.Minute)) {
 		t.Fatalf("goroutine received %v, want %v", v, epoch.Add(time.Minute))
-	}
-}
-
-func TestRealTimer(t *testing.T) {
-	c := clock.Real()
-	start := c.Now()
-	tm := c.NewTimer(time.Millisecond)
-	v := <-tm.C()
-	if v.Before(start) {
-		t.Errorf("real timer fired at %v, before it was made at %v", v, start)
-	}
-	if tm.Stop() {
-		t.Error("Stop after firing = true, want false")
-	}
-	if tm.Reset(time.Hour) {
-		t.Error("Reset of a fired timer = true, want false")
-	}
-	if !tm.Stop() {
-		t.Error("Stop of an armed real timer = false, want true")
 	}
 }
