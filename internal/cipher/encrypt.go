@@ -86,20 +86,21 @@ func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.Publ
 // encryptHybrid is AsymmetricHigherKeyEncryptionHelper.Encrypt with
 // AuthenticatedEncryption.Encrypt.
 func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
-	keys := make([]byte, keyBlobBytes)
-	defer clear(keys)
-	keys[0], keys[1] = 0, 1
-	if _, err := io.ReadFull(rnd, keys[2:]); err != nil {
-		return "", fmt.Errorf("cipher: random AES and HMAC keys: %w", err)
+	// One read for the keys and the IV, in that order: every read of the
+	// system's randomness is a system call.
+	random := make([]byte, keyBlobBytes+ivBytes)
+	defer clear(random)
+	random[0], random[1] = 0, 1
+	if _, err := io.ReadFull(rnd, random[2:]); err != nil {
+		return "", fmt.Errorf("cipher: random AES and HMAC keys and IV: %w", err)
 	}
+	keys := random[:keyBlobBytes]
 	keyEnc, keyMac := keys[2:2+aesKeyBytes], keys[2+aesKeyBytes:]
 
 	pad := aes.BlockSize - len(plaintext)%aes.BlockSize // PKCS#7: 1..16, a full block when aligned
 	payload := make([]byte, bodyOffset+len(plaintext)+pad)
 	iv, body := payload[ivOffset:bodyOffset], payload[bodyOffset:]
-	if _, err := io.ReadFull(rnd, iv); err != nil {
-		return "", fmt.Errorf("cipher: random IV: %w", err)
-	}
+	copy(iv, random[keyBlobBytes:])
 	copy(body, plaintext)
 	for i := len(plaintext); i < len(body); i++ {
 		body[i] = byte(pad)
@@ -113,7 +114,7 @@ func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicK
 	mac := hmac.New(sha256.New, keyMac)
 	mac.Write(payload[:headerBytes])
 	mac.Write(payload[ivOffset:])
-	copy(payload[headerBytes:ivOffset], mac.Sum(nil))
+	mac.Sum(payload[headerBytes:headerBytes]) // the tag, written in its place
 
 	if err := p.acquire(ctx); err != nil {
 		return "", err
