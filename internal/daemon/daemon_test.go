@@ -25,7 +25,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // newDemoDaemon assembles the daemon in-process on the demo inventory.
 func newDemoDaemon(t *testing.T, o Options) (*Daemon, *demo.Demo) {
 	t.Helper()
-	dm, err := demo.Start(demo.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	dm, cfg := startDemo(t, "")
+	o.Transport, o.LookupEnv = demoClient(t, dm), dm.LookupEnv
+	d, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, dm
+}
+
+// startDemo starts the demo's emulators, fail's secret missing, and loads
+// their inventory.
+func startDemo(t *testing.T, fail string) (*demo.Demo, *config.Config) {
+	t.Helper()
+	dm, err := demo.Start(demo.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Fail: fail})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,15 +47,14 @@ func newDemoDaemon(t *testing.T, o Options) (*Daemon, *demo.Demo) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dm, cfg
+}
+
+// demoClient is an HTTP client trusting dm's emulators.
+func demoClient(t *testing.T, dm *demo.Demo) *http.Client {
 	client := dm.Stack.CA.Client()
 	t.Cleanup(client.CloseIdleConnections)
-	o.Transport = client
-	o.LookupEnv = dm.LookupEnv
-	d, err := New(cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d, dm
+	return client
 }
 
 // TestRunStopsCleanly runs the daemon, rotates everything at start, serves
@@ -111,21 +123,12 @@ func TestOnceUnknownName(t *testing.T) {
 // without one. A data source that cannot be planned gets one ERROR cell,
 // without its name again.
 func TestPlanWithoutStateDirectory(t *testing.T) {
-	dm, err := demo.Start(demo.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Fail: "sales-sql"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dm.Close() })
-	cfg, err := config.Load(dm.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dm, cfg := startDemo(t, "sales-sql")
 	missing := filepath.Join(t.TempDir(), "missing")
 	cfg.StateFile = filepath.Join(missing, "state.json")
-	client := dm.Stack.CA.Client()
-	t.Cleanup(client.CloseIdleConnections)
+	client := demoClient(t, dm)
 
-	_, err = New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
+	_, err := New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
 	if want := "state file " + cfg.StateFile + ": stat " + missing + ": no such file or directory"; err == nil || err.Error() != want {
 		t.Errorf("New = %v, want %q", err, want)
 	}

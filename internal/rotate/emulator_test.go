@@ -53,17 +53,8 @@ func newFixture(t *testing.T, extra string) *fixture {
 	if err := os.WriteFile(secretFile, st.ClientSecret.Reveal(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := fmt.Sprintf(`powerbi: {api_url: %s}
-keyvaults: {main: %s}
-state_file: %s/state.json
-datasources:
-  - name: sales-sql
-    gateway_id: %s
-    datasource_id: %s
-    credential_type: Basic
-    encrypt: gateway
-    source: {keyvault: main, username: svc, password_secret: db-password}
-%s`, st.PowerBIURL, st.KeyVaultURL, dir, gw, dsID, extra)
+	yaml := fmt.Sprintf("powerbi: {api_url: %s}\nkeyvaults: {main: %s}\nstate_file: %s/state.json\n",
+		st.PowerBIURL, st.KeyVaultURL, dir) + salesSQL(extra)
 	cfg, err := config.Parse("inventory.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)

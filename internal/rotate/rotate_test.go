@@ -50,15 +50,7 @@ func newFake(t *testing.T, extra string) *fake {
 		env: map[string]string{}, clock: clocktest.NewFake(t0), pushed: map[string]string{}}
 	f.pbi.addGateway(gw, 2048)
 	f.setPassword("first-password", "v1")
-	cfg, err := config.Parse("inventory.yaml", []byte(fmt.Sprintf(`keyvaults: {main: https://fake.vault.azure.net/}
-datasources:
-  - name: sales-sql
-    gateway_id: %s
-    datasource_id: %s
-    credential_type: Basic
-    encrypt: gateway
-    source: {keyvault: main, username: svc, password_secret: db-password}
-%s`, gw, dsID, extra)))
+	cfg, err := config.Parse("inventory.yaml", []byte("keyvaults: {main: https://fake.vault.azure.net/}\n"+salesSQL(extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +346,18 @@ func TestKeyFetchSurvivesTheLeadersCancellation(t *testing.T) {
 	if err := <-followerDone; err != nil {
 		t.Errorf("follower failed with the leader's cancellation: %v", err)
 	}
+}
+
+// salesSQL is the inventory's datasources list of the rotate tests: the one
+// Basic data source, on gateway gw, its password in Key Vault "main", and
+// extra lines of its own.
+func salesSQL(extra string) string {
+	return fmt.Sprintf(`datasources:
+  - name: sales-sql
+    gateway_id: %s
+    datasource_id: %s
+    credential_type: Basic
+    encrypt: gateway
+    source: {keyvault: main, username: svc, password_secret: db-password}
+%s`, gw, dsID, extra)
 }
