@@ -119,6 +119,8 @@ func New(o Options) (*Client, error) {
 	c.sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, c.clock, d) }
 	c.pl = runtime.NewPipeline("rotatord/pbi", "v1.0.0", runtime.PipelineOptions{
 		PerRetry: []policy.Policy{
+			// First: a retry the tick's budget has no room for gets no token.
+			wire.SpendBudget(),
 			runtime.NewBearerTokenPolicy(tokenCredential{o.Credential}, []string{o.Scope}, nil),
 			attemptPolicy{}, // after the bearer policy: sees each request that goes on the wire
 			// Below attemptPolicy, so that an attempt whose 200 came without
@@ -197,24 +199,12 @@ func (st *call) canResend(maxTries int) bool {
 	return maxTries == 0 || st.tries < maxTries
 }
 
-// errBudgetSpent stops azcore's retries when the tick's budget ran out
-// between the start of a pipeline run and one of its re-sends (another call
-// of the same tick spent it).
-var errBudgetSpent = nonRetriable{errors.New("the tick's retry budget is spent")}
-
-type nonRetriable struct{ error }
-
-func (nonRetriable) NonRetriable() {}
-
-// attemptPolicy counts wire attempts, takes every re-send out of the tick's
-// retry budget and reports each attempt to the metrics hook.
+// attemptPolicy counts wire attempts for the retry limit and reports each
+// to the metrics hook.
 type attemptPolicy struct{}
 
 func (attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
 	st, ok := req.Raw().Context().Value(callKey{}).(*call)
-	if ok && st.tries > 0 && !st.budget.Take() {
-		return nil, errBudgetSpent
-	}
 	resp, err := req.Next()
 	if ok {
 		st.tries++
@@ -270,7 +260,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		u += "/" + url.PathEscape(s)
 	}
 	st := &call{op: r.op, onResponse: c.onResponse, budget: budget.FromContext(ctx)}
-	ctx = context.WithValue(ctx, callKey{}, st)
+	// One call for wire.SpendBudget across every pipeline run below: only
+	// the call's first send is free.
+	ctx = context.WithValue(wire.BudgetCall(ctx), callKey{}, st)
 	reauthorized := false
 	for {
 		tries := max(c.maxTries-st.tries, 1)

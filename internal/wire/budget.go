@@ -40,7 +40,19 @@ func TickCall(ctx context.Context, base policy.RetryOptions) context.Context {
 		o.MaxRetries = -1 // azcore reads 0 as "default" and negative as "none"
 	}
 	o.RetryDelay = b.InitialBackoff
-	return context.WithValue(policy.WithRetryOptions(ctx, o), tickCallKey{}, &tickCall{budget: b})
+	return policy.WithRetryOptions(BudgetCall(ctx), o)
+}
+
+// BudgetCall marks ctx as one client call for SpendBudget, which then lets
+// the call's first attempt through and takes every later one out of the
+// tick's budget, however many pipeline runs the call makes. Without a budget
+// in ctx, ctx comes back as it is.
+func BudgetCall(ctx context.Context) context.Context {
+	b := budget.FromContext(ctx)
+	if b == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, tickCallKey{}, &tickCall{budget: b})
 }
 
 // ErrBudgetSpent ends a call whose next retry the tick's budget has no room
