@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/rotatord/rotatord/internal/scheduler"
 	"log/slog"
 	"os"
 	"slices"
@@ -48,12 +49,10 @@ type Auth struct {
 	AuthorityHost    string // https URL of a sovereign cloud's authority
 }
 
-// Retry is how often and how patiently a failed rotation is retried.
-type Retry struct {
-	Attempts       int           // at least 1
-	InitialBackoff time.Duration // positive, at most MaxBackoff
-	MaxBackoff     time.Duration
-}
+// Retry is how often and how patiently a failed rotation is retried within
+// one tick: the scheduler's own type, which Parse fills in (attempts at
+// least 1, initial backoff positive and at most the maximum).
+type Retry = scheduler.Retry
 
 // Datasource is one gateway data source whose credential rotatord keeps fresh.
 type Datasource struct {

@@ -203,11 +203,7 @@ func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
 			// Power BI keeps no refresh token: an OAuth2 credential is dead an
 			// hour after it was set, so it is renewed as soon as rotatord starts.
 			RunAtStart: ds.CredentialType == credentials.OAuth2 || d.o.RotateAtStart,
-			Retry: scheduler.Retry{
-				Attempts:       ds.Retry.Attempts,
-				InitialBackoff: ds.Retry.InitialBackoff,
-				MaxBackoff:     ds.Retry.MaxBackoff,
-			},
+			Retry:      ds.Retry,
 			Run: func(ctx context.Context) (scheduler.Result, error) {
 				return d.rotate(ctx, name)
 			},
