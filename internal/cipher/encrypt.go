@@ -86,21 +86,20 @@ func encryptSegmented(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.Publ
 // encryptHybrid is AsymmetricHigherKeyEncryptionHelper.Encrypt with
 // AuthenticatedEncryption.Encrypt.
 func encryptHybrid(ctx context.Context, p *Pool, rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
-	// One read for the keys and the IV, in that order: every read of the
-	// system's randomness is a system call.
-	random := make([]byte, keyBlobBytes+ivBytes)
-	defer clear(random)
-	random[0], random[1] = 0, 1
-	if _, err := io.ReadFull(rnd, random[2:]); err != nil {
-		return "", fmt.Errorf("cipher: random AES and HMAC keys and IV: %w", err)
+	keys := make([]byte, keyBlobBytes)
+	defer clear(keys)
+	keys[0], keys[1] = 0, 1
+	if _, err := io.ReadFull(rnd, keys[2:]); err != nil {
+		return "", fmt.Errorf("cipher: random AES and HMAC keys: %w", err)
 	}
-	keys := random[:keyBlobBytes]
 	keyEnc, keyMac := keys[2:2+aesKeyBytes], keys[2+aesKeyBytes:]
 
 	pad := aes.BlockSize - len(plaintext)%aes.BlockSize // PKCS#7: 1..16, a full block when aligned
 	payload := make([]byte, bodyOffset+len(plaintext)+pad)
 	iv, body := payload[ivOffset:bodyOffset], payload[bodyOffset:]
-	copy(iv, random[keyBlobBytes:])
+	if _, err := io.ReadFull(rnd, iv); err != nil {
+		return "", fmt.Errorf("cipher: random IV: %w", err)
+	}
 	copy(body, plaintext)
 	for i := len(plaintext); i < len(body); i++ {
 		body[i] = byte(pad)
