@@ -23,10 +23,10 @@ func (d *Daemon) record(r scheduler.TickReport) {
 	ds, ok := d.datasource(r.Job)
 	if !ok {
 		// It left the inventory while this tick ran: count and keep
-		// nothing. Reload forgets its series, state and drift; the tick
-		// may have set the rotator's drift again since, so forget once more.
+		// nothing. Reload has forgotten its series, state and drift; the
+		// tick may have set the rotator's drift again since, so forget that
+		// once more (the state is written only here, below).
 		d.forget(r.Job)
-		d.state.Delete(r.Job)
 		d.log.Info("rotation ended after the data source left the inventory", "datasource", r.Job, "succeeded", r.Err == nil)
 		return
 	}
