@@ -185,13 +185,6 @@ func (s *Store) Update(name string, fn func(*Datasource)) {
 	s.dss[name] = normalize(d)
 }
 
-// Delete drops the record for name, if any.
-func (s *Store) Delete(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.dss, name)
-}
-
 // Prune drops every data source not named in keep, for those removed from
 // the inventory.
 func (s *Store) Prune(keep []string) {
