@@ -4,6 +4,12 @@
 // A Secret prints, logs and marshals as "REDACTED" whatever the formatting
 // path (fmt verbs, slog, encoding/json, encoding.TextMarshaler), so that a
 // value can only reach the outside through an explicit, greppable Reveal call.
+//
+// It also owns scrubbing: a rotation puts its secret values into its context
+// with WithValues, and every error message built under that context is
+// checked (Leaks) or cleaned (Scrub) against them, in their plain and
+// JSON-escaped forms, whatever was sent encrypted: a service that echoes a
+// request may echo the plain value it decrypted.
 package secret
 
 import (
