@@ -242,7 +242,6 @@ type request struct {
 	method string
 	path   []string // segments after the API URL, escaped here
 	body   []byte   // JSON, or nil
-	sent   string   // the credentials sent, which no error may echo
 }
 
 // do sends r and returns the body of its 2xx response.
@@ -311,7 +310,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			}
 			continue
 		}
-		e := responseError(r.op, resp, body, now, r.sent)
+		e := responseError(ctx, r.op, resp, body, now)
 		e.waitLonger = e.RetryAfter > c.maxRetryAfter
 		return nil, e
 	}

@@ -21,7 +21,9 @@
 // sent them, and a hint saying what to check. Errors never carry a request
 // body (it holds the credentials) nor a dump of the response; Power BI's own
 // message is kept, as one printable line of at most 300 characters, unless
-// it echoes anything that was sent.
+// it echoes anything that was sent or any secret the caller put in the
+// context (secret.WithValues), such as the plain password of an encrypted
+// PATCH.
 //
 // The package does not read the inventory: rotate and daemon pass it plain
 // values, and config borrows IsUUID. Its hints name inventory keys

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/rotatord/rotatord/internal/secret"
 )
 
 // ErrInvalidArgument marks an *Error raised before anything was sent because
@@ -154,10 +156,11 @@ type errorBody struct {
 // responseError builds the *Error for a non-2xx response. It parses the body
 // itself rather than surfacing azcore.ResponseError, whose text dumps the
 // whole response. A message is kept, cut to maxMessage runes of printable
-// text, only when it contains nothing of sent (the credentials just sent,
-// see scrubValues), so even a service that echoed a request could not leak
-// a secret through it.
-func responseError(op string, resp *http.Response, body []byte, now time.Time, sent string) *Error {
+// text, only when it contains none of the secrets in ctx (secret.WithValues:
+// the rotation's values and the credentials just sent), so even a service
+// that echoed a request, or the password it decrypted, could not leak a
+// secret through it.
+func responseError(ctx context.Context, op string, resp *http.Response, body []byte, now time.Time) *Error {
 	e := &Error{
 		Operation:  op,
 		StatusCode: resp.StatusCode,
@@ -173,7 +176,7 @@ func responseError(op string, resp *http.Response, body []byte, now time.Time, s
 		if msg == "" {
 			msg = eb.Message
 		}
-		e.Message = cleanMessage(msg, scrubValues(sent))
+		e.Message = cleanMessage(ctx, msg)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if d, ok := retryAfter(resp, now); ok {
@@ -209,11 +212,11 @@ func cleanCode(s string) string {
 
 const maxMessage = 300
 
-func cleanMessage(s string, scrub []string) string {
-	for _, v := range scrub {
-		if v != "" && strings.Contains(s, v) {
-			return ""
-		}
+// cleanMessage drops a message that holds a secret of ctx: what is left of
+// it around the secret could still say too much (a connection string).
+func cleanMessage(ctx context.Context, s string) string {
+	if secret.Leaks(ctx, s) {
+		return ""
 	}
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }), " ")
 	if r := []rune(s); len(r) > maxMessage {

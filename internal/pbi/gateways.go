@@ -134,12 +134,14 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 	if err != nil {
 		return &Error{Operation: opUpdateDatasource, Err: fmt.Errorf("encoding request: %w", ErrInvalidArgument)}
 	}
+	// Beside the rotation's secrets (the plain ones, which the service may
+	// echo once it has decrypted them), what was sent.
+	ctx = secret.WithValues(ctx, sentValues(creds)...)
 	_, err = c.do(ctx, request{
 		op:     opUpdateDatasource,
 		method: http.MethodPatch,
 		path:   []string{"gateways", gatewayID, "datasources", datasourceID},
 		body:   body,
-		sent:   creds,
 	})
 	return err
 }
@@ -258,16 +260,12 @@ func IsUUID(s string) bool {
 	return true
 }
 
-// scrubValues lists what must never appear in an error after sending creds:
-// the string itself and, when it is the plain credentials JSON of a cloud
-// data source, each value inside it; each also as JSON escapes it (a
-// service echoing the request body would echo "p\"w" or "\u0026", not the
-// raw text). Built only for an error that has a message.
-func scrubValues(creds string) []string {
-	if creds == "" {
-		return nil
-	}
-	values := []string{creds}
+// sentValues is what must never appear in an error after sending creds:
+// the credentials string and, when it is the plain credentials JSON (cloud
+// data sources), each value in it. secret.WithValues adds their JSON-escaped
+// forms and leaves out values too short to tell from innocent words.
+func sentValues(creds string) []secret.Secret {
+	values := []secret.Secret{secret.FromString(creds)}
 	var plain struct {
 		CredentialData []struct {
 			Value string `json:"value"`
@@ -275,31 +273,8 @@ func scrubValues(creds string) []string {
 	}
 	if json.Unmarshal([]byte(creds), &plain) == nil {
 		for _, nv := range plain.CredentialData {
-			if len(nv.Value) >= 4 { // shorter values would match innocent words
-				values = append(values, nv.Value)
-			}
+			values = append(values, secret.FromString(nv.Value))
 		}
 	}
-	var out []string
-	for _, v := range values {
-		out = append(out, v)
-		for _, html := range []bool{true, false} {
-			// Twice too: a value is JSON inside the credentials string,
-			// which is JSON inside the request body.
-			once := jsonEscape(v, html)
-			out = append(out, once, jsonEscape(once, html))
-		}
-	}
-	return out
-}
-
-// jsonEscape is s as it appears between the quotes of a JSON string, with
-// or without encoding/json's HTML escaping (\u003c for <).
-func jsonEscape(s string, html bool) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(html)
-	_ = enc.Encode(s) // a string always encodes
-	q := strings.TrimSuffix(b.String(), "\n")
-	return q[1 : len(q)-1]
+	return values
 }

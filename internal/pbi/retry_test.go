@@ -402,3 +402,49 @@ func TestIncompleteAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestNoRotationSecretInErrors: a service that decrypted an on-premises
+// credential may echo the plain password, which is not what was sent (the
+// ciphertext), and any call of a rotation may echo it. Every message is
+// checked against the secrets the caller put in the context.
+func TestNoRotationSecretInErrors(t *testing.T) {
+	const password = `Pa55<w0rd>-do-not-leak`
+	ctx := secret.WithValues(context.Background(), secret.FromString(password))
+	encrypted := CredentialDetails{CredentialType: "Basic", Credentials: secret.FromString("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="),
+		EncryptedConnection: "Encrypted", EncryptionAlgorithm: "RSA-OAEP", PrivacyLevel: "None"}
+	tests := map[string]struct {
+		body string // the 400's body
+		call func(*Client) error
+	}{
+		"encrypted PATCH echoing the plain password": {
+			`{"error":{"code":"DM_GWPipeline_Gateway_InvalidConnectionCredentials","message":"password ` + password + ` rejected"}}`,
+			func(c *Client) error { return c.UpdateDatasource(ctx, gw, ds, encrypted) }},
+		"encrypted PATCH echoing it JSON-escaped": {
+			`{"error":{"code":"X","message":"{\"password\":\"Pa55\\u003cw0rd\\u003e-do-not-leak\"}"}}`,
+			func(c *Client) error { return c.UpdateDatasource(ctx, gw, ds, encrypted) }},
+		"Add Datasource User echoing it": {
+			`{"error":{"code":"X","message":"credential ` + password + ` of the data source"}}`,
+			func(c *Client) error {
+				return c.AddDatasourceUser(ctx, gw, ds, DatasourceUser{DatasourceAccessRight: "Read", EmailAddress: "a@contoso.com"})
+			}},
+		"GetGateway echoing it": {
+			`{"message":"` + password + `"}`,
+			func(c *Client) error { _, err := c.GetGateway(ctx, gw); return err }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, []step{{status: 400, body: tc.body}}, func(o *Options) { o.MaxRetries = 1 })
+			err := tc.call(h.client)
+			var pe *Error
+			if !errors.As(err, &pe) || pe.StatusCode != 400 {
+				t.Fatalf("want a 400 *Error, got %v", err)
+			}
+			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				if strings.Contains(s, "do-not-leak") {
+					t.Errorf("error leaks the password: %s", s)
+				}
+			}
+		})
+	}
+}
