@@ -8,6 +8,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/sources"
 )
 
@@ -17,10 +18,18 @@ type Error struct {
 	Stage      Stage
 	Reason     string // stable snake_case word, used as a metric label
 	Err        error
+
+	// text, when set, is Err's text scrubbed of the rotation's secrets;
+	// Err itself stays, for errors.As.
+	text string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("datasource %q: %s: %v", e.Datasource, e.Stage, e.Err)
+	text := e.text
+	if text == "" && e.Err != nil {
+		text = e.Err.Error()
+	}
+	return fmt.Sprintf("datasource %q: %s: %s", e.Datasource, e.Stage, text)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -39,6 +48,32 @@ func (e *Error) Retryable() bool {
 // fail wraps err as a rotation failure at stage.
 func fail(ds string, stage Stage, err error) *Error {
 	return &Error{Datasource: ds, Stage: stage, Reason: reasonOf(err), Err: err}
+}
+
+// scrubbed returns err with its text cleaned of the secret values in ctx
+// (secret.WithValues). Only the text changes: classification (Reason,
+// errors.As to *pbi.Error or *sources.Error) works on the error as it was.
+// It is the last step of every rotation, so that no service echoing a
+// secret, whichever call and layer it reached, puts it in a log line.
+func scrubbed(ctx context.Context, ds string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		e = fail(ds, StageOther, err)
+	}
+	if e.Err != nil {
+		if msg := e.Err.Error(); secret.Leaks(ctx, msg) {
+			c := *e
+			c.text = secret.Scrub(ctx, msg)
+			return &c
+		}
+	}
+	if !ok {
+		return err
+	}
+	return e
 }
 
 // reasonOf condenses an error into a label value of bounded cardinality.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/pbi"
+	"github.com/rotatord/rotatord/internal/secret"
 )
 
 // Plan is what a rotation of one data source would do. It holds no secret.
@@ -20,28 +21,34 @@ type Plan struct {
 }
 
 // Plan resolves ds's source and gateway key and compares its users, changing
-// nothing: no PATCH, POST or DELETE is sent.
+// nothing: no PATCH, POST or DELETE is sent. Its error is scrubbed as
+// Rotate's is.
 func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) {
 	p := Plan{Datasource: ds.Name}
 	cred, err := r.prepare(ctx, ds)
 	p.SourceVersion, p.ExpiresAt = cred.version, cred.expiresAt
-	if err != nil {
-		return p, err
+	ctx = secret.WithValues(ctx, cred.values...)
+	if err == nil {
+		err = r.plan(ctx, ds, cred, &p)
 	}
+	return p, scrubbed(ctx, ds.Name, err)
+}
+
+func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared, p *Plan) error {
 	p.Patch = !r.unchanged(ds, cred.version)
 	if ds.Encrypt == config.EncryptGateway {
 		pub, err := r.keys.get(ctx, ds.GatewayID)
 		if err != nil {
-			return p, fail(ds.Name, StageEncrypt, err)
+			return fail(ds.Name, StageEncrypt, err)
 		}
 		p.KeyBits = pub.N.BitLen()
 	}
 	if managesUsers(ds) {
 		have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
 		if err != nil {
-			return p, fail(ds.Name, StageUsers, err)
+			return fail(ds.Name, StageUsers, err)
 		}
 		p.UsersToAdd, p.UsersToRemove = userDiff(ds, have)
 	}
-	return p, nil
+	return nil
 }

@@ -27,7 +27,21 @@ type resolved struct {
 	expiresAt time.Time // earliest known expiry of any field
 }
 
-// resolve fetches every credential field of ds.
+// secrets returns the fields fetched that are secret: all but the user
+// name, which the service may name in an error to good purpose ("login
+// failed for user ...").
+func (r resolved) secrets() []secret.Secret {
+	var out []secret.Secret
+	for name, v := range r.fields {
+		if name != credentials.FieldUsername {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// resolve fetches every credential field of ds. Each field's call builds
+// its errors against the fields fetched before it.
 func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, error) {
 	var r resolved
 	r.fields = make(credentials.Fields)
@@ -45,7 +59,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 		if !ok {
 			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
 		}
-		v, err := s.fetch(ctx, ds, field, ref)
+		v, err := s.fetch(secret.WithValues(ctx, r.secrets()...), ds, field, ref)
 		if err != nil {
 			return r, err
 		}

@@ -83,34 +83,42 @@ type Result struct {
 
 // Rotate performs one rotation of ds. An error at the users stage comes
 // after the PATCH: the new credential is stored in Power BI all the same,
-// and the Result's Patched says so.
+// and the Result's Patched says so. The error's text holds none of the
+// rotation's secret values, whatever a service echoed (see scrubbed).
 func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, error) {
 	res := Result{Started: r.o.Clock.Now()}
-	t := res.Started
 	cred, err := r.prepare(ctx, ds)
-	r.observe(&res, StageSource, t)
+	r.observe(&res, StageSource, res.Started)
 	res.SourceVersion, res.ExpiresAt = cred.version, cred.expiresAt
-	if err != nil {
-		return res, err
+	// Every call from here on builds its errors against these values: the
+	// plain ones too, which a gateway that decrypted them may echo.
+	ctx = secret.WithValues(ctx, cred.values...)
+	if err == nil {
+		err = r.deliver(ctx, ds, cred, &res)
 	}
+	return res, scrubbed(ctx, ds.Name, err)
+}
 
+// deliver is what follows the source stage: PATCH, unless skip_unchanged
+// skips it, then the users.
+func (r *Rotator) deliver(ctx context.Context, ds config.Datasource, cred prepared, res *Result) error {
 	if r.unchanged(ds, cred.version) {
 		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", cred.version)
 	} else {
-		if err := r.push(ctx, ds, cred.plain, &res); err != nil {
-			return res, err
+		if err := r.push(ctx, ds, cred.plain, res); err != nil {
+			return err
 		}
 		res.Patched, res.PatchedAt = true, r.o.Clock.Now()
 	}
 
-	t = r.o.Clock.Now()
+	t := r.o.Clock.Now()
 	added, removed, err := r.reconcileUsers(ctx, ds)
-	r.observe(&res, StageUsers, t)
+	r.observe(res, StageUsers, t)
 	res.UsersAdded, res.UsersRemoved = added, removed
 	if err != nil {
-		return res, fail(ds.Name, StageUsers, err)
+		return fail(ds.Name, StageUsers, err)
 	}
-	return res, nil
+	return nil
 }
 
 // unchanged reports whether skip_unchanged allows skipping the PATCH.
@@ -127,21 +135,24 @@ func (r *Rotator) unchanged(ds config.Datasource, version string) bool {
 
 // prepared is a data source's credential, fetched and built.
 type prepared struct {
-	plain     secret.Secret // the credentials JSON
-	version   string        // Key Vault version(s) behind it
-	expiresAt time.Time     // its earliest known expiry
+	plain     secret.Secret   // the credentials JSON
+	values    []secret.Secret // what no error may show: the secret fields fetched, and plain
+	version   string          // Key Vault version(s) behind it
+	expiresAt time.Time       // its earliest known expiry
 }
 
 // prepare is the source stage, shared by Rotate and Plan so that a plan
 // fails where a rotation would: fetch every field, refuse a credential
 // already expired, build the credentials JSON. version and expiresAt are
-// set whenever the fields were fetched.
+// set whenever the fields were fetched; values holds what was fetched even
+// on failure.
 func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, error) {
 	src, err := r.srcs.Load().resolve(ctx, ds)
+	p := prepared{values: src.secrets()}
 	if err != nil {
-		return prepared{}, fail(ds.Name, StageSource, err)
+		return p, fail(ds.Name, StageSource, err)
 	}
-	p := prepared{version: src.version, expiresAt: src.expiresAt}
+	p.version, p.expiresAt = src.version, src.expiresAt
 	if !src.expiresAt.IsZero() && !src.expiresAt.After(r.o.Clock.Now()) {
 		return p, &Error{Datasource: ds.Name, Stage: StageSource, Reason: "expired",
 			Err: errors.New("the credential's expiry is already past: refresh the secret in its source")}
@@ -149,6 +160,7 @@ func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, 
 	if p.plain, err = credentials.Build(ds.CredentialType, src.fields); err != nil {
 		return p, fail(ds.Name, StageSource, errors.Join(errBuild, err))
 	}
+	p.values = append(p.values, p.plain)
 	return p, nil
 }
 
