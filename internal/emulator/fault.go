@@ -38,6 +38,14 @@ type Fault struct {
 	// acts: a test waits on it to know that a request is parked in a
 	// Latency, instead of sleeping and hoping.
 	OnHit func()
+
+	// EchoSecret answers 400 with an error message that holds the secret
+	// the request carried, as a service that quotes what it refused does:
+	// the decrypted password of a PATCH (the emulator holds the gateway
+	// key), or the data source's current credential on Add Datasource
+	// User. The operation's handler acts it out, after reading the
+	// request; Apply leaves it alone. Only Times and OnHit apply with it.
+	EchoSecret bool
 }
 
 // DefaultEndlessBytes bounds an Endless answer.
@@ -87,6 +95,9 @@ func (fs *Faults) next(op string) (Fault, bool) {
 	defer fs.mu.Unlock()
 	q := fs.m[op]
 	for i, f := range q {
+		if f.EchoSecret {
+			continue // the handler's: see takeEcho
+		}
 		if f.Probability > 0 && f.Probability < 1 && fs.draw() >= f.Probability {
 			continue
 		}
@@ -99,6 +110,30 @@ func (fs *Faults) next(op string) (Fault, bool) {
 		return *f, true
 	}
 	return Fault{}, false
+}
+
+// takeEcho takes an EchoSecret fault queued for op, if any, and reports
+// whether there was one.
+func (fs *Faults) takeEcho(op string) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	q := fs.m[op]
+	for i, f := range q {
+		if !f.EchoSecret {
+			continue
+		}
+		if f.Times > 0 {
+			f.Times--
+			if f.Times == 0 {
+				fs.m[op] = slices.Delete(q, i, i+1)
+			}
+		}
+		if f.OnHit != nil {
+			f.OnHit()
+		}
+		return true
+	}
+	return false
 }
 
 func (fs *Faults) draw() float64 {

@@ -281,11 +281,20 @@ func (p *PowerBI) serveAddUser(w http.ResponseWriter, r *http.Request, rt pbiRou
 			u.PrincipalType = "App"
 		}
 	}
+	echo := p.faults.takeEcho(OpAddDatasourceUser)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.datasources[keyOf(rt.gatewayID, rt.dsID)]
 	if d == nil {
 		pbiError(w, http.StatusNotFound, CodeEntityNotFound, "")
+		return
+	}
+	if echo {
+		var fields map[string]string
+		if n := len(d.history); n > 0 {
+			fields = d.history[n-1].Fields
+		}
+		echoSecret(w, fields)
 		return
 	}
 	if i := slices.IndexFunc(d.users, func(x User) bool { return sameUser(x, u) }); i >= 0 {
@@ -347,7 +356,8 @@ type pbiErrorDetail struct {
 }
 
 // pbiError writes a Power BI error. message, if any, goes into error.message
-// and the UnderlyingErrorMessage detail; it must never contain credentials.
+// and the UnderlyingErrorMessage detail; it must never contain credentials,
+// but for an EchoSecret fault's.
 func pbiError(w http.ResponseWriter, status int, code, message string) {
 	body := pbiErrorBody{Error: pbiErrorInner{Code: code, Message: message,
 		PBI: pbiErrorPBI{Code: code, Parameters: map[string]string{}, Details: []pbiErrorDetail{}, ExceptionCulprit: 1}}}

@@ -496,3 +496,40 @@ func TestPowerBIAdminErrors(t *testing.T) {
 		t.Error("credential for a data source never added")
 	}
 }
+
+// TestPowerBIEchoSecret: the fault answers 400 quoting the decrypted
+// password of an encrypted PATCH, which it does not store, and on Add
+// Datasource User the data source's current credential; then it is spent.
+func TestPowerBIEchoSecret(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{VerifyEvery: 1000})
+	path := "/gateways/" + pbiGW + "/datasources/" + pbiDS
+	patch := patchBody("Basic", f.encrypt(pbiBasic), "RSA-OAEP", "")
+	if status, _, body := f.do("PATCH", path, patch); status != 200 { // the one PATCH in 1000 decrypted
+		t.Fatalf("PATCH: %d %s", status, body)
+	}
+	f.pbi.Faults().Inject(OpUpdateDatasource, Fault{EchoSecret: true, Times: 1})
+	f.pbi.Faults().Inject(OpAddDatasourceUser, Fault{EchoSecret: true, Times: 1})
+
+	// Echoing decrypts a PATCH that VerifyEvery would not have.
+	status, _, body := f.do("PATCH", path, patch)
+	if _, msg := pbiErr(t, body); status != 400 || !strings.Contains(msg, `password="Pa55-w0rd!"`) {
+		t.Fatalf("echoing PATCH: %d %s", status, body)
+	}
+	if n := len(f.pbi.History(pbiGW, pbiDS)); n != 1 {
+		t.Errorf("history has %d entries, want 1: the echoed PATCH was stored", n)
+	}
+	user := `{"emailAddress":"john@contoso.com","datasourceAccessRight":"Read"}`
+	status, _, body = f.do("POST", path+"/users", user)
+	if _, msg := pbiErr(t, body); status != 400 || !strings.Contains(msg, `password="Pa55-w0rd!"`) {
+		t.Fatalf("echoing Add Datasource User: %d %s", status, body)
+	}
+	if len(f.pbi.Users(pbiGW, pbiDS)) != 0 {
+		t.Error("the echoed Add Datasource User was stored")
+	}
+	if status, _, body := f.do("PATCH", path, patch); status != 200 {
+		t.Fatalf("PATCH after the fault: %d %s", status, body)
+	}
+	if status, _, body := f.do("POST", path+"/users", user); status != 200 || len(f.pbi.Users(pbiGW, pbiDS)) != 1 {
+		t.Fatalf("Add Datasource User after the fault: %d %s", status, body)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +40,7 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 		return
 	}
 	cd := req.CredentialDetails
+	echo := p.faults.takeEcho(OpUpdateDatasource)
 
 	// Snapshot what decryption needs, then decrypt outside the lock: RSA is slow.
 	k := keyOf(rt.gatewayID, rt.dsID)
@@ -73,7 +75,7 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 	}
 
 	var fields map[string]string
-	verify := cloud || p.sample()
+	verify := cloud || echo || p.sample()
 	if !verify {
 		if !base64Text(cd.Credentials) {
 			pbiError(w, http.StatusBadRequest, CodeDecryptionFailed, "the gateway could not decrypt the credentials: not base64 ciphertext")
@@ -96,6 +98,10 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 			return
 		}
 	}
+	if echo {
+		echoSecret(w, fields)
+		return
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -117,6 +123,16 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 		Unverified:          !verify,
 	})
 	w.WriteHeader(http.StatusOK)
+}
+
+// echoSecret answers an EchoSecret fault: a 400 whose message quotes the
+// credential values in fields, as a careless service would.
+func echoSecret(w http.ResponseWriter, fields map[string]string) {
+	var quoted []string
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		quoted = append(quoted, fmt.Sprintf("%s=%q", name, fields[name]))
+	}
+	pbiError(w, http.StatusBadRequest, CodeInvalidCredentials, "the data source refused the login with "+strings.Join(quoted, " "))
 }
 
 // sample reports whether this encrypted PATCH is one VerifyEvery decrypts.
