@@ -317,6 +317,31 @@ func faultRows() []faultRow {
 			inject: entraFault(emulator.Fault{Drop: true, Times: 1}),
 			atMost: 15 * time.Second,
 		},
+		{
+			// The gateway decrypted the credential and quotes the password
+			// it refused: what was sent is ciphertext, so only the
+			// rotation's own secrets can tell the message must go.
+			name:   "powerbi PATCH 400 echoing the password (on-premises, encrypted)",
+			only:   sqlOnly,
+			inject: pbiFault(emulator.OpUpdateDatasource, emulator.Fault{EchoSecret: true}),
+			fails:  map[string]string{"sales-sql": "patch:http_400"},
+			logs:   []string{`credentials rejected`},
+			atMost: 15 * time.Second,
+		},
+		{
+			// john lost his access, so the tick adds him again, and the
+			// service's 400 quotes the password just PATCHed.
+			name: "Add Datasource User 400 echoing the password",
+			only: sqlOnly,
+			inject: func(t *testing.T, e *env) {
+				x := e.entry("sales-sql")
+				e.demo.Stack.PowerBI.SetUsers(x.Gateway, x.ID, nil)
+				pbiFault(emulator.OpAddDatasourceUser, emulator.Fault{EchoSecret: true})(t, e)
+			},
+			fails:  map[string]string{"sales-sql": "users:http_400"},
+			logs:   []string{`Gateways_AddDatasourceUser: 400 Bad Request`},
+			atMost: 15 * time.Second,
+		},
 	}
 }
 
