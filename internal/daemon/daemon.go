@@ -17,6 +17,7 @@ import (
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/limit"
 	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/rotate"
@@ -48,18 +49,21 @@ type Options struct {
 
 // Daemon is rotatord assembled from one configuration.
 type Daemon struct {
-	o       Options
-	log     *slog.Logger
-	cfg     atomic.Pointer[config.Config]
-	cred    azcore.TokenCredential
-	state   *state.Store
-	pool    *cipher.Pool
-	pbi     *pbi.Client
-	metrics *metrics.Metrics
-	rot     *rotate.Rotator
-	sched   *scheduler.Scheduler
-	ready   atomic.Bool
-	dirty   chan struct{} // state changed since the last save
+	o     Options
+	log   *slog.Logger
+	cfg   atomic.Pointer[config.Config]
+	cred  azcore.TokenCredential
+	state *state.Store
+	pool  *cipher.Pool
+	pbi   *pbi.Client
+	// kvTransport is shared by every vault's client, across reloads: the
+	// bound is on Key Vault as a whole.
+	kvTransport *limit.Transport
+	metrics     *metrics.Metrics
+	rot         *rotate.Rotator
+	sched       *scheduler.Scheduler
+	ready       atomic.Bool
+	dirty       chan struct{} // state changed since the last save
 }
 
 // New builds the daemon's parts from cfg. It starts nothing.
@@ -100,13 +104,17 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
 		return nil, err
 	}
+	// Each service gets its own max_concurrency slots: a tick storm of
+	// Key Vault-backed data sources held thousands of sockets when only
+	// Power BI was bounded, and a slow service cannot take the others' slots.
+	d.kvTransport = limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency)
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
 		Method:           cfg.Auth.Method,
 		TenantID:         cfg.Auth.TenantID,
 		ClientID:         cfg.Auth.ClientID,
 		ClientSecretFile: cfg.Auth.ClientSecretFile,
 		AuthorityHost:    cfg.Auth.AuthorityHost,
-		Transport:        o.Transport,
+		Transport:        limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
 	})
 	if err != nil {
 		return nil, err
@@ -127,7 +135,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		APIURL:     cfg.PowerBI.APIURL,
 		Scope:      cfg.PowerBI.Scope,
 		Credential: d.cred,
-		Transport:  newLimitTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
+		Transport:  limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
 		OnResponse: d.metrics.PowerBIRequest,
 		Clock:      o.Clock,
 	})
@@ -180,7 +188,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 			s.KeyVaults[name] = old
 			continue
 		}
-		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport, Clock: d.o.Clock})
+		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.kvTransport, Clock: d.o.Clock})
 		if err != nil {
 			return nil, err // it names the vault by its URL
 		}
