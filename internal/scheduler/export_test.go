@@ -26,3 +26,18 @@ func (s *Scheduler) Snapshot() []JobState {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// Waiting returns how many jobs are due but not running: held back by
+// Options.MaxRunning.
+func (s *Scheduler) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clk.Now()
+	n := 0
+	for _, e := range s.jobs {
+		if !e.running && !e.next.IsZero() && !e.next.After(now) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,8 +1,10 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -67,30 +69,50 @@ type skip struct {
 	next       time.Time
 }
 
-// dispatch starts every due tick and returns how long the loop may sleep.
-// It decides under the lock and logs and starts goroutines outside it.
+// dispatch starts every due tick, up to MaxRunning at once, and returns
+// how long the loop may sleep. It decides under the lock and logs and
+// starts goroutines outside it. A due tick it cannot start yet stays due
+// and needs no timer: the end of a running tick wakes the loop.
 func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, inflight *sync.WaitGroup) time.Duration {
 	var launches []launch
 	var skips []skip
+	var due []dueTick
 	s.mu.Lock()
 	now := s.clk.Now()
 	s.heartbeat = now
 	wait := HeartbeatInterval
+	running := 0
 	for name, e := range s.jobs {
+		if e.running {
+			running++
+		}
 		if !e.next.IsZero() && !e.next.After(now) {
-			if e.running {
-				// Only a reload or a re-add can make a running job due: the
-				// tick that is running will plan the real next run when it
-				// ends, so plan a provisional one and say we skipped.
-				e.next = s.plan(e, now)
-				skips = append(skips, skip{name, now.Sub(e.lastStart), e.next})
-			} else {
-				launches = append(launches, s.beginLocked(name, e, now))
+			if !e.running {
+				due = append(due, dueTick{name, e})
+				continue
 			}
+			// Only a reload or a re-add can make a running job due: the
+			// tick that is running will plan the real next run when it
+			// ends, so plan a provisional one and say we skipped.
+			e.next = s.plan(e, now)
+			skips = append(skips, skip{name, now.Sub(e.lastStart), e.next})
 		}
 		if !e.next.IsZero() {
 			wait = min(wait, e.next.Sub(now))
 		}
+	}
+	// Longest due first (by name among equals): a job whose tick just
+	// ended is due again later than those that waited for its slot.
+	slices.SortFunc(due, func(a, b dueTick) int {
+		return cmp.Or(a.e.next.Compare(b.e.next), cmp.Compare(a.name, b.name))
+	})
+	for _, d := range due {
+		if s.maxRunning > 0 && running >= s.maxRunning {
+			break
+		}
+		launches = append(launches, s.beginLocked(d.name, d.e, now))
+		running++
+		wait = min(wait, d.e.next.Sub(now))
 	}
 	s.mu.Unlock()
 
@@ -105,6 +127,12 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 		}()
 	}
 	return wait
+}
+
+// dueTick is a job due to start a tick.
+type dueTick struct {
+	name string
+	e    *entry
 }
 
 // beginLocked marks e running from now and returns the tick to launch; s.mu

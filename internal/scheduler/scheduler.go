@@ -49,6 +49,12 @@ type Options struct {
 	// StopTimeout bounds the wait for in-flight ticks once Run's context is
 	// done; zero means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// MaxRunning bounds the ticks running at once (RunNow's included);
+	// zero means no bound. A tick due beyond it stays due, holding no
+	// goroutine, and starts when a tick ends, the longest due first, so
+	// that a storm of due ticks costs a slot each, not a goroutine each,
+	// and no job starves.
+	MaxRunning int
 }
 
 // TickReport describes one finished tick.
@@ -68,6 +74,7 @@ type Scheduler struct {
 	log         *slog.Logger
 	onTick      func(TickReport)
 	stopTimeout time.Duration
+	maxRunning  int           // 0: no bound
 	wake        chan struct{} // capacity 1: "the plan changed, look again"
 
 	mu        sync.Mutex
@@ -96,6 +103,7 @@ func New(o Options) *Scheduler {
 		log:         o.Logger,
 		onTick:      o.OnTick,
 		stopTimeout: o.StopTimeout,
+		maxRunning:  max(o.MaxRunning, 0),
 		wake:        make(chan struct{}, 1),
 		jobs:        map[string]*entry{},
 	}
