@@ -159,6 +159,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Logger:      o.Logger,
 		OnTick:      d.record,
 		StopTimeout: o.StopTimeout,
+		// As many ticks as Once runs at once: more would only queue on the
+		// transports' slots, each with a goroutine and a tick context.
+		MaxRunning: workers(cfg),
 	})
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
 		return nil, err
