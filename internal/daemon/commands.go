@@ -113,7 +113,7 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 func planError(err error) string {
 	var re *rotate.Error
 	if errors.As(err, &re) {
-		return fmt.Sprintf("%s: %v", re.Stage, re.Err)
+		return fmt.Sprintf("%s: %s", re.Stage, re.Detail())
 	}
 	return err.Error()
 }

@@ -25,11 +25,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	text := e.text
-	if text == "" && e.Err != nil {
-		text = e.Err.Error()
+	return fmt.Sprintf("datasource %q: %s: %s", e.Datasource, e.Stage, e.Detail())
+}
+
+// Detail is the text of Err, scrubbed of the rotation's secrets: Error
+// without the data source and stage. Print it, never Err itself.
+func (e *Error) Detail() string {
+	if e.text != "" || e.Err == nil {
+		return e.text
 	}
-	return fmt.Sprintf("datasource %q: %s: %s", e.Datasource, e.Stage, text)
+	return e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,11 +50,30 @@ func TestFailureTextIsScrubbed(t *testing.T) {
 			if !errors.As(err, &re) || re.Stage != tc.stage || re.Reason != tc.reason {
 				t.Fatalf("error %v: want stage %s reason %s", err, tc.stage, tc.reason)
 			}
+			if d := re.Detail(); strings.Contains(d, pw) {
+				t.Errorf("Detail holds the password: %s", d)
+			}
 			var pe *pbi.Error
 			var se *sources.Error
 			if !errors.As(err, &pe) && !errors.As(err, &se) {
 				t.Errorf("errors.As finds neither the *pbi.Error nor the *sources.Error in %v", err)
 			}
 		})
+	}
+}
+
+// Plan's error is scrubbed as Rotate's is: plan prints it.
+func TestPlanFailureTextIsScrubbed(t *testing.T) {
+	const pw = "first-password"
+	f := newFake(t, "    users:\n      - {email: john@contoso.com, access: Read}\n")
+	f.pbi.fail(opGetUsers, &pbi.Error{Operation: opGetUsers, StatusCode: http.StatusBadRequest, Message: "users of " + pw})
+	ds, _ := f.cfg.Datasource("sales-sql")
+	_, err := f.rot.Plan(context.Background(), ds)
+	var re *Error
+	if !errors.As(err, &re) || re.Stage != StageUsers {
+		t.Fatalf("Plan: %v, want a users failure", err)
+	}
+	if strings.Contains(err.Error(), pw) || strings.Contains(re.Detail(), pw) {
+		t.Errorf("Plan's error holds the password: %v", err)
 	}
 }
