@@ -124,12 +124,12 @@ func TestOnceUnknownName(t *testing.T) {
 // without its name again.
 func TestPlanWithoutStateDirectory(t *testing.T) {
 	dm, cfg := startDemo(t, "sales-sql")
-	missing := filepath.Join(t.TempDir(), "missing")
+	missing := filepath.Join(t.TempDir(), "missing", "state") // a missing volume: its parent is missing too
 	cfg.StateFile = filepath.Join(missing, "state.json")
 	client := demoClient(t, dm)
 
 	_, err := New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
-	if want := "state file " + cfg.StateFile + ": stat " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+	if want := "state file " + cfg.StateFile + ": mkdir " + missing + ": no such file or directory"; err == nil || err.Error() != want {
 		t.Errorf("New = %v, want %q", err, want)
 	}
 
