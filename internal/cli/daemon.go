@@ -144,6 +144,7 @@ func runOnce(ctx context.Context, env *Env, args []string) int {
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	failed, err := d.Once(ctx, only)
 	var unknown *daemon.UnknownDatasourceError
 	switch {
@@ -171,6 +172,7 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	if d.Plan(ctx, env.Stdout) > 0 {
 		return ExitFailure
 	}
@@ -221,6 +223,7 @@ func serve(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.O
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	srv, err := d.Listen()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)

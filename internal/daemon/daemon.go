@@ -62,8 +62,9 @@ type Daemon struct {
 	dirty   chan struct{} // state changed since the last save
 }
 
-// New builds the daemon's parts from cfg. It starts nothing.
-func New(cfg *config.Config, o Options) (*Daemon, error) {
+// New builds the daemon's parts from cfg. It starts nothing, but holds the
+// state file's lock (unless ReadOnly) until Close.
+func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -96,10 +97,14 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	}
 	// The errors of the parts below name their subject (state file ...,
 	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
-	var err error
 	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			d.state.Close() // a daemon that is not made must not keep the lock
+		}
+	}()
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
 		Method:           cfg.Auth.Method,
 		TenantID:         cfg.Auth.TenantID,
@@ -158,6 +163,10 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.declare(cfg)
 	return d, nil
 }
+
+// Close releases the state file's lock. Call it after Run or Once has
+// returned, which have written the state.
+func (d *Daemon) Close() error { return d.state.Close() }
 
 // declare creates every data source's counters at zero.
 func (d *Daemon) declare(cfg *config.Config) {
