@@ -75,7 +75,8 @@ func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon
 	o.Version, o.Revision = version(), revision()
 	d, err := daemon.New(cfg, o)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "rotatord %s: %s: %v\n", cmd, c.config, err)
+		// It starts with FILE:LINE of the setting refused, as check's do.
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
 	}
 	return d, ExitOK

@@ -53,7 +53,7 @@ func TestPlanWithoutStateDirectory(t *testing.T) {
 	}
 
 	code, stdout, stderr = run(t, "", "once", "--config", config)
-	want := "rotatord once: " + config + ": state file " + state + ": mkdir " + missing + ": no such file or directory\n"
+	want := "rotatord once: " + config + ":2: state file " + state + ": mkdir " + missing + ": no such file or directory\n"
 	if code != ExitUsage || stdout != "" || stderr != want {
 		t.Errorf("once: exit %d, stdout %q, stderr\n%q\nwant %d and\n%q", code, stdout, stderr, ExitUsage, want)
 	}

@@ -96,9 +96,11 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		open = state.OpenReadOnly
 	}
 	// The errors of the parts below name their subject (state file ...,
-	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
+	// auth..., pbi: ..., scheduler: ...); each is returned prefixed with
+	// FILE:LINE of the setting it refuses, as check reports its problems,
+	// or with FILE alone for a default or a part no setting drives.
 	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
-		return nil, err
+		return nil, cfg.At(cfg.Lines.StateFile, err)
 	}
 	defer func() {
 		if err != nil {
@@ -114,7 +116,11 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Transport:        o.Transport,
 	})
 	if err != nil {
-		return nil, err
+		line := cfg.Lines.Auth
+		if se := (*sources.Error)(nil); errors.As(err, &se) && se.Source == sources.SourceFile && cfg.Lines.ClientSecretFile > 0 {
+			line = cfg.Lines.ClientSecretFile // the only file the credential reads
+		}
+		return nil, cfg.At(line, err)
 	}
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
@@ -126,7 +132,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Revision:   o.Revision,
 	})
 	if err != nil {
-		return nil, err
+		return nil, cfg.At(0, err)
 	}
 	d.pbi, err = pbi.New(pbi.Options{
 		APIURL:     cfg.PowerBI.APIURL,
@@ -137,7 +143,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Clock:      o.Clock,
 	})
 	if err != nil {
-		return nil, err
+		return nil, cfg.At(0, err) // config has checked api_url alike
 	}
 	srcs, err := d.sources(cfg, &rotate.Sources{})
 	if err != nil {
@@ -158,7 +164,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		StopTimeout: o.StopTimeout,
 	})
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
-		return nil, err
+		return nil, cfg.At(0, err) // config has checked every job's settings alike
 	}
 	d.declare(cfg)
 	return d, nil
@@ -191,7 +197,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 		}
 		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.o.Transport, Clock: d.o.Clock})
 		if err != nil {
-			return nil, err // it names the vault by its URL
+			return nil, cfg.At(cfg.Lines.KeyVaults[name], err) // it names the vault by its URL
 		}
 		s.KeyVaults[name] = kv
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -129,7 +130,8 @@ func TestPlanWithoutStateDirectory(t *testing.T) {
 	client := demoClient(t, dm)
 
 	_, err := New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
-	if want := "state file " + cfg.StateFile + ": mkdir " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+	want := fmt.Sprintf("%s:%d: state file %s: mkdir %s: no such file or directory", cfg.Path, cfg.Lines.StateFile, cfg.StateFile, missing)
+	if err == nil || err.Error() != want || cfg.Lines.StateFile == 0 {
 		t.Errorf("New = %v, want %q", err, want)
 	}
 

@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/rotatord/rotatord/internal/cipher"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/web"
 )
@@ -21,15 +22,24 @@ const staleAfter = 5 * time.Minute
 
 // Listen binds the metrics and health listener. Call it before Run, so that a
 // port in use or a bad web config file is reported as a usage error.
+// A bind failure names FILE:LINE of listen; a web config file error names
+// that file, which comes from the command line.
 func (d *Daemon) Listen() (*web.Server, error) {
-	return web.Listen(web.Options{
-		Listen:        d.cfg.Load().Listen,
+	cfg := d.cfg.Load()
+	srv, err := web.Listen(web.Options{
+		Listen:        cfg.Listen,
 		WebConfigFile: d.o.WebConfigFile,
 		Gatherer:      d.o.Registry,
 		Healthy:       d.healthy,
 		Ready:         d.readyErr,
 		Logger:        d.log,
 	})
+	// web names the flag's file first ("web config file F: ..."); anything
+	// else is the bind of listen.
+	if err != nil && !strings.HasPrefix(err.Error(), "web config file ") {
+		err = cfg.At(cfg.Lines.Listen, err)
+	}
+	return srv, err
 }
 
 func (d *Daemon) healthy() error {
