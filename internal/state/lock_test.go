@@ -78,14 +78,14 @@ func TestLockReleasedOnClose(t *testing.T) {
 // them plant a state file that makes skip_unchanged skip the PATCH.
 func TestUntrustedDirRefused(t *testing.T) {
 	tests := map[string]struct {
-		mode os.FileMode
-		uid  int // -1: ours
-		want []string
+		mode     os.FileMode
+		uid, gid int // -1: ours
+		want     []string
 	}{
-		"world-writable":        {0o777, -1, []string{"writable by others", "chmod go-w"}},
-		"sticky world-writable": {0o777 | os.ModeSticky, -1, []string{"writable by others", "chmod go-w"}},
-		"group-writable":        {0o770, -1, []string{"writable by its group", "chmod go-w"}},
-		"foreign owner":         {0o700, 4242, []string{"owned by uid 4242", "chown"}},
+		"world-writable":             {0o777, -1, -1, []string{"writable by others", "chmod go-w"}},
+		"sticky world-writable":      {0o777 | os.ModeSticky, -1, -1, []string{"writable by others", "chmod go-w"}},
+		"writable by a shared group": {0o770, -1, 4242, []string{"writable by its group (gid 4242", "chmod go-w"}},
+		"foreign owner":              {0o700, 4242, -1, []string{"owned by uid 4242", "chown"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -96,8 +96,8 @@ func TestUntrustedDirRefused(t *testing.T) {
 			if err := os.Chmod(dir, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			if tc.uid >= 0 {
-				if err := os.Chown(dir, tc.uid, -1); err != nil {
+			if tc.uid >= 0 || tc.gid >= 0 {
+				if err := os.Chown(dir, tc.uid, tc.gid); err != nil {
 					t.Skipf("cannot chown (not root?): %v", err)
 				}
 			}
@@ -121,6 +121,27 @@ func TestUntrustedDirRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOwnGroupWritableAccepted: kubelet makes a volume with fsGroup
+// group-writable by rotatord's own group at every mount; that group has no
+// one else in it, so a restarted pod must not be refused.
+func TestOwnGroupWritableAccepted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(path, []byte(`{"Version": 1, "Datasources": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	open(t, path)
 }
 
 // TestUntrustedFileRefused: a file planted while the directory was open to

@@ -39,11 +39,13 @@ func ensureDir(dir string) error {
 }
 
 // checkTrusted refuses a directory or file that rotatord's user does not
-// own, or that its group or anyone else may write. Group write is refused
-// as well as other write: a group is other users too, and the cases that
-// hand out group write (a volume with fsGroup) are served by a
-// subdirectory rotatord creates 0700. The sticky bit does not help: in
-// /tmp another user can still create the state or lock file first.
+// own, or that others may write. Group write is refused too unless the
+// group is rotatord's own primary group: a group shared with other users
+// lets them plant a file as well, but kubelet makes every file of a volume
+// with fsGroup group-writable by that group (rotatord's, runAsGroup) at
+// each mount, and a unit whose user has a group of its own gains nothing
+// from refusing it. The sticky bit does not help: in /tmp another user can
+// still create the state or lock file first.
 func checkTrusted(statePath, path string, isDir bool) error {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -56,22 +58,29 @@ func checkTrusted(statePath, path string, isDir bool) error {
 			return fmt.Errorf("%s is not a directory", path)
 		}
 	}
-	uid := os.Geteuid()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no owner to check", path)
+	}
+	uid, gid := os.Geteuid(), os.Getegid()
+	if int(st.Uid) != uid {
 		return &UntrustedError{Path: statePath, What: what,
 			Reason: fmt.Sprintf("is owned by uid %d, not by rotatord's user (uid %d)", st.Uid, uid),
 			Fix:    fmt.Sprintf("run chown %d %s, or point state_file into a directory of rotatord's user", uid, path)}
 	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		who := "others"
-		if perm&0o002 == 0 {
-			who = "its group"
-		}
-		return &UntrustedError{Path: statePath, What: what,
-			Reason: fmt.Sprintf("is writable by %s (mode %s)", who, fi.Mode()),
-			Fix:    "run chmod go-w " + path + ", or point state_file into a directory only rotatord's user can write"}
+	perm := fi.Mode().Perm()
+	var who string
+	switch {
+	case perm&0o002 != 0:
+		who = "others"
+	case perm&0o020 != 0 && int(st.Gid) != gid:
+		who = fmt.Sprintf("its group (gid %d, not rotatord's own gid %d)", st.Gid, gid)
+	default:
+		return nil
 	}
-	return nil
+	return &UntrustedError{Path: statePath, What: what,
+		Reason: fmt.Sprintf("is writable by %s (mode %s)", who, fi.Mode()),
+		Fix:    "run chmod go-w " + path + ", or point state_file into a directory only rotatord's user can write"}
 }
 
 // removeOrphans deletes the temp files of Saves that a crash cut short.
