@@ -41,8 +41,8 @@ type Options struct {
 	StopTimeout   time.Duration      // how long in-flight rotations may finish after a stop; default 30s
 	RotateAtStart bool               // rotate every data source at start, not only OAuth2 ones (demo)
 	// ReadOnly opens the state file with state.OpenReadOnly, for Plan: it
-	// needs no state directory and writes nothing. Not for Run or Once,
-	// whose state then cannot be saved.
+	// needs no state directory, takes no lock and writes nothing. Not for
+	// Run or Once, whose state then cannot be saved.
 	ReadOnly bool
 }
 

@@ -72,8 +72,9 @@ type Store struct {
 // same path, in this process or another, fails with a *LockedError naming
 // the holder's pid. A missing directory is created 0700 (its parent must
 // exist). The directory, and the file if there is one, must belong to the
-// running user and be writable by nobody else, or Open fails with an
-// *UntrustedError that says how to fix it. Temp files a crashed Save left
+// running user and be writable by no other user (group write only for the
+// user's own primary group), or Open fails with an *UntrustedError that
+// says how to fix it. Temp files a crashed Save left
 // are removed. A missing file gives an empty state. A file that is not a
 // valid version-1 document is logged, renamed to PATH.corrupt-<unix
 // seconds> and replaced by an empty state. Any other error is a deployment
