@@ -75,7 +75,8 @@ func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon
 	o.Version, o.Revision = version(), revision()
 	d, err := daemon.New(cfg, o)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "rotatord %s: %s: %v\n", cmd, c.config, err)
+		// It starts with FILE:LINE of the setting refused, as check's do.
+		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
 	}
 	return d, ExitOK
@@ -144,6 +145,7 @@ func runOnce(ctx context.Context, env *Env, args []string) int {
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	failed, err := d.Once(ctx, only)
 	var unknown *daemon.UnknownDatasourceError
 	switch {
@@ -171,6 +173,7 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	if d.Plan(ctx, env.Stdout) > 0 {
 		return ExitFailure
 	}
@@ -221,6 +224,7 @@ func serve(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.O
 	if d == nil {
 		return code
 	}
+	defer d.Close()
 	srv, err := d.Listen()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)

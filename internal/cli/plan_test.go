@@ -31,10 +31,13 @@ datasources:
 
 // TestPlanWithoutStateDirectory is a newcomer's second command, right after
 // check: the daemon never ran, so the state file's directory does not exist.
-// plan reads no state and succeeds; once, which writes the state, refuses
-// with one line that names the state file once.
+// plan reads no state, creates nothing and succeeds. once, which writes the
+// state, creates a missing directory 0700 itself, but refuses with one line
+// that names the state file once when the directory's parent is missing
+// too (a volume that is not mounted).
 func TestPlanWithoutStateDirectory(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "rotatord")
+	volume := filepath.Join(t.TempDir(), "volume")
+	missing := filepath.Join(volume, "rotatord")
 	state := filepath.Join(missing, "state.json")
 	config := offlineInventory(t, state)
 
@@ -45,12 +48,12 @@ func TestPlanWithoutStateDirectory(t *testing.T) {
 	if !strings.HasPrefix(stdout, "DATASOURCE ") || !strings.Contains(stdout, "\npublic-feed ") {
 		t.Errorf("plan: stdout = %q, want the plan of public-feed", stdout)
 	}
-	if _, err := os.Stat(missing); !os.IsNotExist(err) {
-		t.Errorf("plan created the state directory (stat: %v)", err)
+	if _, err := os.Stat(volume); !os.IsNotExist(err) {
+		t.Errorf("plan created a directory (stat: %v)", err)
 	}
 
 	code, stdout, stderr = run(t, "", "once", "--config", config)
-	want := "rotatord once: " + config + ": state file " + state + ": stat " + missing + ": no such file or directory\n"
+	want := "rotatord once: " + config + ":2: state file " + state + ": mkdir " + missing + ": no such file or directory\n"
 	if code != ExitUsage || stdout != "" || stderr != want {
 		t.Errorf("once: exit %d, stdout %q, stderr\n%q\nwant %d and\n%q", code, stdout, stderr, ExitUsage, want)
 	}

@@ -27,8 +27,30 @@ type Config struct {
 	StateFile   string
 	Datasources []Datasource // in file order, defaults applied
 	Hash        [32]byte     // sha256 of the file; a reload of an unchanged file is skipped
+	Lines       Lines        // where the settings used at start were written
 
 	byName map[string]int // Datasources' positions by name; see indexNames
+}
+
+// Lines says where the settings that can only be judged when rotatord
+// starts were written, so that a refusal then (a state directory, a port
+// in use, an unreadable client secret file) names FILE:LINE as check does.
+// A zero line means the built-in default.
+type Lines struct {
+	StateFile        int
+	Listen           int
+	Auth             int // auth.method, else the auth key
+	ClientSecretFile int
+	KeyVaults        map[string]int // by inventory name
+}
+
+// At returns err prefixed with where line is in the file: FILE:LINE, or
+// FILE when line is 0 (a default). err stays in the chain for errors.As.
+func (c *Config) At(line int, err error) error {
+	if line <= 0 {
+		return fmt.Errorf("%s: %w", c.Path, err)
+	}
+	return fmt.Errorf("%s:%d: %w", c.Path, line, err)
 }
 
 // PowerBI is where and how rotatord calls the Power BI REST API.

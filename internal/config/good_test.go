@@ -106,6 +106,7 @@ func TestLoadGood(t *testing.T) {
 				blob := withDefaults(stock("blob", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 57,
 					Source{Fields: fields("token", RefFile, "/run/secrets/blob-sas")}))
 				c.Datasources = []Datasource{primary, replica, blob}
+				c.Lines = Lines{StateFile: 16, Listen: 15, Auth: 8, ClientSecretFile: 11, KeyVaults: map[string]int{"main": 14}}
 				return c
 			},
 		},
@@ -142,6 +143,7 @@ func TestLoadGood(t *testing.T) {
 				feed.PrivacyLevel = "Public"
 				feed.Users = []User{john}
 				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed}
+				c.Lines = Lines{StateFile: 22, Listen: 21, Auth: 12, KeyVaults: map[string]int{"main": 18, "finance": 19}}
 				return c
 			},
 		},

@@ -70,19 +70,19 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 		p.powerbi(e, &cfg.PowerBI)
 	}
 	if e, ok := top.get("auth"); ok {
-		p.auth(e, &cfg.Auth)
+		p.auth(e, &cfg.Auth, &cfg.Lines)
 	}
 	if e, ok := top.get("keyvaults"); ok {
-		cfg.KeyVaults = p.keyvaults(e)
+		cfg.KeyVaults, cfg.Lines.KeyVaults = p.keyvaults(e)
 	}
 	if e, ok := top.get("listen"); ok {
 		if s, ok := p.required(e); ok && p.checkListen(e, s) {
-			cfg.Listen = s
+			cfg.Listen, cfg.Lines.Listen = s, e.val.Line
 		}
 	}
 	if e, ok := top.get("state_file"); ok {
 		if s, ok := p.required(e); ok {
-			cfg.StateFile = s
+			cfg.StateFile, cfg.Lines.StateFile = s, e.val.Line
 		}
 	}
 	base := builtinPolicy()
@@ -129,8 +129,15 @@ func (p *parser) powerbi(e entry, out *PowerBI) {
 	}
 }
 
-func (p *parser) auth(e entry, out *Auth) {
+func (p *parser) auth(e entry, out *Auth, lines *Lines) {
 	m, _ := p.mapping(e.val, e.path, e.key.Line, authKeys...)
+	lines.Auth = e.key.Line
+	if e, ok := m.get("method"); ok {
+		lines.Auth = e.val.Line
+	}
+	if e, ok := m.get("client_secret_file"); ok {
+		lines.ClientSecretFile = e.val.Line
+	}
 	// The documented skeleton writes unused keys as "", so empty means unset.
 	blank := func(e entry) bool { return isNull(e.val) || (e.val.Kind == yaml.ScalarNode && e.val.Value == "") }
 	if e, ok := m.get("method"); ok && !blank(e) {
@@ -179,8 +186,8 @@ func (p *parser) auth(e entry, out *Auth) {
 	}
 }
 
-func (p *parser) keyvaults(e entry) map[string]string {
-	vaults := map[string]string{}
+func (p *parser) keyvaults(e entry) (map[string]string, map[string]int) {
+	vaults, lines := map[string]string{}, map[string]int{}
 	m, _ := p.keys(e.val, e.path, e.key.Line)
 	for _, v := range m.entries {
 		if !isName(v.name) {
@@ -189,10 +196,15 @@ func (p *parser) keyvaults(e entry) map[string]string {
 		}
 		// Declared even when the URL is bad, so data sources naming it are
 		// not also told it does not exist.
-		u, _ := p.httpsURL(v)
-		vaults[v.name] = u
+		u, ok := p.httpsURL(v)
+		if pu, err := url.Parse(u); ok && err == nil && pu.Path != "" && pu.Path != "/" {
+			// The Key Vault client takes the vault's URL and builds the
+			// secret paths itself; run refused a path without a line.
+			p.errorf(v.val.Line, "%s: %s has a path; write the vault's URL alone (e.g. https://contoso-kv.vault.azure.net/)", v.path, quote(u))
+		}
+		vaults[v.name], lines[v.name] = u, v.val.Line
 	}
-	return vaults
+	return vaults, lines
 }
 
 // httpsURL accepts an absolute https URL: bearer tokens go to these hosts.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -167,8 +168,12 @@ func (p *parser) schedule(e entry) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	// The scheduler's own parser, so that what passes here is what runs.
-	if _, err := scheduler.ParseSchedule(s); err != nil {
+	// The scheduler's own rule, so that what passes here is what runs.
+	switch err := scheduler.CheckSchedule(s); {
+	case errors.Is(err, scheduler.ErrNeverFires):
+		p.errorf(e.val.Line, "%s: %s never fires: no year has that date (February has 29 days at most; April, June, September and November 30)", e.path, quote(s))
+		return "", false
+	case err != nil:
 		p.errorf(e.val.Line, "%s: %s does not parse (%v); write 5 cron fields like \"0 3 * * *\", @hourly, @daily or @every 45m", e.path, quote(s), err)
 		return "", false
 	}

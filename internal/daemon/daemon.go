@@ -42,8 +42,8 @@ type Options struct {
 	StopTimeout   time.Duration      // how long in-flight rotations may finish after a stop; default 30s
 	RotateAtStart bool               // rotate every data source at start, not only OAuth2 ones (demo)
 	// ReadOnly opens the state file with state.OpenReadOnly, for Plan: it
-	// needs no state directory and writes nothing. Not for Run or Once,
-	// whose state then cannot be saved.
+	// needs no state directory, takes no lock and writes nothing. Not for
+	// Run or Once, whose state then cannot be saved.
 	ReadOnly bool
 }
 
@@ -66,8 +66,9 @@ type Daemon struct {
 	dirty       chan struct{} // state changed since the last save
 }
 
-// New builds the daemon's parts from cfg. It starts nothing.
-func New(cfg *config.Config, o Options) (*Daemon, error) {
+// New builds the daemon's parts from cfg. It starts nothing, but holds the
+// state file's lock (unless ReadOnly) until Close.
+func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,15 +100,21 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		open = state.OpenReadOnly
 	}
 	// The errors of the parts below name their subject (state file ...,
-	// auth..., pbi: ..., scheduler: ...) and are returned as they are.
-	var err error
+	// auth..., pbi: ..., scheduler: ...); each is returned prefixed with
+	// FILE:LINE of the setting it refuses, as check reports its problems,
+	// or with FILE alone for a default or a part no setting drives.
 	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
-		return nil, err
+		return nil, cfg.At(cfg.Lines.StateFile, err)
 	}
 	// Each service gets its own max_concurrency slots: a tick storm of
 	// Key Vault-backed data sources held thousands of sockets when only
 	// Power BI was bounded, and a slow service cannot take the others' slots.
 	d.kvTransport = limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency)
+	defer func() {
+		if err != nil {
+			d.state.Close() // a daemon that is not made must not keep the lock
+		}
+	}()
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
 		Method:           cfg.Auth.Method,
 		TenantID:         cfg.Auth.TenantID,
@@ -117,7 +124,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Transport:        limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
 	})
 	if err != nil {
-		return nil, err
+		line := cfg.Lines.Auth
+		if se := (*sources.Error)(nil); errors.As(err, &se) && se.Source == sources.SourceFile && cfg.Lines.ClientSecretFile > 0 {
+			line = cfg.Lines.ClientSecretFile // the only file the credential reads
+		}
+		return nil, cfg.At(line, err)
 	}
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
@@ -129,7 +140,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Revision:   o.Revision,
 	})
 	if err != nil {
-		return nil, err
+		return nil, cfg.At(0, err)
 	}
 	d.pbi, err = pbi.New(pbi.Options{
 		APIURL:     cfg.PowerBI.APIURL,
@@ -140,7 +151,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Clock:      o.Clock,
 	})
 	if err != nil {
-		return nil, err
+		return nil, cfg.At(0, err) // config has checked api_url alike
 	}
 	srcs, err := d.sources(cfg, &rotate.Sources{})
 	if err != nil {
@@ -164,11 +175,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		MaxRunning: workers(cfg),
 	})
 	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
-		return nil, err
+		return nil, cfg.At(0, err) // config has checked every job's settings alike
 	}
 	d.declare(cfg)
 	return d, nil
 }
+
+// Close releases the state file's lock. Call it after Run or Once has
+// returned, which have written the state.
+func (d *Daemon) Close() error { return d.state.Close() }
 
 // declare creates every data source's counters at zero.
 func (d *Daemon) declare(cfg *config.Config) {
@@ -193,7 +208,7 @@ func (d *Daemon) sources(cfg *config.Config, prev *rotate.Sources) (*rotate.Sour
 		}
 		kv, err := sources.NewKeyVault(url, d.cred, sources.KeyVaultOptions{Transport: d.kvTransport, Clock: d.o.Clock})
 		if err != nil {
-			return nil, err // it names the vault by its URL
+			return nil, cfg.At(cfg.Lines.KeyVaults[name], err) // it names the vault by its URL
 		}
 		s.KeyVaults[name] = kv
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -124,12 +125,13 @@ func TestOnceUnknownName(t *testing.T) {
 // without its name again.
 func TestPlanWithoutStateDirectory(t *testing.T) {
 	dm, cfg := startDemo(t, "sales-sql")
-	missing := filepath.Join(t.TempDir(), "missing")
+	missing := filepath.Join(t.TempDir(), "missing", "state") // a missing volume: its parent is missing too
 	cfg.StateFile = filepath.Join(missing, "state.json")
 	client := demoClient(t, dm)
 
 	_, err := New(cfg, Options{Transport: client, LookupEnv: dm.LookupEnv})
-	if want := "state file " + cfg.StateFile + ": stat " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+	want := fmt.Sprintf("%s:%d: state file %s: mkdir %s: no such file or directory", cfg.Path, cfg.Lines.StateFile, cfg.StateFile, missing)
+	if err == nil || err.Error() != want || cfg.Lines.StateFile == 0 {
 		t.Errorf("New = %v, want %q", err, want)
 	}
 

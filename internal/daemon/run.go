@@ -5,13 +5,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/rotatord/rotatord/internal/cipher"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/scheduler"
 	"github.com/rotatord/rotatord/internal/web"
 )
 
@@ -21,15 +23,24 @@ const staleAfter = 5 * time.Minute
 
 // Listen binds the metrics and health listener. Call it before Run, so that a
 // port in use or a bad web config file is reported as a usage error.
+// A bind failure names FILE:LINE of listen; a web config file error names
+// that file, which comes from the command line.
 func (d *Daemon) Listen() (*web.Server, error) {
-	return web.Listen(web.Options{
-		Listen:        d.cfg.Load().Listen,
+	cfg := d.cfg.Load()
+	srv, err := web.Listen(web.Options{
+		Listen:        cfg.Listen,
 		WebConfigFile: d.o.WebConfigFile,
 		Gatherer:      d.o.Registry,
 		Healthy:       d.healthy,
 		Ready:         d.readyErr,
 		Logger:        d.log,
 	})
+	// web names the flag's file first ("web config file F: ..."); anything
+	// else is the bind of listen.
+	if err != nil && !strings.HasPrefix(err.Error(), "web config file ") {
+		err = cfg.At(cfg.Lines.Listen, err)
+	}
+	return srv, err
 }
 
 func (d *Daemon) healthy() error {
@@ -48,7 +59,8 @@ func (d *Daemon) readyErr() error {
 
 // Run schedules every data source and serves srv until ctx is done; then it
 // stops taking ticks, lets in-flight rotations finish (bounded by
-// StopTimeout), writes the state file and returns.
+// StopTimeout), writes the state file and returns. Rotations cancelled at
+// StopTimeout are a warning, not an error: the stop was asked for.
 func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	d.metrics.ConfigReloaded(true)
 	g, gctx := errgroup.WithContext(ctx)
@@ -66,7 +78,15 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	d.log.Info("stopping: no new rotations, waiting for those in flight", "bound", d.o.StopTimeout)
 	err := g.Wait()
 	d.saveState()
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		err = nil
+	case errors.Is(err, scheduler.ErrStopTimeout):
+		// The stop was asked for, and systemd counts an exit 1 after it as
+		// the unit failing. The rotations cut short are already recorded
+		// as failed (reason canceled) in the state, the metrics and their
+		// rotation lines, and each data source rotates again at its next tick.
+		d.log.Warn("stopped at the stop timeout: rotations in flight were cancelled and recorded as failed", "bound", d.o.StopTimeout)
 		err = nil
 	}
 	d.log.Info("rotatord stopped")

@@ -733,7 +733,8 @@ func ftDiskFull(t *testing.T) {
 	args := ftOnceArgs(e, nil)
 	cmd := e.command(ctx, args...)
 	// Mount a 64 KiB tmpfs, fill it, then become rotatord (same process).
-	script := `mount -t tmpfs -o size=64k rotatord-full "$FULL" || exit 97
+	// mode=0700: a tmpfs is 1777 by default, a state directory rotatord refuses.
+	script := `mount -t tmpfs -o size=64k,mode=0700 rotatord-full "$FULL" || exit 97
 dd if=/dev/zero of="$FULL/filler" bs=4096 2>/dev/null
 exec "$0" "$@"`
 	cmd.Path = unshare[0]

@@ -426,6 +426,7 @@ func (f *fleet) onceInProcess(tb testing.TB) (failed int) {
 		},
 	})
 	fleetMust(tb, err)
+	defer d.Close()
 	failed, err = d.Once(context.Background(), nil)
 	fleetMust(tb, err)
 	return failed

@@ -81,9 +81,39 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	return parser.Parse(spec)
 }
 
+// ErrNeverFires is CheckSchedule's error for a spec that parses but names
+// no time in any year, such as "0 0 30 2 *".
+var ErrNeverFires = errors.New("never fires: no such date in any year")
+
+// neverFiresFrom is the instant a schedule is judged from. robfig's Next
+// gives up after five years, so judged from today "0 0 29 2 *" would pass
+// or fail with the date (2097-2103 hold no Feb 29). From 2000-01-01, a leap
+// year, every schedule that fires at all fires within five years: only
+// Feb 29 depends on the year.
+var neverFiresFrom = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// CheckSchedule is the one rule for a Job.Schedule, shared by config
+// validation (which reports its line) and SetJobs: spec must parse and must
+// fire some day. The answer does not depend on today's date.
+func CheckSchedule(spec string) error {
+	_, err := checkSchedule(spec)
+	return err
+}
+
+func checkSchedule(spec string) (cron.Schedule, error) {
+	s, err := parser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if s.Next(neverFiresFrom).IsZero() {
+		return nil, ErrNeverFires
+	}
+	return s, nil
+}
+
 // validate checks every job and returns their parsed schedules, or every
 // problem found joined into one error.
-func validate(jobs []Job, now time.Time) ([]cron.Schedule, error) {
+func validate(jobs []Job) ([]cron.Schedule, error) {
 	var errs []error
 	scheds := make([]cron.Schedule, len(jobs))
 	seen := make(map[string]bool, len(jobs))
@@ -101,10 +131,8 @@ func validate(jobs []Job, now time.Time) ([]cron.Schedule, error) {
 		if j.Run == nil {
 			fail("Run is nil")
 		}
-		if s, err := parser.Parse(j.Schedule); err != nil {
+		if s, err := checkSchedule(j.Schedule); err != nil {
 			fail("schedule %q: %w", j.Schedule, err)
-		} else if s.Next(now).IsZero() {
-			fail("schedule %q never fires", j.Schedule)
 		} else {
 			scheds[i] = s
 		}

@@ -135,11 +135,11 @@ func New(o Options) *Scheduler {
 // is replanned from now. A removed job runs no more ticks; one in flight
 // finishes. A new job is planned from now, or runs at once if RunAtStart.
 func (s *Scheduler) SetJobs(jobs []Job) error {
-	now := s.clk.Now()
-	scheds, err := validate(jobs, now)
+	scheds, err := validate(jobs)
 	if err != nil {
 		return fmt.Errorf("scheduler: refusing job set: %w", err)
 	}
+	now := s.clk.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keep := make(map[string]bool, len(jobs))

@@ -390,7 +390,7 @@ func TestSetJobsValidation(t *testing.T) {
 		},
 		"never fires": {
 			jobs: []scheduler.Job{{Name: "a", Schedule: "0 0 30 2 *", Run: run}},
-			want: `scheduler: refusing job set: jobs[0] "a": schedule "0 0 30 2 *" never fires`,
+			want: `scheduler: refusing job set: jobs[0] "a": schedule "0 0 30 2 *": never fires: no such date in any year`,
 		},
 		"every problem at once": {
 			jobs: []scheduler.Job{

@@ -9,7 +9,11 @@
 // be read back is set aside and reported, never fatal: losing the history
 // costs one early rotation, refusing to start costs every rotation.
 //
+// One process writes a state file: Open locks PATH.lock for the Store's
+// lifetime, and refuses a directory or file that another user could write,
+// since the state decides which rotations are skipped.
+//
 // A command that only reads the state (plan) opens it with OpenReadOnly: it
 // may run before the daemon ever did, so a missing directory is an empty
-// state there, and it renames and writes nothing.
+// state there, and it takes no lock, and renames and writes nothing.
 package state

@@ -27,10 +27,12 @@ func FuzzOpen(f *testing.F) {
 		if err := s.Save(); err != nil {
 			t.Fatalf("Save: %v", err)
 		}
+		s.Close()
 		again, err := state.Open(path, discard())
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
+		defer again.Close()
 		if got := again.Snapshot(); !reflect.DeepEqual(got, loaded) {
 			t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, loaded)
 		}

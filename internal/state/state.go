@@ -63,14 +63,22 @@ type Store struct {
 	dss map[string]Datasource
 
 	saveMu sync.Mutex // one Save at a time, so an older snapshot never lands last
+	lockf  *os.File   // PATH.lock, flocked while the Store is open; nil if read-only
+	closed bool       // Close was called; guarded by saveMu
 }
 
-// Open loads the state at path. A missing file gives an empty state. A file
-// that is not a valid version-1 document is logged, renamed to
-// PATH.corrupt-<unix seconds> and replaced by an empty state. An error is
-// returned only when the file or its directory cannot be read at all, which
-// is a deployment problem (wrong path, missing volume, permissions) that
-// Save would hit too.
+// Open loads the state at path for the one process that writes it, and
+// holds an exclusive lock on PATH.lock until Close; a second Open of the
+// same path, in this process or another, fails with a *LockedError naming
+// the holder's pid. A missing directory is created 0700 (its parent must
+// exist). The directory, and the file if there is one, must belong to the
+// running user and be writable by no other user (group write only for the
+// user's own primary group), or Open fails with an *UntrustedError that
+// says how to fix it. Temp files a crashed Save left
+// are removed. A missing file gives an empty state. A file that is not a
+// valid version-1 document is logged, renamed to PATH.corrupt-<unix
+// seconds> and replaced by an empty state. Any other error is a deployment
+// problem (wrong path, missing volume, permissions) that Save would hit too.
 func Open(path string, o Options) (*Store, error) {
 	return open(path, o, false)
 }
@@ -92,18 +100,17 @@ func open(path string, o Options, readOnly bool) (*Store, error) {
 		o.Clock = clock.Real()
 	}
 	s := &Store{path: path, log: o.Logger.With("component", "state"), clock: o.Clock, readOnly: readOnly, dss: map[string]Datasource{}}
+	if !readOnly {
+		if err := s.lock(); err != nil {
+			return nil, err
+		}
+	}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// Save will need the directory: a missing volume is better reported
-		// at start than after the first rotation.
-		if !readOnly {
-			if _, err := os.Stat(filepath.Dir(path)); err != nil {
-				return nil, s.fileError(err)
-			}
-		}
 		return s, nil
 	case err != nil:
+		s.Close()
 		return nil, s.fileError(err)
 	}
 	dss, err := decode(data)
@@ -116,6 +123,56 @@ func open(path string, o Options, readOnly bool) (*Store, error) {
 		s.setAside(err)
 	}
 	return s, nil
+}
+
+// lock makes the directory rotatord's, or refuses it, takes the lock and
+// clears what a crashed Save left; then the state file itself is checked.
+// The directory is checked before anything is created in it.
+func (s *Store) lock() error {
+	dir := filepath.Dir(s.path)
+	// Save will need the directory: a missing volume is better reported at
+	// start than after the first rotation.
+	if err := ensureDir(dir); err != nil {
+		return s.fileError(err)
+	}
+	if err := checkTrusted(s.path, dir, true); err != nil {
+		return s.trustError(err)
+	}
+	f, err := lockFile(s.path)
+	if err != nil {
+		return s.trustError(err)
+	}
+	s.lockf = f
+	s.removeOrphans()
+	if err := checkTrusted(s.path, s.path, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.Close()
+		return s.trustError(err)
+	}
+	return nil
+}
+
+// trustError names the state file in err unless err does already.
+func (s *Store) trustError(err error) error {
+	var ue *UntrustedError
+	var le *LockedError
+	if errors.As(err, &ue) || errors.As(err, &le) {
+		return err
+	}
+	return s.fileError(err)
+}
+
+// Close releases the state file's lock; Save fails after it. A read-only
+// Store holds no lock. Close may be called more than once.
+func (s *Store) Close() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.closed = true
+	if s.lockf == nil {
+		return nil
+	}
+	err := s.lockf.Close() // closing the descriptor drops the flock
+	s.lockf = nil
+	return err
 }
 
 // fileError names the state file once: the *fs.PathError of reading it names
@@ -205,6 +262,9 @@ func (s *Store) Save() error {
 	defer s.saveMu.Unlock()
 	if s.readOnly {
 		return s.fileError(errors.New("opened read-only"))
+	}
+	if s.closed {
+		return s.fileError(errors.New("closed"))
 	}
 	if err := writeAtomic(s.path, s.sorted()); err != nil {
 		return s.fileError(err)

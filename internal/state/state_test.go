@@ -25,7 +25,17 @@ func open(t *testing.T, path string) *state.Store {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// restart closes s, as a stopping daemon does, and opens path again.
+func restart(t *testing.T, s *state.Store, path string) *state.Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return open(t, path)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -62,7 +72,7 @@ func TestRoundTrip(t *testing.T) {
 	if got := s.Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("before restart:\n got %+v\nwant %+v", got, want)
 	}
-	if got := open(t, path).Snapshot(); !reflect.DeepEqual(got, want) {
+	if got := restart(t, s, path).Snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("after restart:\n got %+v\nwant %+v", got, want)
 	}
 
@@ -80,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	if bytes.Contains(raw, []byte(`"SourceVersion": ""`)) {
 		t.Errorf("empty SourceVersion not omitted:\n%s", raw)
 	}
-	assertOnlyFiles(t, filepath.Dir(path), "state.json")
+	assertOnlyFiles(t, filepath.Dir(path), "state.json", "state.json.lock")
 }
 
 func TestGetUpdatePrune(t *testing.T) {
@@ -130,7 +140,7 @@ func TestOpenMissing(t *testing.T) {
 	if n := len(s.Snapshot()); n != 0 {
 		t.Errorf("missing file gave %d records", n)
 	}
-	assertOnlyFiles(t, dir)
+	assertOnlyFiles(t, dir, "state.json.lock")
 }
 
 // TestOpenUnreadable: a state file that cannot be read, or whose directory
@@ -145,9 +155,9 @@ func TestOpenUnreadable(t *testing.T) {
 		path string
 		want string
 	}{
-		"directory missing": {filepath.Join(dir, "nope", "state.json"),
-			"state file " + filepath.Join(dir, "nope", "state.json") + ": stat " + filepath.Join(dir, "nope") + ": no such file or directory"},
-		"parent is a file":    {filepath.Join(notDir, "state.json"), "state file " + filepath.Join(notDir, "state.json") + ": not a directory"},
+		"volume missing": {filepath.Join(dir, "nope", "state", "state.json"),
+			"state file " + filepath.Join(dir, "nope", "state", "state.json") + ": mkdir " + filepath.Join(dir, "nope", "state") + ": no such file or directory"},
+		"parent is a file":    {filepath.Join(notDir, "state.json"), "state file " + filepath.Join(notDir, "state.json") + ": " + notDir + " is not a directory"},
 		"path is a directory": {dir, "state file " + dir + ": is a directory"},
 	}
 	for name, tc := range tests {
@@ -266,6 +276,7 @@ func TestOpenCorruptSetsAside(t *testing.T) {
 			if err := s.Save(); err != nil {
 				t.Fatalf("Save after set-aside: %v", err)
 			}
+			s.Close()
 			if d, ok := open(t, path).Get("a"); !ok || d.SourceVersion != "v1" {
 				t.Errorf("after Save and reopen, Get(a) = %+v, %v", d, ok)
 			}
@@ -300,7 +311,7 @@ func TestSaveFailureLeavesNoTrace(t *testing.T) {
 		if now, _ := os.ReadFile(path); !bytes.Equal(now, old) {
 			t.Errorf("old file changed:\n%s\nwant:\n%s", now, old)
 		}
-		assertOnlyFiles(t, dir, "state.json")
+		assertOnlyFiles(t, dir, "state.json", "state.json.lock")
 	})
 	t.Run("parent is a file", func(t *testing.T) {
 		// Root ignores directory permissions, but not a file where the
@@ -310,7 +321,7 @@ func TestSaveFailureLeavesNoTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := open(t, filepath.Join(sub, "state.json"))
-		if err := os.Remove(sub); err != nil {
+		if err := os.RemoveAll(sub); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(sub, []byte("not a dir"), 0o600); err != nil {
@@ -338,7 +349,7 @@ func TestSaveFailureLeavesNoTrace(t *testing.T) {
 		if err := s.Save(); err == nil || !strings.Contains(err.Error(), "rename temp file") {
 			t.Fatalf("Save = %v, want a rename error", err)
 		}
-		assertOnlyFiles(t, dir, "state.json")
+		assertOnlyFiles(t, dir, "state.json", "state.json.lock")
 		if _, err := os.Stat(filepath.Join(path, "keep")); err != nil {
 			t.Errorf("what was at the path changed: %v", err)
 		}
@@ -374,14 +385,14 @@ func TestConcurrentUpdate(t *testing.T) {
 	if err := s.Save(); err != nil {
 		t.Fatal(err)
 	}
-	got := open(t, path).Snapshot()
+	got := restart(t, s, path).Snapshot()
 	if want := strconv.Itoa(workers * each); got["shared"].SourceVersion != want {
 		t.Errorf("shared counter = %s, want %s", got["shared"].SourceVersion, want)
 	}
 	if len(got) != workers+1 {
 		t.Errorf("%d records, want %d", len(got), workers+1)
 	}
-	assertOnlyFiles(t, filepath.Dir(path), "state.json")
+	assertOnlyFiles(t, filepath.Dir(path), "state.json", "state.json.lock")
 }
 
 // assertOnlyFiles fails if dir holds anything but names (temp files left

@@ -37,11 +37,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The inventory with the listen address and state file the pod spec relies on; values win. */}}
+{{/* The inventory with the listen address and state file the pod spec relies on; values win.
+The state file goes in a subdirectory of the state volume, which rotatord creates 0700: the volume's
+own root is root-owned and writable by others (emptyDir) or by fsGroup (PVC), and rotatord refuses a
+state directory that is not its own. */}}
 {{- define "rotatord.config" -}}
 {{- if not .Values.config.datasources -}}
 {{- fail "config.datasources is empty: list the data sources to rotate in your values (rotatord refuses an empty inventory, so the pod would only crash-loop)" -}}
 {{- end -}}
-{{- $defaults := dict "listen" (printf "0.0.0.0:%d" (int .Values.port)) "state_file" "/var/lib/rotatord/state.json" -}}
+{{- $defaults := dict "listen" (printf "0.0.0.0:%d" (int .Values.port)) "state_file" "/var/lib/rotatord/state/state.json" -}}
 {{- merge (deepCopy .Values.config) $defaults | toYaml -}}
 {{- end -}}
