@@ -71,6 +71,7 @@ func ftSetSalesPassword(e *env, expires time.Time) {
 
 func faultRows() []faultRow {
 	month := 30 * 24 * time.Hour
+	away := &ftListener{}
 	return []faultRow{
 		{
 			name:    "powerbi 429 short Retry-After",
@@ -316,6 +317,69 @@ func faultRows() []faultRow {
 			only:   tokenSet,
 			inject: entraFault(emulator.Fault{Drop: true, Times: 1}),
 			atMost: 15 * time.Second,
+		},
+		{
+			// A redirect off the configured host is refused before anything
+			// reaches the other listener: no token, no request.
+			name:   "powerbi GetGateway redirect to another listener",
+			only:   sqlOnly,
+			inject: away.inject(func(e *env, to string) { pbiFault(emulator.OpGetGateway, emulator.Fault{RedirectTo: to})(nil, e) }),
+			fails:  map[string]string{"sales-sql": "encrypt:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			// The encrypted password and the plain SAS token stay home.
+			name: "powerbi PATCH redirect to another listener",
+			only: []string{"sales-sql", "blob-sas"},
+			inject: away.inject(func(e *env, to string) {
+				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{RedirectTo: to, Status: http.StatusPermanentRedirect})(nil, e)
+			}),
+			fails:  map[string]string{"sales-sql": "patch:redirect", "blob-sas": "patch:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			// The client secret in the token request's form stays home.
+			name:   "entra token endpoint redirect to another listener",
+			only:   sqlOnly,
+			inject: away.inject(func(e *env, to string) { entraFault(emulator.Fault{RedirectTo: to})(nil, e) }),
+			fails:  map[string]string{"sales-sql": "source:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			name:   "powerbi endless body on GetGateway",
+			only:   sqlOnly,
+			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			atMost: 10 * time.Second,
+			check:  ftOneRequest(emulator.OpGetGateway),
+		},
+		{
+			name:   "keyvault endless body on GetSecret",
+			only:   sqlOnly,
+			inject: ftSmallChild(kvFault(emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			atMost: 10 * time.Second,
+		},
+		{
+			name:   "entra token endpoint endless body",
+			only:   sqlOnly,
+			inject: ftSmallChild(entraFault(emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			atMost: 10 * time.Second,
+		},
+		{
+			// An error body is capped too, and its limit is smaller.
+			name:   "powerbi endless 503 body on GetGateway",
+			only:   sqlOnly,
+			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true, Status: 503})),
+			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			atMost: 10 * time.Second,
 		},
 	}
 }

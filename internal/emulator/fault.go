@@ -32,7 +32,8 @@ type Fault struct {
 	// out until the client hangs up or EndlessBytes have been sent (0:
 	// DefaultEndlessBytes), then the connection is aborted, so the answer
 	// can never be read as whole. The bound keeps a client that reads
-	// without a limit from taking the machine its test runs on.
+	// without a limit from taking the machine its test runs on. With a
+	// Status, the endless answer has that status instead of 200.
 	Endless      bool
 	EndlessBytes int64
 	// RedirectTo answers with a redirect (Status if it is a 3xx, else 307)
@@ -158,7 +159,7 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 		panic(http.ErrAbortHandler)
 	}
 	if f.Endless {
-		endless(w, cmp.Or(f.EndlessBytes, DefaultEndlessBytes))
+		endless(w, cmp.Or(f.Status, http.StatusOK), cmp.Or(f.EndlessBytes, DefaultEndlessBytes))
 	}
 	if f.SlowBody > 0 {
 		slowBody(w, r, f.SlowBody, cmp.Or(f.SlowBodyFor, DefaultSlowBodyFor))
@@ -196,11 +197,11 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 	return true
 }
 
-// endless streams up to limit bytes of a JSON array that never closes, then
-// aborts the connection; it returns only by panicking.
-func endless(w http.ResponseWriter, limit int64) {
+// endless answers status with up to limit bytes of a JSON array that never
+// closes, then aborts the connection; it returns only by panicking.
+func endless(w http.ResponseWriter, status int, limit int64) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	chunk := bytes.Repeat([]byte(`"filler",`), 32<<10/9)
 	sent, _ := io.WriteString(w, `{"value":[`)
 	for n := int64(sent); n < limit; n += int64(len(chunk)) {

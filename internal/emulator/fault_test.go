@@ -285,3 +285,14 @@ func TestFaultSlowBodyEndsByItself(t *testing.T) {
 		t.Errorf("read %d bytes in %s, want a few bytes over the bound of 300ms", n, took)
 	}
 }
+
+// TestFaultEndlessWithStatus: an endless answer takes the fault's status.
+func TestFaultEndlessWithStatus(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{Endless: true, Status: 503, EndlessBytes: 64 << 10, Times: 1})
+	resp := f.startGetGateway()
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil || resp.StatusCode != 503 {
+		t.Errorf("status %d, error %v: want a 503 whose body breaks off", resp.StatusCode, err)
+	}
+}
