@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -110,6 +111,9 @@ func TestRunSlowBodyStopsWithinStopTimeout(t *testing.T) {
 		t.Logf("exited after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	case <-time.After(stopTimeout + margin):
 		t.Fatalf("rotatord still running %s after SIGTERM; output:\n%s", stopTimeout+margin, e.out)
+	}
+	if !strings.Contains(e.out.String(), `msg="stop timeout reached, cancelling in-flight ticks"`) {
+		t.Errorf("no stop timeout in the log: did the trickle hold the rotation?\n%s", e.out)
 	}
 	ftClean(t, e.out.String())
 	e.checkNoLeak()
