@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -75,7 +77,32 @@ type TLSError struct {
 	Err    error
 }
 
-func (e *TLSError) Error() string { return "tls: " + e.Origin + ": " + e.Err.Error() }
+func (e *TLSError) Error() string {
+	var he x509.HostnameError
+	if errors.As(e.Err, &he) && he.Certificate != nil {
+		// x509's own text names no DNS name when an IP was asked for.
+		if names := certNames(he.Certificate); names != "" {
+			return "tls: " + e.Origin + ": the certificate is for " + names + ", not " + he.Host
+		}
+	}
+	return "tls: " + e.Origin + ": " + e.Err.Error()
+}
+
+// maxNames bounds the names of a certificate an error lists.
+const maxNames = 5
+
+// certNames lists the DNS and IP names c is valid for, the first maxNames
+// of them.
+func certNames(c *x509.Certificate) string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) > maxNames {
+		return strings.Join(names[:maxNames], ", ") + " and " + strconv.Itoa(len(names)-maxNames) + " more"
+	}
+	return strings.Join(names, ", ")
+}
 
 // Unwrap returns the x509 error.
 func (e *TLSError) Unwrap() error { return e.Err }
@@ -113,7 +140,7 @@ func refusal(req *http.Request, err error) error {
 }
 
 // Final reports whether err is one of this package's refusals, a fault of
-// the endpoint that no retry, in this tick or the next, would mend: a
+// the endpoint that asking again does not mend, only an operator: a
 // redirect off its origin, a body over its limit, a certificate that does
 // not verify.
 func Final(err error) bool {
