@@ -72,6 +72,7 @@ func ftSetSalesPassword(e *env, expires time.Time) {
 func faultRows() []faultRow {
 	month := 30 * 24 * time.Hour
 	away := &ftListener{}
+	misnamed := &ftMisnamed{}
 	return []faultRow{
 		{
 			name:    "powerbi 429 short Retry-After",
@@ -380,6 +381,18 @@ func faultRows() []faultRow {
 			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true, Status: 503})),
 			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
 			atMost: 10 * time.Second,
+		},
+		{
+			// powerbi.api_url points at a listener whose certificate, from
+			// the trusted CA, is for another name: one handshake, no retry.
+			name:   "powerbi certificate for another name",
+			only:   sqlOnly,
+			inject: misnamed.inject,
+			fix:    misnamed.fix,
+			fails:  map[string]string{"sales-sql": "encrypt:tls"},
+			logs:   []string{`tls: https://127\.0\.0\.1:\d+: the certificate is for powerbi\.invalid, not 127\.0\.0\.1`},
+			atMost: 10 * time.Second,
+			check:  misnamed.check,
 		},
 	}
 }

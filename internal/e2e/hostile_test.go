@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -117,4 +124,48 @@ func TestRunSlowBodyStopsWithinStopTimeout(t *testing.T) {
 	}
 	ftClean(t, e.out.String())
 	e.checkNoLeak()
+}
+
+// ftMisnamed is a listener with a certificate from the emulators' CA for
+// another name (powerbi.invalid), which powerbi.api_url is pointed at.
+type ftMisnamed struct {
+	conns  atomic.Int32 // connections accepted
+	apiURL string       // the inventory's, restored by fix
+}
+
+func (m *ftMisnamed) inject(t *testing.T, e *env) {
+	leaf, err := e.demo.Stack.CA.LeafFor("powerbi.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.conns.Store(0)
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes rotatord refuses
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			m.conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	m.apiURL = e.demo.Stack.PowerBIURL
+	ftEditInventory(t, e, "api_url: "+m.apiURL, "api_url: "+srv.URL+"/v1.0/myorg")
+}
+
+func (m *ftMisnamed) fix(t *testing.T, e *env) {
+	b, err := os.ReadFile(e.demo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := regexp.MustCompile(`api_url: \S+`).ReplaceAllLiteral(b, []byte("api_url: "+m.apiURL))
+	if err := os.WriteFile(e.demo.ConfigPath, fixed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m *ftMisnamed) check(t *testing.T, _ *env, _ string) {
+	if n := m.conns.Load(); n != 1 {
+		t.Errorf("%d connections to the misnamed listener, want 1: a certificate for another name is not retried", n)
+	}
 }
