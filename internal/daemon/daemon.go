@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/rotatord/rotatord/internal/scheduler"
 	"github.com/rotatord/rotatord/internal/sources"
 	"github.com/rotatord/rotatord/internal/state"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // Options are what the command line injects into the daemon.
@@ -87,10 +89,15 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = scheduler.DefaultStopTimeout
 	}
-	if o.Transport == nil {
+	switch c := o.Transport.(type) {
+	case nil:
 		// One client for Power BI, Key Vault and Entra, keeping a connection
 		// open per worker: bursts of rotations then reuse TLS sessions.
 		o.Transport = defaultClient(workers(cfg))
+	case *http.Client:
+		// A given client (the demo's, trusting the emulators) must refuse
+		// redirects off the host like the default one.
+		o.Transport = wire.KeepOrigin(c)
 	}
 	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1)}
 	d.cfg.Store(cfg)

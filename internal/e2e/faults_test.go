@@ -71,6 +71,8 @@ func ftSetSalesPassword(e *env, expires time.Time) {
 
 func faultRows() []faultRow {
 	month := 30 * 24 * time.Hour
+	away := &ftListener{}
+	misnamed := &ftMisnamed{}
 	return []faultRow{
 		{
 			name:    "powerbi 429 short Retry-After",
@@ -341,6 +343,81 @@ func faultRows() []faultRow {
 			fails:  map[string]string{"sales-sql": "users:http_400"},
 			logs:   []string{`Gateways_AddDatasourceUser: 400 Bad Request`},
 			atMost: 15 * time.Second,
+		},
+		{
+			// A redirect off the configured host is refused before anything
+			// reaches the other listener: no token, no request.
+			name:   "powerbi GetGateway redirect to another listener",
+			only:   sqlOnly,
+			inject: away.inject(func(e *env, to string) { pbiFault(emulator.OpGetGateway, emulator.Fault{RedirectTo: to})(nil, e) }),
+			fails:  map[string]string{"sales-sql": "encrypt:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			// The encrypted password and the plain SAS token stay home.
+			name: "powerbi PATCH redirect to another listener",
+			only: []string{"sales-sql", "blob-sas"},
+			inject: away.inject(func(e *env, to string) {
+				pbiFault(emulator.OpUpdateDatasource, emulator.Fault{RedirectTo: to, Status: http.StatusPermanentRedirect})(nil, e)
+			}),
+			fails:  map[string]string{"sales-sql": "patch:redirect", "blob-sas": "patch:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			// The client secret in the token request's form stays home.
+			name:   "entra token endpoint redirect to another listener",
+			only:   sqlOnly,
+			inject: away.inject(func(e *env, to string) { entraFault(emulator.Fault{RedirectTo: to})(nil, e) }),
+			fails:  map[string]string{"sales-sql": "source:redirect"},
+			logs:   []string{ftRedirectLog},
+			atMost: 10 * time.Second,
+			check:  away.check,
+		},
+		{
+			name:   "powerbi endless body on GetGateway",
+			only:   sqlOnly,
+			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			atMost: 10 * time.Second,
+			check:  ftOneRequest(emulator.OpGetGateway),
+		},
+		{
+			name:   "keyvault endless body on GetSecret",
+			only:   sqlOnly,
+			inject: ftSmallChild(kvFault(emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			atMost: 10 * time.Second,
+		},
+		{
+			name:   "entra token endpoint endless body",
+			only:   sqlOnly,
+			inject: ftSmallChild(entraFault(emulator.Fault{Endless: true})),
+			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			atMost: 10 * time.Second,
+		},
+		{
+			// An error body is capped too, and its limit is smaller.
+			name:   "powerbi endless 503 body on GetGateway",
+			only:   sqlOnly,
+			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true, Status: 503})),
+			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			atMost: 10 * time.Second,
+		},
+		{
+			// powerbi.api_url points at a listener whose certificate, from
+			// the trusted CA, is for another name: one handshake, no retry.
+			name:   "powerbi certificate for another name",
+			only:   sqlOnly,
+			inject: misnamed.inject,
+			fix:    misnamed.fix,
+			fails:  map[string]string{"sales-sql": "encrypt:tls"},
+			logs:   []string{`tls: https://127\.0\.0\.1:\d+: the certificate is for powerbi\.invalid, not 127\.0\.0\.1`},
+			atMost: 10 * time.Second,
+			check:  misnamed.check,
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -63,6 +64,8 @@ type env struct {
 	// godebug is the children's GODEBUG: fips140=on unless a test says
 	// otherwise, so the whole suite runs rotatord in Go's FIPS 140-3 module.
 	godebug string
+	// memLimit, when set, replaces childMemoryLimit for the children run.
+	memLimit int64
 	// pbiSeen and kvSeen count the emulators' requests before a fault run,
 	// so a fault-table check can look at that run's own.
 	pbiSeen, kvSeen int
@@ -104,7 +107,10 @@ func (e *env) run(args ...string) int {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := runBounded(e.t, e.command(ctx, args...))
+	wait, err := startBounded(e.t, e.command(ctx, args...), cmp.Or(e.memLimit, childMemoryLimit))
+	if err == nil {
+		err = wait()
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	}

@@ -29,6 +29,8 @@ type CA struct {
 	certPEM []byte
 	pool    *x509.CertPool
 	leaf    tls.Certificate
+	cert    *x509.Certificate // the CA's, to sign leaves for other names
+	key     *ecdsa.PrivateKey
 }
 
 // NewCA generates an ECDSA P-256 CA and a leaf for 127.0.0.1, ::1 and
@@ -85,7 +87,33 @@ func NewCA() (*CA, error) {
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pool:    pool,
 		leaf:    tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey},
+		cert:    caCert,
+		key:     caKey,
 	}, nil
+}
+
+// LeafFor returns a leaf signed by the CA for the given DNS names only, for
+// a server whose certificate is trusted but not for the name its clients
+// ask for.
+func (c *CA) LeafFor(names ...string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("emulator ca: generate leaf key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serialNumber(),
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    c.cert.NotBefore,
+		NotAfter:     c.cert.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("emulator ca: sign leaf: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, c.cert.Raw}, PrivateKey: key}, nil
 }
 
 func serialNumber() *big.Int {

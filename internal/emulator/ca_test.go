@@ -137,3 +137,27 @@ func TestCloseEndsParkedRequests(t *testing.T) {
 	}
 	<-done
 }
+
+// TestLeafForOtherNames: a leaf for other names is trusted, and refused
+// for the loopback address it is served on.
+func TestLeafForOtherNames(t *testing.T) {
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.LeafFor("powerbi.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(leaf.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Verify(x509.VerifyOptions{Roots: ca.pool, DNSName: "powerbi.invalid"}); err != nil {
+		t.Errorf("not trusted for its name: %v", err)
+	}
+	var he x509.HostnameError
+	if _, err := x.Verify(x509.VerifyOptions{Roots: ca.pool, DNSName: "127.0.0.1"}); !errors.As(err, &he) {
+		t.Errorf("for 127.0.0.1: %v, want an x509.HostnameError", err)
+	}
+}

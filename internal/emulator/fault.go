@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,9 +32,20 @@ type Fault struct {
 	// out until the client hangs up or EndlessBytes have been sent (0:
 	// DefaultEndlessBytes), then the connection is aborted, so the answer
 	// can never be read as whole. The bound keeps a client that reads
-	// without a limit from taking the machine its test runs on.
+	// without a limit from taking the machine its test runs on. With a
+	// Status, the endless answer has that status instead of 200.
 	Endless      bool
 	EndlessBytes int64
+	// RedirectTo answers with a redirect (Status if it is a 3xx, else 307)
+	// whose Location is RedirectTo followed by the request's path and
+	// query, as a hostile or misconfigured front end would.
+	RedirectTo string
+	// SlowBody starts a 200 answer whose body trickles: a byte every
+	// SlowBody until the client hangs up or SlowBodyFor (0:
+	// DefaultSlowBodyFor) has passed, then the connection is aborted. The
+	// bound ends it by itself even for a client that never gives up.
+	SlowBody    time.Duration
+	SlowBodyFor time.Duration
 	// OnHit, if set, is called when the fault takes a request, before it
 	// acts: a test waits on it to know that a request is parked in a
 	// Latency, instead of sleeping and hoping.
@@ -48,8 +60,11 @@ type Fault struct {
 	EchoSecret bool
 }
 
-// DefaultEndlessBytes bounds an Endless answer.
-const DefaultEndlessBytes = 1 << 30
+// Bounds of the faults that would otherwise never end.
+const (
+	DefaultEndlessBytes = 1 << 30          // an Endless answer
+	DefaultSlowBodyFor  = 90 * time.Second // a SlowBody answer
+)
 
 // ErrorWriter writes a service-specific error body.
 type ErrorWriter func(w http.ResponseWriter, status int, code string)
@@ -179,7 +194,19 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 		panic(http.ErrAbortHandler)
 	}
 	if f.Endless {
-		endless(w, cmp.Or(f.EndlessBytes, DefaultEndlessBytes))
+		endless(w, cmp.Or(f.Status, http.StatusOK), cmp.Or(f.EndlessBytes, DefaultEndlessBytes))
+	}
+	if f.SlowBody > 0 {
+		slowBody(w, r, f.SlowBody, cmp.Or(f.SlowBodyFor, DefaultSlowBodyFor))
+	}
+	if f.RedirectTo != "" {
+		status := f.Status
+		if status < 300 || status > 399 {
+			status = http.StatusTemporaryRedirect
+		}
+		w.Header().Set("Location", strings.TrimSuffix(f.RedirectTo, "/")+r.URL.RequestURI())
+		w.WriteHeader(status)
+		return true
 	}
 	if f.Empty {
 		w.WriteHeader(http.StatusOK)
@@ -205,11 +232,11 @@ func (fs *Faults) Apply(w http.ResponseWriter, r *http.Request, op string, write
 	return true
 }
 
-// endless streams up to limit bytes of a JSON array that never closes, then
-// aborts the connection; it returns only by panicking.
-func endless(w http.ResponseWriter, limit int64) {
+// endless answers status with up to limit bytes of a JSON array that never
+// closes, then aborts the connection; it returns only by panicking.
+func endless(w http.ResponseWriter, status int, limit int64) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	chunk := bytes.Repeat([]byte(`"filler",`), 32<<10/9)
 	sent, _ := io.WriteString(w, `{"value":[`)
 	for n := int64(sent); n < limit; n += int64(len(chunk)) {
@@ -218,4 +245,30 @@ func endless(w http.ResponseWriter, limit int64) {
 		}
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// slowBody sends a 200 whose JSON body gains a byte every interval for at
+// most d, then aborts the connection; it returns only by panicking.
+func slowBody(w http.ResponseWriter, r *http.Request, interval, d time.Duration) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_, _ = io.WriteString(w, `{"value":[`)
+	_ = rc.Flush()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	end := time.NewTimer(d)
+	defer end.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			panic(http.ErrAbortHandler)
+		case <-end.C:
+			panic(http.ErrAbortHandler)
+		case <-tick.C:
+		}
+		if _, err := io.WriteString(w, " "); err != nil || rc.Flush() != nil {
+			panic(http.ErrAbortHandler) // the client has gone
+		}
+	}
 }

@@ -242,3 +242,57 @@ func (f *pbiFixture) startGetGateway() *http.Response {
 	}
 	return resp
 }
+
+// TestFaultRedirect: a redirect fault answers 307 (or the 3xx it is given)
+// with a Location on the target that keeps the request's path and query.
+func TestFaultRedirect(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{RedirectTo: "https://elsewhere.example:8443/", Times: 1})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{RedirectTo: "https://elsewhere.example", Status: 308, Times: 1})
+	noFollow := *f.client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, want := range []struct {
+		status int
+		loc    string
+	}{{307, "https://elsewhere.example:8443"}, {308, "https://elsewhere.example"}} {
+		req, _ := http.NewRequest("GET", f.base+"/gateways/"+pbiGW+"?a=b", nil)
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := want.loc + req.URL.RequestURI(); resp.StatusCode != want.status || resp.Header.Get("Location") != loc {
+			t.Errorf("got %d to %q, want %d to %q", resp.StatusCode, resp.Header.Get("Location"), want.status, loc)
+		}
+	}
+}
+
+// TestFaultSlowBodyEndsByItself: a slow body trickles, and is cut off at
+// its bound for a client that keeps reading.
+func TestFaultSlowBodyEndsByItself(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{SlowBody: 20 * time.Millisecond, SlowBodyFor: 300 * time.Millisecond, Times: 1})
+	start := time.Now()
+	resp := f.startGetGateway()
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	took := time.Since(start)
+	if err == nil || resp.StatusCode != 200 {
+		t.Errorf("status %d, read %d bytes with error %v: want a 200 whose body breaks off", resp.StatusCode, n, err)
+	}
+	if took < 300*time.Millisecond || took > 10*time.Second || n > 64 {
+		t.Errorf("read %d bytes in %s, want a few bytes over the bound of 300ms", n, took)
+	}
+}
+
+// TestFaultEndlessWithStatus: an endless answer takes the fault's status.
+func TestFaultEndlessWithStatus(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetGateway, Fault{Endless: true, Status: 503, EndlessBytes: 64 << 10, Times: 1})
+	resp := f.startGetGateway()
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil || resp.StatusCode != 503 {
+		t.Errorf("status %d, error %v: want a 503 whose body breaks off", resp.StatusCode, err)
+	}
+}

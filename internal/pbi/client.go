@@ -36,12 +36,17 @@ const (
 	DefaultTryTimeout = time.Minute
 )
 
+// maxResponseBody bounds the body of a Power BI success: a gateway is a few
+// KB, the users of a data source a few hundred bytes each, so 4 MiB holds
+// a user list of thousands; a longer body is a hostile or broken endpoint.
+const maxResponseBody = 4 << 20
+
 // Options configures a Client. Zero values take the defaults above.
 type Options struct {
 	APIURL        string                                 // default "https://api.powerbi.com/v1.0/myorg"; sovereign clouds set their own
 	Scope         string                                 // default "https://analysis.windows.net/powerbi/api/.default"
 	Credential    azcore.TokenCredential                 // required
-	Transport     policy.Transporter                     // nil → azcore default (tests pass an *http.Client trusting the emulator)
+	Transport     policy.Transporter                     // nil → net/http's default, refusing redirects off the host (wire.LimitBodies); tests pass an *http.Client trusting the emulator
 	MaxRetries    int                                    // default 4 (negative: none); inside a tick its retry budget decides instead
 	RetryDelay    time.Duration                          // default 1s; exponential with jitter
 	MaxRetryDelay time.Duration                          // default 1m
@@ -129,7 +134,7 @@ func New(o Options) (*Client, error) {
 			wire.CompleteBody(func(r *http.Request) bool { return r.Method == http.MethodGet }),
 		},
 	}, &policy.ClientOptions{
-		Transport: o.Transport,
+		Transport: wire.LimitBodies(o.Transport, maxResponseBody),
 		Retry:     c.retryOptions(c.maxTries, nil),
 	})
 	return c, nil
@@ -318,13 +323,24 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 
 func transportError(op string, err error) *Error {
 	hint := hintTransport
-	var te *tokenError
-	var ie *wire.IncompleteError
+	var (
+		te       *tokenError
+		ie       *wire.IncompleteError
+		redirect *wire.RedirectError
+		large    *wire.TooLargeError
+		tlsErr   *wire.TLSError
+	)
 	switch {
 	case errors.As(err, &te):
 		hint = hintToken
 	case errors.As(err, &ie):
 		hint = hintIncomplete
+	case errors.As(err, &redirect):
+		hint = hintRedirect
+	case errors.As(err, &large):
+		hint = hintTooLarge
+	case errors.As(err, &tlsErr):
+		hint = hintTLS
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = ""
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // ErrInvalidArgument marks an *Error raised before anything was sent because
@@ -74,11 +75,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether the call is worth another try in a later attempt
 // or tick: 408, 429, 5xx and transport failures. Bad requests, missing rights,
-// unknown ids, invalid arguments and cancellation are not.
+// unknown ids, invalid arguments, cancellation and the endpoint faults
+// package wire refuses (a redirect to another host, a body over its limit,
+// a certificate that does not verify) are not.
 func (e *Error) Retryable() bool {
 	switch {
 	case e.StatusCode == 0:
-		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, context.Canceled)
+		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, context.Canceled) && !wire.Final(e.Err)
 	case e.waitLonger:
 		return false
 	default:
@@ -111,6 +114,9 @@ const (
 	hintTransport      = "could not reach Power BI — check network, proxy and powerbi.api_url"
 	hintToken          = "could not acquire a token for Power BI — check the auth settings"
 	hintIncomplete     = "Power BI's answer arrived incomplete — is a proxy between rotatord and Power BI cutting responses?"
+	hintRedirect       = "Power BI's answer redirected rotatord to another host, which it refuses — check powerbi.api_url and any proxy in between"
+	hintTooLarge       = "Power BI's answer was larger than any it sends — check powerbi.api_url and any proxy in between"
+	hintTLS            = "Power BI's certificate did not verify for the host asked for — check powerbi.api_url, and SSL_CERT_FILE behind a TLS-inspecting proxy"
 )
 
 func hintFor(op string, status int, code string) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/sources"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // Error is a failed rotation: which data source, at which stage and why.
@@ -95,6 +96,14 @@ func reasonOf(err error) string {
 		return "fips"
 	case errors.As(err, &se):
 		return se.Reason
+	// Endpoint faults package wire refuses, in any client; a source's are
+	// in its *sources.Error above.
+	case errors.As(err, new(*wire.RedirectError)):
+		return sources.ReasonRedirect
+	case errors.As(err, new(*wire.TooLargeError)):
+		return sources.ReasonTooLarge
+	case errors.As(err, new(*wire.TLSError)):
+		return sources.ReasonTLS
 	case errors.As(err, &pe):
 		switch {
 		case pe.Throttled():

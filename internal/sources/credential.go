@@ -67,12 +67,16 @@ type AuthOptions struct {
 	Transport          policy.Transporter // nil in production; tests pass an emulator client
 }
 
+// maxTokenBody bounds an answer of Entra ID or a managed identity endpoint:
+// a token response, or Entra's discovery metadata, is a few KB.
+const maxTokenBody = 64 << 10
+
 // NewCredential builds the credential for o. When AuthorityHost is set,
 // Entra instance discovery is turned off: it would ask
 // login.microsoftonline.com to vouch for the host, which fails for private
 // and disconnected clouds, and the configured host is trusted by definition.
 func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
-	co := azcore.ClientOptions{Transport: o.Transport, PerRetryPolicies: []policy.Policy{wire.CompleteBody(wire.Always)}}
+	co := azcore.ClientOptions{Transport: wire.LimitBodies(o.Transport, maxTokenBody), PerRetryPolicies: []policy.Policy{wire.CompleteBody(wire.Always)}}
 	if o.AuthorityHost != "" {
 		u, err := url.Parse(o.AuthorityHost)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -173,8 +177,13 @@ func (c *identity) String() string { return c.desc }
 
 // GetToken implements azcore.TokenCredential.
 func (c *identity) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	ctx, refused := wire.NoteRefusals(ctx)
 	tk, err := c.cred.GetToken(ctx, o)
 	if err != nil {
+		if r := refused(); r != nil {
+			// MSAL turned it into text; report the refusal itself.
+			err = r
+		}
 		return tk, tokenError(strings.Join(o.Scopes, " "), c.desc, err)
 	}
 	return tk, nil

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // Sources named in Error.Source.
@@ -34,6 +36,8 @@ const (
 	ReasonTimeout           = "timeout"            // deadline exceeded
 	ReasonCanceled          = "canceled"           // context canceled (shutdown)
 	ReasonTLS               = "tls"                // certificate not trusted or wrong host
+	ReasonRedirect          = "redirect"           // redirected to another scheme, host or port, refused
+	ReasonTooLarge          = "response_too_large" // answer body over the limit of its call
 	ReasonChallengeMismatch = "challenge_mismatch" // vault answered for another resource
 	ReasonWorldReadable     = "world_readable"     // secret file readable by every user
 	ReasonEmpty             = "empty"              // value present but empty
@@ -119,6 +123,10 @@ func transportReason(err error) string {
 		op               *net.OpError
 	)
 	switch {
+	case errors.As(err, new(*wire.RedirectError)):
+		return ReasonRedirect
+	case errors.As(err, new(*wire.TooLargeError)):
+		return ReasonTooLarge
 	case errors.Is(err, context.Canceled):
 		return ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -158,7 +166,11 @@ func statusReason(status int) string {
 func transportHint(reason, host string) string {
 	switch reason {
 	case ReasonTLS:
-		return "is the CA of " + host + " trusted? point SSL_CERT_FILE at a bundle that includes it"
+		return "is the CA of " + host + " trusted, and the certificate for its name? point SSL_CERT_FILE at a bundle that includes the CA"
+	case ReasonRedirect:
+		return host + " redirected to another host, which rotatord refuses; check the URL and any proxy in between"
+	case ReasonTooLarge:
+		return host + " sent an answer larger than any it should; check the URL and any proxy in between"
 	case ReasonUnreachable:
 		return "cannot connect to " + host + "; check DNS, firewall and private endpoint"
 	case ReasonTimeout:

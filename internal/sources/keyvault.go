@@ -25,6 +25,11 @@ import (
 // milliseconds, so a minute means the connection is stuck.
 const DefaultTryTimeout = time.Minute
 
+// maxSecretBody bounds a Key Vault answer: a secret value is at most 25 KB,
+// which JSON escaping may grow six times (\u00XX for a control byte),
+// plus the envelope of id, attributes and up to 15 tags.
+const maxSecretBody = 256 << 10
+
 // KeyVaultOptions tune a KeyVault client.
 type KeyVaultOptions struct {
 	Transport policy.Transporter // nil in production
@@ -69,7 +74,7 @@ func NewKeyVault(vaultURL string, cred azcore.TokenCredential, o KeyVaultOptions
 		TryTimeout: cmp.Or(o.TryTimeout, DefaultTryTimeout)}
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
 		ClientOptions: azcore.ClientOptions{
-			Transport:        o.Transport,
+			Transport:        wire.LimitBodies(o.Transport, maxSecretBody),
 			PerRetryPolicies: []policy.Policy{wire.SpendBudget(), wire.CompleteBody(wire.Always)},
 			Retry:            retry,
 		},

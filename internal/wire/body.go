@@ -32,17 +32,78 @@ func (e *IncompleteError) Unwrap() error { return io.ErrUnexpectedEOF }
 // document (Key Vault, Entra ID, managed identity endpoints).
 func Always(*http.Request) bool { return true }
 
+// MaxErrorBody bounds the body of a non-2xx answer: an error document is a
+// few hundred bytes, and only its codes are read.
+const MaxErrorBody = 64 << 10
+
+// TooLargeError is a response whose body went on past the limit of its
+// call. It is not retried: a server that sent one endless body sends the
+// next. Its text never contains the body.
+type TooLargeError struct {
+	StatusCode int
+	Limit      int64
+}
+
+func (e *TooLargeError) Error() string {
+	return "response too large: " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode) +
+		" with a body over " + strconv.FormatInt(e.Limit, 10) + " bytes"
+}
+
+// NonRetriable stops azcore's retry policy.
+func (*TooLargeError) NonRetriable() {}
+
+// LimitBodies returns next (nil: a KeepOrigin client of net/http's default
+// transport) with every response body bounded: at most limit bytes for a
+// 2xx, MaxErrorBody for any other status. Reading past the bound fails with
+// a *TooLargeError, which CompleteBody returns unwrapped; the read also ends
+// when the request's context does (shutdown), as net/http ends it. It must
+// sit below azcore's pipeline, as a client's Transport: azcore reads every
+// error body itself, before any policy of the client's sees it.
+func LimitBodies(next policy.Transporter, limit int64) policy.Transporter {
+	if next == nil {
+		next = KeepOrigin(&http.Client{})
+	}
+	return limitBodies{next: next, limit: limit}
+}
+
+type limitBodies struct {
+	next  policy.Transporter
+	limit int64
+}
+
+func (t limitBodies) Do(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.Do(req)
+	if err != nil || resp == nil || resp.Body == nil {
+		return resp, err
+	}
+	limit := int64(MaxErrorBody)
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		limit = t.limit
+	}
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: limit + 1, err: &TooLargeError{StatusCode: resp.StatusCode, Limit: limit}}
+	return resp, nil
+}
+
 // CompleteBody returns a per-retry policy that sends each attempt with a copy
-// of the request body of its own, downloads the body of every
-// 2xx response itself and fails the attempt with an *IncompleteError when
-// the body is cut short or, for requests that wantBody accepts, empty. The
-// error comes back from the attempt like a transport error, so the retry
-// policy above retries it: azcore's own download retries a cut-short body
-// only for GET, PUT and DELETE, where a dropped connection is retried for
-// every method. A body that arrived whole but is no document of the kind
-// expected (a proxy's login page) is left to the caller to refuse: that is
-// a wrong endpoint, which retrying does not mend. Place the policy after
-// any policy that counts attempts, so that it sees this one fail.
+// of the request body of its own and downloads the body of every response
+// itself, so that every later reader gets the bytes read here (runtime.Payload
+// caches them), bounded by the client's LimitBodies.
+//
+// It fails the attempt with an *IncompleteError when a 2xx body is cut
+// short or, for requests that wantBody accepts, empty. The error comes back
+// from the attempt like a transport error, so the retry policy above
+// retries it: azcore's own download retries a cut-short body only for GET,
+// PUT and DELETE, where a dropped connection is retried for every method. A
+// body that arrived whole but is no document of the kind expected (a
+// proxy's login page) is left to the caller to refuse: that is a wrong
+// endpoint, which retrying does not mend.
+//
+// A refused redirect (KeepOrigin), a body over its bound (LimitBodies) and a
+// certificate that does not verify come back as a *RedirectError, a
+// *TooLargeError and a *TLSError, none retried, without the wrapping of
+// net/http, whose text quotes the URL with its query string, or of azcore.
+// Place the policy after any policy that counts attempts, so that it sees
+// this one fail.
 func CompleteBody(wantBody func(*http.Request) bool) policy.Policy {
 	return completeBody{wantBody}
 }
@@ -53,23 +114,54 @@ func (p completeBody) Do(req *policy.Request) (*http.Response, error) {
 	if err := ownBody(req); err != nil {
 		return nil, err
 	}
-	// azcore downloads bodies below every custom policy; skipping that for
-	// successes lets this policy own the read and its error.
+	// azcore downloads success bodies below every custom policy; skipping
+	// that lets this policy own the read and its error. (It still reads
+	// error bodies, through LimitBodies' bound.)
 	runtime.SkipBodyDownload(req)
 	resp, err := req.Next()
-	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, err
+	if err != nil {
+		if err = refusal(req.Raw(), err); Final(err) {
+			note(req.Raw().Context(), err)
+		}
+		return nil, err
 	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	body, err := runtime.Payload(resp)
+	var large *TooLargeError
 	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &large):
+		return nil, note(req.Raw().Context(), large)
+	case ok && errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, &IncompleteError{StatusCode: resp.StatusCode, Problem: "a body cut short"}
 	case err != nil:
-		return nil, err // a reset, a timeout: the transport's own error
-	case len(body) == 0 && resp.StatusCode != http.StatusNoContent && req.Raw().Method != http.MethodHead && p.wantBody(req.Raw()):
+		return nil, err // a reset, a timeout, a shutdown: the transport's own error
+	case ok && len(body) == 0 && resp.StatusCode != http.StatusNoContent && req.Raw().Method != http.MethodHead && p.wantBody(req.Raw()):
 		return nil, &IncompleteError{StatusCode: resp.StatusCode, Problem: "an empty body"}
 	}
 	return resp, nil
+}
+
+// cappedBody fails a read with err once more than the limit has arrived;
+// left starts at the limit plus one.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+	err  error
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left <= 0 {
+		return n, b.err
+	}
+	return n, err
 }
 
 // ownBody gives this attempt a reader of its own over the request body. Go's

@@ -152,3 +152,118 @@ func TestRetriedWriteSendsItsWholeBody(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteBodyCaps: a body over its limit (the call's for a 2xx,
+// MaxErrorBody for an error) fails the call with a *TooLargeError after
+// reading little more than the limit, and is not retried; a body within it
+// is what every later reader sees.
+func TestCompleteBodyCaps(t *testing.T) {
+	const limit = 1000
+	tests := map[string]struct {
+		status  int
+		size    int64 // -1: endless
+		tooBig  bool
+		limitIs int64
+	}{
+		"2xx at the limit":     {status: 200, size: limit},
+		"2xx over the limit":   {status: 200, size: limit + 1, tooBig: true, limitIs: limit},
+		"endless 2xx":          {status: 200, size: -1, tooBig: true, limitIs: limit},
+		"error within its cap": {status: 503, size: MaxErrorBody},
+		"error over its cap":   {status: 404, size: MaxErrorBody + 1, tooBig: true, limitIs: MaxErrorBody},
+		"endless error":        {status: 500, size: -1, tooBig: true, limitIs: MaxErrorBody},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var n atomic.Int32
+			var sent atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				w.WriteHeader(tc.status)
+				chunk := bytes.Repeat([]byte("x"), 512)
+				for left := tc.size; tc.size < 0 || left > 0; left -= int64(len(chunk)) {
+					if tc.size >= 0 && left < int64(len(chunk)) {
+						chunk = chunk[:left]
+					}
+					k, err := w.Write(chunk)
+					sent.Add(int64(k))
+					if err != nil || sent.Load() > 64<<20 { // the client hung up, or a broken cap
+						return
+					}
+				}
+			}))
+			defer srv.Close()
+			// 503 and 500 are retried statuses (up to 3 times): only a
+			// refusal stops at one request.
+			pl := pipeline(srv.Client(), limit)
+			req, err := runtime.NewRequest(context.Background(), http.MethodGet, srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := pl.Do(req)
+			var tl *TooLargeError
+			if tc.tooBig {
+				if !errors.As(err, &tl) || tl.Limit != tc.limitIs || tl.StatusCode != tc.status {
+					t.Fatalf("error %v, want a *TooLargeError for %d over %d", err, tc.status, tc.limitIs)
+				}
+				if !Final(err) {
+					t.Error("not Final")
+				}
+				if got := n.Load(); got != 1 {
+					t.Errorf("%d requests, want 1: a body too large is not retried", got)
+				}
+				// What the socket buffers hold at most; without a bound the
+				// whole 64 MiB would be read.
+				if sent := sent.Load(); tc.size < 0 && sent > 16<<20 {
+					t.Errorf("the server sent %d MiB before the client hung up", sent>>20)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A later reader (pbi's error parsing, azcore's ResponseError) gets
+			// the bytes read here.
+			b, err := runtime.Payload(resp)
+			if err != nil || int64(len(b)) != tc.size {
+				t.Errorf("a later reader got %d bytes (error %v), want %d", len(b), err, tc.size)
+			}
+		})
+	}
+}
+
+// TestCompleteBodyEndsWithItsContext: a body that trickles is abandoned when
+// the request's context ends (shutdown), not when the body does.
+func TestCompleteBodyEndsWithItsContext(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		for {
+			if _, err := io.WriteString(w, " "); err != nil || rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	req, err := runtime.NewRequest(ctx, http.MethodGet, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = pipeline(srv.Client(), 1<<20).Do(req)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the read went on %s after its context ended", took)
+	}
+}

@@ -1,9 +1,12 @@
-// Package wire holds the azcore pipeline policies rotatord's clients put
-// below their retry policy: CompleteBody, in every client (Power BI, Key
-// Vault, Entra ID and managed identity), for which a success is a success
-// only once its body has arrived whole; and SpendBudget, in the Power BI and
-// Key Vault clients, which takes each retry of a call out of the tick's
-// retry budget (package budget).
+// Package wire holds what rotatord's HTTP clients share below their retry
+// policy. KeepOrigin gives the daemon's *http.Client, which every client
+// (Power BI, Key Vault, Entra ID and managed identity, and any added later)
+// sends through, a redirect rule: never off the scheme, host and port a
+// request was sent to. CompleteBody, in every client, reads each response
+// body itself, bounded by a limit per call (MaxErrorBody for errors), and
+// makes a success a success only once its body has arrived whole.
+// SpendBudget, in the Power BI and Key Vault clients, takes each retry of a
+// call out of the tick's retry budget (package budget).
 //
 // A 200 whose body is empty or cut short is what a client sees when a proxy,
 // a load balancer or a server that gave up on the request loses the answer.
@@ -13,4 +16,11 @@
 // or gateway key. And since such a retry can start while Go's transport is
 // still sending the first attempt's request body, every attempt sends a copy
 // of the body of its own.
+//
+// A redirect off the origin, a body over its limit and a certificate that
+// does not verify are different: the endpoint is hostile or wrong, and
+// asking again would only send the same credentials or read the same
+// endless body again. They fail the call with a *RedirectError, a
+// *TooLargeError or a *TLSError, which azcore's retry policy does not retry
+// (Final reports them) and whose text carries no URL path, query or body.
 package wire
