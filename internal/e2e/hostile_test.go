@@ -10,14 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/rotatord/rotatord/internal/emulator"
 )
 
 // ftRedirectLog is the refusal of a redirect: both origins, no path.
@@ -85,45 +80,6 @@ func ftOneRequest(op string) func(*testing.T, *env, string) {
 			t.Errorf("%s sent %d times, want once", op, n)
 		}
 	}
-}
-
-// TestRunSlowBodyStopsWithinStopTimeout: a Power BI answer that trickles a
-// byte at a time (to lake-oauth's PATCH, rotated at start) holds a
-// rotation; SIGTERM must end the process once the stop timeout (30s) has
-// cancelled it, not when the body ends by itself.
-// The exit code after a stop timeout is not this test's concern.
-func TestRunSlowBodyStopsWithinStopTimeout(t *testing.T) {
-	skipIfShort(t)
-	e := newEnv(t, "")
-	reading := make(chan struct{})
-	var once sync.Once
-	e.demo.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{
-		SlowBody: 200 * time.Millisecond, SlowBodyFor: 3 * time.Minute,
-		OnHit: func() { once.Do(func() { close(reading) }) }})
-	d := e.startFor(5*time.Minute, "run", "--config", e.demo.ConfigPath)
-	select {
-	case <-reading:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("timed out waiting for the PATCH; output:\n%s", e.out)
-	}
-	time.Sleep(time.Second) // well into the trickle
-	start := time.Now()
-	if err := d.cmd.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	const stopTimeout, margin = 30 * time.Second, 10 * time.Second
-	select {
-	case err := <-d.done:
-		d.done <- err // for the cleanup
-		t.Logf("exited after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	case <-time.After(stopTimeout + margin):
-		t.Fatalf("rotatord still running %s after SIGTERM; output:\n%s", stopTimeout+margin, e.out)
-	}
-	if !strings.Contains(e.out.String(), `msg="stop timeout reached, cancelling in-flight ticks"`) {
-		t.Errorf("no stop timeout in the log: did the trickle hold the rotation?\n%s", e.out)
-	}
-	ftClean(t, e.out.String())
-	e.checkNoLeak()
 }
 
 // ftMisnamed is a listener with a certificate from the emulators' CA for
