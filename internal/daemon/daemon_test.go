@@ -43,7 +43,7 @@ func startDemo(t *testing.T, fail string) (*demo.Demo, *config.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dm.Close() })
-	cfg, err := config.Load(dm.ConfigPath)
+	cfg, err := config.Load(t.Context(), dm.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestFileWatchReloads(t *testing.T) {
 func TestReloadKeepsKeyVaultClients(t *testing.T) {
 	d, _ := newDemoDaemon(t, Options{})
 	before := d.rot.Sources().KeyVaults["demo"]
-	d.Reload("test")
+	d.Reload(t.Context(), "test")
 	if after := d.rot.Sources().KeyVaults["demo"]; after == nil || after != before {
 		t.Errorf("the Key Vault client was replaced by a reload that kept the vault")
 	}
@@ -240,7 +240,7 @@ func TestRemovedWhileRotating(t *testing.T) {
 	if err := os.WriteFile(dm.ConfigPath, append(orig[:from:from], orig[to:]...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.Reload("test")
+	d.Reload(t.Context(), "test")
 	if _, ok := d.datasource("public-feed"); ok {
 		t.Fatal("the reload kept public-feed")
 	}
