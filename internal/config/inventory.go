@@ -33,6 +33,11 @@ var (
 // not file order (keyvaults and defaults before the data sources that use
 // them); the problems are sorted by line at the end anyway.
 func (p *parser) inventory(data []byte) *Config {
+	if line, col, ok := invalidUTF8(data); ok {
+		// yaml.v3 says "invalid leading UTF-8 octet" with no line at all.
+		p.errorf(line, "invalid UTF-8 at column %d: save the file as UTF-8", col)
+		return nil
+	}
 	if !p.whole {
 		if head, items, ok := splitDatasources(data); ok {
 			cfg, ok := p.inventoryOf(head, items)
