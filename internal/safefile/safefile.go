@@ -41,7 +41,7 @@ type Error struct {
 func (e *Error) Error() string {
 	switch e.Err {
 	case ErrNotRegular:
-		return fmt.Sprintf("%s: not a regular file (%s)", e.Path, describeType(e.Mode))
+		return fmt.Sprintf("%s: not a regular file (%s)", e.Path, DescribeType(e.Mode))
 	case ErrTooLarge:
 		return fmt.Sprintf("%s: larger than %s", e.Path, FormatSize(e.Max))
 	case ErrMode:
@@ -102,8 +102,12 @@ func who(bad fs.FileMode) string {
 	return strings.Join(s, " and ")
 }
 
-func describeType(m fs.FileMode) string {
+// DescribeType names the type of a file in words: "a named pipe (FIFO)",
+// "a device", "a directory".
+func DescribeType(m fs.FileMode) string {
 	switch {
+	case m.IsRegular():
+		return "a regular file"
 	case m&fs.ModeNamedPipe != 0:
 		return "a named pipe (FIFO)"
 	case m&fs.ModeDevice != 0 || m&fs.ModeCharDevice != 0:

@@ -36,6 +36,9 @@ const (
 	ReasonTLS               = "tls"                // certificate not trusted or wrong host
 	ReasonChallengeMismatch = "challenge_mismatch" // vault answered for another resource
 	ReasonWorldReadable     = "world_readable"     // secret file readable by every user
+	ReasonWritableByOthers  = "writable_by_others" // secret file its group or every user may write
+	ReasonNotRegular        = "not_regular"        // secret file is a FIFO, device, directory...
+	ReasonTooLarge          = "too_large"          // secret file over MaxFileSize
 	ReasonEmpty             = "empty"              // value present but empty
 	ReasonInvalid           = "invalid"            // bad name, URL or request
 	ReasonFailed            = "failed"             // anything else
