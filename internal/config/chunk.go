@@ -16,8 +16,9 @@ import (
 // the block-style `datasources:` list into one text chunk per item; each is
 // parsed, checked and dropped before the next. Anything the cut cannot be
 // sure of (anchors and aliases, tabs, several documents, a flow-style list,
-// an item the chunk parse rejects) falls back to parsing the whole file, and
-// so does any error at all: messages always come from the whole-file walk.
+// an item the chunk parse rejects, a YAML syntax error) falls back to parsing
+// the whole file. Other errors are reported by the chunked walk, the same
+// messages as the whole walk's (the tests compare both).
 
 // chunk is the text of one list item and the file line it starts on.
 type chunk struct {

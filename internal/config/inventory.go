@@ -40,12 +40,19 @@ func (p *parser) inventory(data []byte) *Config {
 	}
 	if !p.whole {
 		if head, items, ok := splitDatasources(data); ok {
+			// The chunked walk reports the same problems as the whole one
+			// (TestChunkedParseMatchesWhole, FuzzParse), so a large file with
+			// a mistake does not pay for the whole node tree. YAML syntax
+			// errors are yaml.v3's and differ once the text is cut: those,
+			// and a chunk that does not parse alone, need the whole file.
 			cfg, ok := p.inventoryOf(head, items)
-			if ok && len(p.errs) == 0 {
-				cfg.indexNames()
+			if ok && !p.syntax {
+				if cfg != nil {
+					cfg.indexNames()
+				}
 				return cfg
 			}
-			*p = parser{file: p.file, whole: true} // the whole-file walk says what is wrong
+			*p = parser{file: p.file, whole: true}
 		}
 	}
 	cfg, _ := p.inventoryOf(data, nil)

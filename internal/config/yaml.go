@@ -20,7 +20,8 @@ type parser struct {
 	file    string
 	whole   bool // parse the whole file at once; see splitDatasources
 	errs    Errors
-	aliases int // aliases followed so far; see maxAliases
+	aliases int  // aliases followed so far; see maxAliases
+	syntax  bool // a YAML syntax error was reported
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -65,6 +66,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 }
 
 func (p *parser) syntaxError(err error) {
+	p.syntax = true
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
