@@ -176,8 +176,8 @@ func (u User) ID() string { return pbi.UserID(u.Email, u.Identifier) }
 // checks and for matching u with the users a data source has.
 func (u User) Key() string { return pbi.UserKey(u.Email, u.Identifier) }
 
-// MaxSize is the largest inventory Load reads: 64 MiB holds some 150,000
-// data sources. Past it a file is refused unread, since a path that names
+// MaxSize is the largest inventory Load reads: 64 MiB holds some 245,000
+// data sources of the README's measured shape. Past it a file is refused unread, since a path that names
 // /dev/zero or a runaway generator's output would otherwise be read until
 // the kernel kills the process.
 const MaxSize = 64 << 20
