@@ -82,7 +82,16 @@ func (e *Error) Fix() string {
 		}
 		parts = append(parts, c.class+"-"+rwx)
 	}
-	return "chmod " + strings.Join(parts, ",") + " " + e.Path
+	return "chmod " + strings.Join(parts, ",") + " " + shellQuote(e.Path)
+}
+
+// shellQuote quotes path for a shell when it needs it, so the command in a
+// message can be pasted as it is.
+func shellQuote(path string) string {
+	if path != "" && strings.Trim(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@") == "" {
+		return path
+	}
+	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }
 
 // who says in words what the denied bits present allow.

@@ -114,18 +114,21 @@ func TestReadFileCanceled(t *testing.T) {
 
 func TestFix(t *testing.T) {
 	tests := map[string]struct {
+		path       string
 		mode, deny fs.FileMode
 		want       string
 	}{
-		"group write":          {0o620, 0o022, "chmod g-w F"},
-		"other write":          {0o602, 0o022, "chmod o-w F"},
-		"both write":           {0o666, 0o022, "chmod go-w F"},
-		"other read and write": {0o646, 0o026, "chmod o-rw F"},
-		"mixed":                {0o666, 0o026, "chmod g-w,o-rw F"},
+		"group write":          {"F", 0o620, 0o022, "chmod g-w F"},
+		"other write":          {"F", 0o602, 0o022, "chmod o-w F"},
+		"both write":           {"F", 0o666, 0o022, "chmod go-w F"},
+		"other read and write": {"F", 0o646, 0o026, "chmod o-rw F"},
+		"mixed":                {"F", 0o666, 0o026, "chmod g-w,o-rw F"},
+		"path with a space":    {"my secrets/F", 0o620, 0o022, "chmod g-w 'my secrets/F'"},
+		"path with a quote":    {"it's/F", 0o620, 0o022, `chmod g-w 'it'\''s/F'`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			e := &Error{Path: "F", Err: ErrMode, Mode: tc.mode, Deny: tc.deny}
+			e := &Error{Path: tc.path, Err: ErrMode, Mode: tc.mode, Deny: tc.deny}
 			if got := e.Fix(); got != tc.want {
 				t.Errorf("Fix() = %q, want %q", got, tc.want)
 			}
