@@ -176,3 +176,24 @@ func TestFilesRunConfigSwapped(t *testing.T) {
 	}
 	e.checkNoLeak()
 }
+
+// TestFilesClientSecretFIFO: auth.client_secret_file is read at start; a
+// FIFO there blocked `run` (and every command) before it began.
+func TestFilesClientSecretFIFO(t *testing.T) {
+	skipIfShort(t)
+	e := newEnv(t, "")
+	path := filepath.Join(e.dir, "client-secret")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.runWithin(30*time.Second, "once", "--config", e.demo.ConfigPath); code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, e.out)
+	}
+	out := strings.TrimSpace(e.out.String())
+	if want := "auth.client_secret_file: file " + path + ": not_regular"; strings.Contains(out, "\n") || !strings.Contains(out, want) {
+		t.Errorf("want one line saying %q, got:\n%s", want, out)
+	}
+}
