@@ -57,13 +57,13 @@ func (env *Env) lookupEnv(name string) (string, bool) {
 
 // loadDaemon reads the inventory and assembles the daemon, printing why not
 // and returning ExitUsage when it cannot.
-func loadDaemon(env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon.Daemon, int) {
+func loadDaemon(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon.Daemon, int) {
 	log, err := c.logger(env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
 	}
-	cfg, err := config.Load(c.config)
+	cfg, err := config.Load(ctx, c.config)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
@@ -109,13 +109,13 @@ func (f inventoryFlags) parse(env *Env, args []string) (c *commonFlags, code int
 	return c, ExitOK, true
 }
 
-func runCheck(_ context.Context, env *Env, args []string) int {
+func runCheck(ctx context.Context, env *Env, args []string) int {
 	c, code, ok := inventoryFlags{name: "check", synopsis: "[-config FILE]",
 		help: "Validates the inventory offline and prints every problem as FILE:LINE: message.\n"}.parse(env, args)
 	if !ok {
 		return code
 	}
-	cfg, err := config.Load(c.config)
+	cfg, err := config.Load(ctx, c.config)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
@@ -141,7 +141,7 @@ func runOnce(ctx context.Context, env *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	d, code := loadDaemon(env, "once", c, daemon.Options{})
+	d, code := loadDaemon(ctx, env, "once", c, daemon.Options{})
 	if d == nil {
 		return code
 	}
@@ -169,7 +169,7 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	// Read-only: plan must work before the daemon ever ran, state directory or not.
-	d, code := loadDaemon(env, "plan", c, daemon.Options{ReadOnly: true})
+	d, code := loadDaemon(ctx, env, "plan", c, daemon.Options{ReadOnly: true})
 	if d == nil {
 		return code
 	}
@@ -220,7 +220,7 @@ func serve(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.O
 	o.Reload = reload
 	o.Notify = func(state string) { _, _ = sdnotify.SdNotify(false, state) }
 
-	d, code := loadDaemon(env, cmd, c, o)
+	d, code := loadDaemon(ctx, env, cmd, c, o)
 	if d == nil {
 		return code
 	}

@@ -16,21 +16,30 @@ import (
 // the block-style `datasources:` list into one text chunk per item; each is
 // parsed, checked and dropped before the next. Anything the cut cannot be
 // sure of (anchors and aliases, tabs, several documents, a flow-style list,
-// an item the chunk parse rejects) falls back to parsing the whole file, and
-// so does any error at all: messages always come from the whole-file walk.
+// an item the chunk parse rejects, a YAML syntax error) falls back to parsing
+// the whole file. Other errors are reported by the chunked walk, the same
+// messages as the whole walk's (the tests compare both).
 
 // chunk is the text of one list item and the file line it starts on.
 type chunk struct {
 	text []byte
 	line int
+	// prefix, when set, is the file up to and including the datasources:
+	// line, parsed in front of text: the item uses an alias, whose anchor
+	// can only be there (YAML defines an anchor before its aliases).
+	prefix []byte
 }
+
+// maxPrefixBytes bounds the text parsed again in front of items that use
+// aliases; past it the whole file is parsed once instead.
+const maxPrefixBytes = 64 << 20
 
 // splitDatasources returns data with the lines of the datasources list
 // blanked (so the rest keeps its line numbers) and the list's items as
 // chunks, which share data's memory; ok is false when data is not in the
 // plain shape this handles.
 func splitDatasources(data []byte) (head []byte, items []chunk, ok bool) {
-	if bytes.IndexByte(data, '\t') >= 0 || hasAnchorOrAlias(data) {
+	if bytes.IndexByte(data, '\t') >= 0 {
 		return nil, nil, false
 	}
 	// The list must hang off the one `datasources:` line of the one document.
@@ -90,6 +99,27 @@ lines:
 	if len(items) == 0 {
 		return nil, nil, false
 	}
+	// Anchors before the list (a defaults: or a users list to share) are
+	// common; an item that uses one is parsed with the text before the
+	// list. An anchor inside the list, used by a later item, is not
+	// handled: the whole file is parsed.
+	if hasAnchorOrAlias(data) {
+		if hasMark(data[keyEnd:end], '&') {
+			return nil, nil, false
+		}
+		aliased, prefix := 0, data[:keyEnd]
+		for i := range items {
+			if hasMark(items[i].text, '*') {
+				items[i].prefix = prefix
+				aliased++
+			}
+		}
+		// More aliases than the walk follows fail anyway, and each costs a
+		// parse of the prefix: leave such a file to the whole walk.
+		if aliased > maxAliases || aliased*len(prefix) > maxPrefixBytes {
+			return nil, nil, false
+		}
+	}
 	// Each list line becomes an empty one; an unterminated last line stays.
 	list := data[keyEnd:end]
 	newlines := bytes.Count(list, []byte("\n"))
@@ -117,21 +147,23 @@ func line(data []byte, off int) []byte {
 // the star is a cron field ending a string. (A regexp doing this took a
 // sixth of the time of parsing a large inventory.)
 func hasAnchorOrAlias(data []byte) bool {
+	return hasMark(data, '&') || hasMark(data, '*')
+}
+
+// hasMark is hasAnchorOrAlias for one of & (anchors) and * (aliases).
+func hasMark(data []byte, c byte) bool {
 	const before, after = "\t\n\f\r [{,:-", "\t\n\f\r ]},\"'"
-	for _, c := range []byte{'&', '*'} {
-		for i := 0; ; i++ {
-			j := bytes.IndexByte(data[i:], c)
-			if j < 0 {
-				break
-			}
-			i += j
-			if (i == 0 || strings.IndexByte(before, data[i-1]) >= 0) &&
-				i+1 < len(data) && strings.IndexByte(after, data[i+1]) < 0 {
-				return true
-			}
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(data[i:], c)
+		if j < 0 {
+			return false
+		}
+		i += j
+		if (i == 0 || strings.IndexByte(before, data[i-1]) >= 0) &&
+			i+1 < len(data) && strings.IndexByte(after, data[i+1]) < 0 {
+			return true
 		}
 	}
-	return false
 }
 
 // isDocMarker reports whether l starts with a document marker (---, ...)
@@ -225,6 +257,9 @@ func parsedChunks(chunks []chunk, failed *bool) iter.Seq2[int, *yaml.Node] {
 // chunkItem parses one chunk into the node of its single list item, with
 // lines counted from the start of the file.
 func chunkItem(c chunk) (*yaml.Node, bool) {
+	if c.prefix != nil {
+		return prefixedItem(c)
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(c.text, &doc); err != nil {
 		return nil, false
@@ -237,6 +272,32 @@ func chunkItem(c chunk) (*yaml.Node, bool) {
 		return nil, false
 	}
 	shiftLines(seq.Content[0], c.line-1)
+	return seq.Content[0], true
+}
+
+// prefixedItem parses c behind its prefix, so that its aliases reach the
+// anchors there, and returns the item's node. The prefix's nodes keep their
+// lines (they are the file's first), the item's are moved to its own.
+func prefixedItem(c chunk) (*yaml.Node, bool) {
+	text := make([]byte, 0, len(c.prefix)+len(c.text))
+	text = append(append(text, c.prefix...), c.text...)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		return nil, false
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, false
+	}
+	m := doc.Content[0].Content
+	if len(m) < 2 || m[len(m)-2].Value != "datasources" {
+		return nil, false
+	}
+	seq := m[len(m)-1]
+	if seq.Kind != yaml.SequenceNode || len(seq.Content) != 1 {
+		return nil, false
+	}
+	prefixLines := bytes.Count(c.prefix, []byte("\n"))
+	shiftLines(seq.Content[0], c.line-1-prefixLines)
 	return seq.Content[0], true
 }
 

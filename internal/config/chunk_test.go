@@ -67,6 +67,29 @@ func TestChunkedParseMatchesWhole(t *testing.T) {
 	}
 	cfg, err := Parse("fuzz.yaml", data)
 	checkSameAsWhole(t, data, cfg, err)
+
+	// Anchors before the list, used by some items: still chunked, and
+	// the same Config, errors and lines as in one piece.
+	shared := []byte(strings.Replace(string(data), "datasources:\n",
+		"defaults:\n  retry: &patient {attempts: 9, initial_backoff: 1s, max_backoff: 1m}\ndatasources:\n", 1))
+	shared = []byte(strings.Replace(string(shared), "    schedule: \"@every 24h\"\n", "    schedule: \"@every 24h\"\n    retry: *patient\n", 20))
+	for name, data := range map[string][]byte{
+		"good": shared,
+		"bad":  []byte(strings.Replace(string(shared), "    retry: *patient\n", "    retry: *patient\n    bogus: 1\n", 3)),
+	} {
+		_, items, ok := splitDatasources(data)
+		if !ok || len(items) != 300 || items[0].prefix == nil || items[299].prefix != nil {
+			t.Fatalf("%s shared anchor: split %v into %d items", name, ok, len(items))
+		}
+		cfg, err := Parse("fuzz.yaml", data)
+		checkSameAsWhole(t, data, cfg, err)
+		if (err == nil) != (name == "good") {
+			t.Fatalf("%s shared anchor: Parse error %v", name, err)
+		}
+		if err == nil && cfg.Datasources[19].Retry.Attempts != 9 {
+			t.Errorf("the alias did not apply: %+v", cfg.Datasources[19].Retry)
+		}
+	}
 }
 
 // TestSplitDatasources covers the shapes the cut refuses or handles.
@@ -80,7 +103,9 @@ func TestSplitDatasources(t *testing.T) {
 		"zero-indented items": {"datasources:\n- name: a\n  x: 1\n- name: b\n", 2},
 		"comments between":    {"datasources:\n# one\n" + item + "  # two\n" + item, 2},
 		"flow list":           {"datasources: [{name: a}]\n", 0},
-		"anchor":              {"datasources:\n  - &a {name: a}\n  - *a\n", 0},
+		"anchor in the list":  {"datasources:\n  - &a {name: a}\n  - *a\n", 0},
+		"anchor before":       {"defaults:\n  retry: &r {attempts: 3}\ndatasources:\n" + item + "    retry: *r\n" + item, 2},
+		"alias to nothing":    {"defaults: {}\ndatasources:\n" + item + "    retry: *nope\n", 1}, // the chunk fails: whole walk
 		"tab":                 {"datasources:\n\t- name: a\n", 0},
 		"two documents":       {"datasources:\n" + item + "---\nx: 1\n", 0},
 		"not a list":          {"datasources:\n  name: a\n", 0},

@@ -84,6 +84,7 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	}
 	m, _ := p.mapping(n, path, n.Line, datasourceKeys...)
 	ds := Datasource{Line: n.Line}
+	var usersLine, invalidUsers int // a users list none of whose entries is valid
 	for _, key := range []string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt"} {
 		if !m.has(key) {
 			p.errorf(n.Line, "%s: missing key %s", path, quote(key))
@@ -127,6 +128,9 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 
 	if e, ok := m.get("users"); ok {
 		ds.Users = p.users(e)
+		if e.val.Kind == yaml.SequenceNode && len(ds.Users) == 0 {
+			usersLine, invalidUsers = e.key.Line, len(e.val.Content)
+		}
 	}
 
 	local := p.policy(m)
@@ -151,7 +155,11 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	// A prune without users would delete every user of the data source;
 	// that must never be the accident of an inherited default.
 	if ds.Prune && len(ds.Users) == 0 {
-		if local.prune.set {
+		if invalidUsers > 0 {
+			// Saying "no users are declared" sent operators looking for a
+			// list that is there; what is wrong is each of its entries.
+			p.errorf(usersLine, "%s.users: prune is on but none of the %d users declared here is valid, so prune would remove every user (fix the errors below)", path, invalidUsers)
+		} else if local.prune.set {
 			p.errorf(local.prune.line, "%s: no users are declared, so prune would remove every user (declare users or drop prune)", local.prune.path)
 		} else {
 			p.errorf(n.Line, "%s: prune is on (%s, line %d) but no users are declared, so every user would be removed (declare users or set prune: false)", path, pol.prune.path, pol.prune.line)

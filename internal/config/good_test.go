@@ -150,7 +150,7 @@ func TestLoadGood(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := Load(tc.path)
+			got, err := Load(t.Context(), tc.path)
 			if err != nil {
 				t.Fatalf("Load(%s): %v", tc.path, err)
 			}
@@ -176,7 +176,7 @@ func TestLoadGood(t *testing.T) {
 // The example must show every credential type and every kind of source, so
 // that it stays the one file a newcomer needs to read.
 func TestExampleCoversEverything(t *testing.T) {
-	cfg, err := Load("../../config.example.yaml")
+	cfg, err := Load(t.Context(), "../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestExampleCoversEverything(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	_, err := Load(t.Context(), filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load(missing) = %v, want fs.ErrNotExist", err)
 	}
@@ -242,7 +242,7 @@ func TestHashFollowsContent(t *testing.T) {
 }
 
 func TestDatasourceLookup(t *testing.T) {
-	cfg, err := Load("../../config.example.yaml")
+	cfg, err := Load(t.Context(), "../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestDatasourceLookup(t *testing.T) {
 }
 
 func TestLogValue(t *testing.T) {
-	cfg, err := Load("testdata/good/overrides.yaml")
+	cfg, err := Load(t.Context(), "testdata/good/overrides.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestGoodFilesLoad(t *testing.T) {
 		t.Fatalf("testdata/good: %v %v", files, err)
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		if _, err := Load(t.Context(), f); err != nil {
 			t.Errorf("Load(%s): %v", f, err)
 		}
 	}

@@ -33,14 +33,26 @@ var (
 // not file order (keyvaults and defaults before the data sources that use
 // them); the problems are sorted by line at the end anyway.
 func (p *parser) inventory(data []byte) *Config {
+	if line, col, ok := invalidUTF8(data); ok {
+		// yaml.v3 says "invalid leading UTF-8 octet" with no line at all.
+		p.errorf(line, "invalid UTF-8 at column %d: save the file as UTF-8", col)
+		return nil
+	}
 	if !p.whole {
 		if head, items, ok := splitDatasources(data); ok {
+			// The chunked walk reports the same problems as the whole one
+			// (TestChunkedParseMatchesWhole, FuzzParse), so a large file with
+			// a mistake does not pay for the whole node tree. YAML syntax
+			// errors are yaml.v3's and differ once the text is cut: those,
+			// and a chunk that does not parse alone, need the whole file.
 			cfg, ok := p.inventoryOf(head, items)
-			if ok && len(p.errs) == 0 {
-				cfg.indexNames()
+			if ok && !p.syntax {
+				if cfg != nil {
+					cfg.indexNames()
+				}
 				return cfg
 			}
-			*p = parser{file: p.file, whole: true} // the whole-file walk says what is wrong
+			*p = parser{file: p.file, whole: true}
 		}
 	}
 	cfg, _ := p.inventoryOf(data, nil)

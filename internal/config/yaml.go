@@ -20,7 +20,8 @@ type parser struct {
 	file    string
 	whole   bool // parse the whole file at once; see splitDatasources
 	errs    Errors
-	aliases int // aliases followed so far; see maxAliases
+	aliases int  // aliases followed so far; see maxAliases
+	syntax  bool // a YAML syntax error was reported
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -65,6 +66,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 }
 
 func (p *parser) syntaxError(err error) {
+	p.syntax = true
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -309,4 +311,26 @@ func (p *parser) duration(e entry, min time.Duration) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// invalidUTF8 finds the first byte of data that is not UTF-8, as a 1-based
+// line and column (in bytes). A file starting with a UTF-16 byte order mark
+// is left to yaml.v3, which decodes it.
+func invalidUTF8(data []byte) (line, col int, found bool) {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || utf8.Valid(data) {
+		return 0, 0, false
+	}
+	lineStart := 0
+	line = 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return line, i - lineStart + 1, true
+		}
+		if r == '\n' {
+			line, lineStart = line+1, i+1
+		}
+		i += n
+	}
+	return 0, 0, false
 }

@@ -44,7 +44,7 @@ func startDemo(t *testing.T, fail string) (*demo.Demo, *config.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dm.Close() })
-	cfg, err := config.Load(dm.ConfigPath)
+	cfg, err := config.Load(t.Context(), dm.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestFileWatchReloads(t *testing.T) {
 func TestReloadKeepsKeyVaultClients(t *testing.T) {
 	d, _ := newDemoDaemon(t, Options{})
 	before := d.rot.Sources().KeyVaults["demo"]
-	d.Reload("test")
+	d.Reload(t.Context(), "test")
 	if after := d.rot.Sources().KeyVaults["demo"]; after == nil || after != before {
 		t.Errorf("the Key Vault client was replaced by a reload that kept the vault")
 	}
@@ -242,7 +242,7 @@ func TestRemovedWhileRotating(t *testing.T) {
 	if err := os.WriteFile(dm.ConfigPath, append(orig[:from:from], orig[to:]...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.Reload("test")
+	d.Reload(t.Context(), "test")
 	if _, ok := d.datasource("public-feed"); ok {
 		t.Fatal("the reload kept public-feed")
 	}
@@ -268,4 +268,62 @@ func TestRemovedWhileRotating(t *testing.T) {
 	if !strings.Contains(logs.String(), "left the inventory") {
 		t.Errorf("no log line says the data source left; logs:\n%s", logs.String())
 	}
+}
+
+// TestPollRefusesNonRegular: the poll read the inventory with os.ReadFile,
+// so one swapped for a link to /dev/zero was read until memory ran out. It
+// is now refused once and the running inventory kept; a file missing for a
+// moment (an editor replacing it) is left to the next poll, not refused.
+func TestPollRefusesNonRegular(t *testing.T) {
+	var logs testutil.SyncBuffer
+	d, dm := newDemoDaemon(t, Options{ReloadPoll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv, err := d.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, srv) }()
+	defer func() { cancel(); <-done }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
+		}
+	})
+	orig, err := os.ReadFile(dm.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	time.Sleep(100 * time.Millisecond) // let the poll see the file first
+	if err := os.Remove(dm.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // ten polls
+	if strings.Contains(logs.String(), "config reload refused") {
+		t.Fatal("a missing file was refused; want it left to the next poll")
+	}
+
+	if err := os.Symlink("/dev/zero", dm.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the link to /dev/zero to be refused", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "config reload refused") && strings.Contains(logs.String(), "not a regular file (a device)")
+	})
+	time.Sleep(100 * time.Millisecond)
+	if n := strings.Count(logs.String(), "config reload refused"); n != 1 {
+		t.Errorf("the unchanged link was refused %d times, want once", n)
+	}
+	if _, ok := d.datasource("public-feed"); !ok {
+		t.Fatal("a refused reload changed the running inventory")
+	}
+
+	if err := os.Remove(dm.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(orig), "  - name: public-feed", "  - name: public-feed-renamed", 1)
+	if err := os.WriteFile(dm.ConfigPath, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the good file to be loaded", 10*time.Second, func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func (d *Daemon) watchConfig(ctx context.Context) {
 		case <-d.o.Reload:
 			t.Stop()
 			seen = statFile(d.cfg.Load().Path)
-			d.Reload("signal")
+			d.Reload(ctx, "signal")
 		case <-t.C():
 			cfg := d.cfg.Load()
 			now := statFile(cfg.Path)
@@ -144,7 +145,17 @@ func (d *Daemon) watchConfig(ctx context.Context) {
 				continue
 			}
 			seen = now
-			if data, err := os.ReadFile(cfg.Path); err == nil && sha256.Sum256(data) != cfg.Hash {
+			// Read as a reload reads: a swap to a FIFO or /dev/zero is
+			// refused (and reported) instead of blocking or eating memory.
+			data, err := config.Read(ctx, cfg.Path)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, fs.ErrNotExist):
+				// Mid-replace by an editor; the next poll sees the new file.
+			case err != nil:
+				d.reload("file changed", func() (*config.Config, error) { return nil, err })
+			case sha256.Sum256(data) != cfg.Hash:
 				d.reload("file changed", func() (*config.Config, error) { return config.Parse(cfg.Path, data) })
 			}
 		}
@@ -166,12 +177,12 @@ func statFile(path string) fileStamp {
 	return fileStamp{size: fi.Size(), mod: fi.ModTime()}
 }
 
-// Reload reads the configuration file again. A bad new file is refused and
+// Reload reads the configuration file again, giving up when ctx is done. A bad new file is refused and
 // the running inventory kept. Settings that need new clients (powerbi, auth,
 // listen, state_file) take effect at the next restart; this is logged.
-func (d *Daemon) Reload(why string) {
+func (d *Daemon) Reload(ctx context.Context, why string) {
 	path := d.cfg.Load().Path
-	d.reload(why, func() (*config.Config, error) { return config.Load(path) })
+	d.reload(why, func() (*config.Config, error) { return config.Load(ctx, path) })
 }
 
 // reload swaps in the inventory load returns, or refuses it.

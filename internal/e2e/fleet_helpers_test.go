@@ -411,7 +411,7 @@ func (f *fleet) onceInProcess(tb testing.TB) (failed int) {
 	out, err := os.Create(filepath.Join(f.dir, "once-inprocess.log"))
 	fleetMust(tb, err)
 	defer out.Close()
-	cfg, err := config.Load(f.cfg)
+	cfg, err := config.Load(tb.Context(), f.cfg)
 	fleetMust(tb, err)
 	env := map[string]string{}
 	for _, kv := range f.env {

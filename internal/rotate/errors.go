@@ -101,7 +101,7 @@ func reasonOf(err error) string {
 	case errors.As(err, new(*wire.RedirectError)):
 		return sources.ReasonRedirect
 	case errors.As(err, new(*wire.TooLargeError)):
-		return sources.ReasonTooLarge
+		return sources.ReasonResponseTooLarge
 	case errors.As(err, new(*wire.TLSError)):
 		return sources.ReasonTLS
 	case errors.As(err, &pe):

@@ -100,7 +100,7 @@ func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string,
 		}
 		return kv.Get(ctx, ref.Name, version)
 	case config.RefFile:
-		return sources.ReadFile(ref.Name)
+		return sources.ReadFile(ctx, ref.Name)
 	case config.RefEnv:
 		return sources.FromEnv(s.LookupEnv, ref.Name)
 	}

@@ -125,7 +125,9 @@ func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
 			return nil, errors.New("auth.method client_secret needs tenant_id, client_id and client_secret_file")
 		}
 		desc = describeApp("app", o)
-		v, ferr := ReadFile(o.ClientSecretFile)
+		// Startup, not a tick: no context to hand. A FIFO or a device is
+		// refused before any read, and at most 64 KiB is read.
+		v, ferr := ReadFile(context.Background(), o.ClientSecretFile)
 		if ferr != nil {
 			return nil, fmt.Errorf("auth.client_secret_file: %w", ferr)
 		}

@@ -37,9 +37,12 @@ const (
 	ReasonCanceled          = "canceled"           // context canceled (shutdown)
 	ReasonTLS               = "tls"                // certificate not trusted or wrong host
 	ReasonRedirect          = "redirect"           // redirected to another scheme, host or port, refused
-	ReasonTooLarge          = "response_too_large" // answer body over the limit of its call
+	ReasonResponseTooLarge  = "response_too_large" // answer body over the limit of its call
 	ReasonChallengeMismatch = "challenge_mismatch" // vault answered for another resource
 	ReasonWorldReadable     = "world_readable"     // secret file readable by every user
+	ReasonWritableByOthers  = "writable_by_others" // secret file its group or every user may write
+	ReasonNotRegular        = "not_regular"        // secret file is a FIFO, device, directory...
+	ReasonFileTooLarge      = "too_large"          // secret file over MaxFileSize
 	ReasonEmpty             = "empty"              // value present but empty
 	ReasonInvalid           = "invalid"            // bad name, URL or request
 	ReasonFailed            = "failed"             // anything else
@@ -126,7 +129,7 @@ func transportReason(err error) string {
 	case errors.As(err, new(*wire.RedirectError)):
 		return ReasonRedirect
 	case errors.As(err, new(*wire.TooLargeError)):
-		return ReasonTooLarge
+		return ReasonResponseTooLarge
 	case errors.Is(err, context.Canceled):
 		return ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -169,7 +172,7 @@ func transportHint(reason, host string) string {
 		return "is the CA of " + host + " trusted, and the certificate for its name? point SSL_CERT_FILE at a bundle that includes the CA"
 	case ReasonRedirect:
 		return host + " redirected to another host, which rotatord refuses; check the URL and any proxy in between"
-	case ReasonTooLarge:
+	case ReasonResponseTooLarge:
 		return host + " sent an answer larger than any it should; check the URL and any proxy in between"
 	case ReasonUnreachable:
 		return "cannot connect to " + host + "; check DNS, firewall and private endpoint"

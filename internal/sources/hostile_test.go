@@ -56,10 +56,10 @@ func TestHostileEndpoints(t *testing.T) {
 		reason string
 	}{
 		"redirect":     {func(to string) emulator.Fault { return emulator.Fault{RedirectTo: to} }, ReasonRedirect},
-		"endless body": {func(string) emulator.Fault { return emulator.Fault{Endless: true, EndlessBytes: 64 << 20} }, ReasonTooLarge},
+		"endless body": {func(string) emulator.Fault { return emulator.Fault{Endless: true, EndlessBytes: 64 << 20} }, ReasonResponseTooLarge},
 		"endless error body": {func(string) emulator.Fault {
 			return emulator.Fault{Endless: true, Status: 503, EndlessBytes: 64 << 20}
-		}, ReasonTooLarge},
+		}, ReasonResponseTooLarge},
 	}
 	for sname, svc := range services {
 		for fname, f := range faults {

@@ -75,12 +75,12 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 	if err := os.WriteFile(open, []byte("canary-file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	collect(ReadFile(open))
+	collect(ReadFile(t.Context(), open))
 	empty := filepath.Join(dir, "empty")
 	if err := os.WriteFile(empty, []byte("\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	collect(ReadFile(empty))
+	collect(ReadFile(t.Context(), empty))
 	collect(FromEnv(func(string) (string, bool) { return "  ", true }, "CANARY_EMPTY"))
 
 	env := newEnv(t, envOptions{})

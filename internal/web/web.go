@@ -8,11 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/rotatord/rotatord/internal/safefile"
 )
 
 const (
@@ -60,13 +65,8 @@ func Listen(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	logger := o.Logger
-	if err := web.Validate(o.WebConfigFile); err != nil {
-		// Say the file once: a read error names it again.
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Path == o.WebConfigFile {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("web config file %s: %w", o.WebConfigFile, err)
+	if err := validate(o.WebConfigFile); err != nil {
+		return nil, err
 	}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -132,6 +132,54 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("shut down %s: %w", s.Addr(), shutdownErr)
 	}
 	return nil
+}
+
+// maxWebConfigSize bounds the web config file: a few users and TLS paths.
+const maxWebConfigSize = 1 << 20
+
+// yamlLines finds the lines yaml errors name.
+var yamlLines = regexp.MustCompile(`line (\d+)`)
+
+// validate checks the web config file as exporter-toolkit will read it. The
+// file is first opened as safefile does, so a FIFO cannot block startup and
+// /dev/zero cannot fill memory. exporter-toolkit's YAML errors quote the
+// offending value, which may be a password hash, so they are replaced by
+// their line numbers.
+func validate(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, _, err := safefile.Open(path, safefile.Rules{MaxSize: maxWebConfigSize})
+	var pe *fs.PathError
+	var se *safefile.Error
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("web config file %w", se) // se names the path
+	case errors.As(err, &pe) && pe.Path == path:
+		return fmt.Errorf("web config file %s: %w", path, pe.Err) // say the file once
+	case err != nil:
+		return fmt.Errorf("web config file %s: %w", path, err)
+	}
+	f.Close()
+	err = web.Validate(path)
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "yaml: ") {
+		var lines []string
+		for _, m := range yamlLines.FindAllStringSubmatch(msg, -1) {
+			if !slices.Contains(lines, m[1]) {
+				lines = append(lines, m[1])
+			}
+		}
+		where := ""
+		if len(lines) > 0 {
+			where = " at line " + strings.Join(lines, ", ")
+		}
+		return fmt.Errorf("web config file %s: invalid YAML%s (not quoted here: it may hold password hashes); "+
+			"see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md", path, where)
+	}
+	return fmt.Errorf("web config file %s: %w", path, err)
 }
 
 // newMux expects o.Logger to be set.

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,6 +239,10 @@ func TestListenErrors(t *testing.T) {
 		}
 		return p
 	}
+	fifo := filepath.Join(dir, "fifo.yml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -254,10 +259,36 @@ func TestListenErrors(t *testing.T) {
 		"unknown key":      {"127.0.0.1:0", write("unknown.yml", "tls_server_config:\n  certfile: x\n"), "unknown.yml"},
 		"missing cert":     {"127.0.0.1:0", write("nocert.yml", "tls_server_config:\n  cert_file: nope.pem\n  key_file: nope.key\n"), "nocert.yml"},
 		"plaintext passwd": {"127.0.0.1:0", write("plain.yml", "basic_auth_users:\n  prometheus: s3cret\n"), "plain.yml"},
+		// yaml's error quoted the value: `$2y$10$s3cret...` into web.TLSConfig.
+		"hash in the wrong place": {"127.0.0.1:0", write("misplaced.yml", "basic_auth_users:\ntls_server_config: $2y$10$s3cretHashHashHashHashHa\n"),
+			"web config file " + filepath.Join(dir, "misplaced.yml") + ": invalid YAML at line 2 (not quoted here"},
+		"not a mapping": {"127.0.0.1:0", write("list.yml", "- s3cret\n"), filepath.Join(dir, "list.yml") + ": invalid YAML at line 1"},
+		"dev zero":      {"127.0.0.1:0", "/dev/zero", "web config file /dev/zero: not a regular file (a device)"},
+		"fifo":          {"127.0.0.1:0", fifo, "web config file " + fifo + ": not a regular file (a named pipe (FIFO))"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s, err := Listen(Options{Listen: tc.listen, WebConfigFile: tc.webConfig, Gatherer: prometheus.NewRegistry()})
+			// A FIFO blocked the read forever: bound the call, and on failure
+			// open the FIFO's other end so the stuck read ends.
+			type result struct {
+				s   *Server
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				s, err := Listen(Options{Listen: tc.listen, WebConfigFile: tc.webConfig, Gatherer: prometheus.NewRegistry()})
+				done <- result{s, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(5 * time.Second):
+				if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					f.Close()
+				}
+				t.Fatalf("Listen still running after 5s")
+			}
+			s, err := r.s, r.err
 			if err == nil {
 				s.listener.Close()
 				t.Fatalf("Listen succeeded, want an error containing %q", tc.wantErr)
@@ -265,7 +296,7 @@ func TestListenErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("error %q does not contain %q", err, tc.wantErr)
 			}
-			if strings.Contains(err.Error(), "s3cret") {
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "$2y$") {
 				t.Errorf("error leaks the password: %q", err)
 			}
 		})
