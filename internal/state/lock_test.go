@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rotatord/rotatord/internal/state"
 )
@@ -227,5 +229,44 @@ func TestOrphanTempFilesRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, orphans[0])); err != nil {
 		t.Errorf("OpenReadOnly removed a temp file: %v", err)
+	}
+}
+
+// TestNotRegularStateRefused: a FIFO in the state file's place hung Open
+// (and so the start) forever, and a link to /dev/zero filled memory; both
+// are refused at once, for writers and for plan's read-only open alike.
+func TestNotRegularStateRefused(t *testing.T) {
+	for name, prep := range map[string]func(string) error{
+		"fifo":              func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"link to /dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		for _, readOnly := range []bool{false, true} {
+			t.Run(name+map[bool]string{false: "", true: " read-only"}[readOnly], func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "state.json")
+				if err := prep(path); err != nil {
+					t.Fatal(err)
+				}
+				openFn := state.Open
+				if readOnly {
+					openFn = state.OpenReadOnly
+				}
+				done := make(chan error, 1)
+				go func() {
+					s, err := openFn(path, discard())
+					if err == nil {
+						s.Close()
+					}
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), "state file "+path+": not a regular file") {
+						t.Fatalf("Open = %v, want it refused as not a regular file", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("Open still blocked after 5 s")
+				}
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/safefile"
 )
 
 // Version is the file format this package writes and reads.
 const Version = 1
+
+// MaxSize bounds the state file Open reads. A record takes about 250 bytes
+// (550 with the longest LastError), so an inventory at its own 64 MiB cap,
+// some 240,000 data sources, stays well under it.
+const MaxSize = 256 << 20
 
 // maxErrorLen caps Datasource.LastError, which should be a short
 // "stage: reason"; a long upstream error is cut rather than bloating the file.
@@ -105,7 +112,9 @@ func open(path string, o Options, readOnly bool) (*Store, error) {
 			return nil, err
 		}
 	}
-	data, err := os.ReadFile(path)
+	// Regular files only, read non-blocking and capped: a FIFO or a link to
+	// /dev/zero in its place must fail the start, not hang or fill memory.
+	data, err := safefile.ReadFile(context.Background(), path, safefile.Rules{MaxSize: MaxSize})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return s, nil
@@ -179,8 +188,17 @@ func (s *Store) Close() error {
 // its path again, a stat of its directory names the directory.
 func (s *Store) fileError(err error) error {
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path == s.path {
+	var se *safefile.Error
+	switch {
+	case errors.As(err, &pe) && pe.Path == s.path:
 		err = pe.Err
+	case errors.As(err, &se) && se.Path == s.path:
+		switch err = se.Err; err {
+		case safefile.ErrTooLarge:
+			err = fmt.Errorf("%w: over %s", err, safefile.FormatSize(se.Max))
+		case safefile.ErrNotRegular:
+			err = fmt.Errorf("%w (%s)", err, safefile.DescribeType(se.Mode))
+		}
 	}
 	return fmt.Errorf("state file %s: %w", s.path, err)
 }

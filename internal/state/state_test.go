@@ -158,7 +158,7 @@ func TestOpenUnreadable(t *testing.T) {
 		"volume missing": {filepath.Join(dir, "nope", "state", "state.json"),
 			"state file " + filepath.Join(dir, "nope", "state", "state.json") + ": mkdir " + filepath.Join(dir, "nope", "state") + ": no such file or directory"},
 		"parent is a file":    {filepath.Join(notDir, "state.json"), "state file " + filepath.Join(notDir, "state.json") + ": " + notDir + " is not a directory"},
-		"path is a directory": {dir, "state file " + dir + ": is a directory"},
+		"path is a directory": {dir, "state file " + dir + ": not a regular file (a directory)"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -224,7 +224,7 @@ func TestOpenReadOnly(t *testing.T) {
 	})
 	t.Run("unreadable is still an error", func(t *testing.T) {
 		dir := t.TempDir()
-		want := "state file " + dir + ": is a directory"
+		want := "state file " + dir + ": not a regular file (a directory)"
 		if _, err := state.OpenReadOnly(dir, discard()); err == nil || err.Error() != want {
 			t.Errorf("OpenReadOnly = %v, want %q", err, want)
 		}

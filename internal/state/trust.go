@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/rotatord/rotatord/internal/safefile"
 )
 
 // UntrustedError is Open's error when the state directory or file could
@@ -57,6 +59,9 @@ func checkTrusted(statePath, path string, isDir bool) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("%s is not a directory", path)
 		}
+	} else if !fi.Mode().IsRegular() {
+		// Before the owner and mode: chmod is not the fix for a device.
+		return fmt.Errorf("%w (%s)", safefile.ErrNotRegular, safefile.DescribeType(fi.Mode()))
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
