@@ -67,8 +67,8 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 			t.Fatalf("name %q empty or not unique", ds.Name)
 		}
 		names[ds.Name] = true
-		if _, err := scheduler.ParseSchedule(ds.Schedule); err != nil {
-			t.Fatalf("%s: schedule %q does not parse: %v", ds.Name, ds.Schedule, err)
+		if err := scheduler.CheckSchedule(ds.Schedule); err != nil {
+			t.Fatalf("%s: schedule %q refused by the scheduler: %v", ds.Name, ds.Schedule, err)
 		}
 		if ds.Jitter < 0 || ds.Retry.Attempts < 1 || ds.Retry.InitialBackoff <= 0 || ds.Retry.InitialBackoff > ds.Retry.MaxBackoff {
 			t.Fatalf("%s: bad timing %v %+v", ds.Name, ds.Jitter, ds.Retry)

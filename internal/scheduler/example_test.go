@@ -49,7 +49,7 @@ func Example() {
 
 func ExampleNextRun() {
 	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
-	nightly, _ := scheduler.ParseSchedule("0 3 * * *")
+	nightly, _ := cron.ParseStandard("0 3 * * *")
 	half := func() float64 { return 0.5 }
 
 	fmt.Println(scheduler.NextRun(now, nightly, 10*time.Minute, time.Time{}, 0, half))

@@ -3,6 +3,8 @@ package scheduler
 import (
 	"sort"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // JobState is what the tests see of one job.
@@ -41,3 +43,6 @@ func (s *Scheduler) Waiting() int {
 	}
 	return n
 }
+
+// ParseSchedule parses spec in the scheduler's dialect, for tests of NextRun.
+func ParseSchedule(spec string) (cron.Schedule, error) { return parser.Parse(spec) }

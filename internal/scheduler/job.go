@@ -75,12 +75,6 @@ func (j Job) margin() time.Duration {
 // field because no credential needs rotating that often.
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses a Job.Schedule; config validation uses it to reject a
-// bad spec, with its line, before any job is built.
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	return parser.Parse(spec)
-}
-
 // ErrNeverFires is CheckSchedule's error for a spec that parses but names
 // no time in any year, such as "0 0 30 2 *".
 var ErrNeverFires = errors.New("never fires: no such date in any year")
