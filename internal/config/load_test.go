@@ -11,20 +11,15 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/safefile"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // TestLoadRefusesNonRegular: a FIFO blocked open(2) forever, /dev/zero (or a
 // symlink to it) was read until the OOM killer came, a directory failed late.
 func TestLoadRefusesNonRegular(t *testing.T) {
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.yaml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "link.yaml")
-	if err := os.Symlink("/dev/zero", link); err != nil {
-		t.Fatal(err)
-	}
+	fifo := testutil.FIFO(t, filepath.Join(dir, "fifo.yaml"))
+	link := testutil.ZeroLink(t, filepath.Join(dir, "link.yaml"))
 	big := filepath.Join(dir, "big.yaml")
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -40,14 +40,8 @@ func (e *env) runWithin(d time.Duration, args ...string) int {
 func TestFilesCheckRefusesNonRegular(t *testing.T) {
 	skipIfShort(t)
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.yaml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "zero.yaml")
-	if err := os.Symlink("/dev/zero", link); err != nil {
-		t.Fatal(err)
-	}
+	fifo := testutil.FIFO(t, filepath.Join(dir, "fifo.yaml"))
+	link := testutil.ZeroLink(t, filepath.Join(dir, "zero.yaml"))
 	for name, tc := range map[string]struct {
 		path, want string
 	}{
@@ -83,9 +77,7 @@ func TestFilesOnceBadSecretFile(t *testing.T) {
 				if err := os.Remove(path); err != nil {
 					t.Fatal(err)
 				}
-				if err := syscall.Mkfifo(path, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				testutil.FIFO(t, path)
 			},
 			reason: "not_regular", want: "a named pipe (FIFO), not a regular file",
 		},
@@ -186,9 +178,7 @@ func TestFilesClientSecretFIFO(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.FIFO(t, path)
 	if code := e.runWithin(30*time.Second, "once", "--config", e.demo.ConfigPath); code != 2 {
 		t.Fatalf("exit %d, want 2; output:\n%s", code, e.out)
 	}

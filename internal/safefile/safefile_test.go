@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // secretRules are the rules of a secret file, the strictest caller.
@@ -27,14 +28,8 @@ func TestReadFile(t *testing.T) {
 		}
 		return p
 	}
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	zeroLink := filepath.Join(dir, "zero-link")
-	if err := os.Symlink("/dev/zero", zeroLink); err != nil {
-		t.Fatal(err)
-	}
+	fifo := testutil.FIFO(t, filepath.Join(dir, "fifo"))
+	zeroLink := testutil.ZeroLink(t, filepath.Join(dir, "zero-link"))
 	goodLink := filepath.Join(dir, "good-link")
 	if err := os.Symlink(write("target", "s3cret", 0o400), goodLink); err != nil {
 		t.Fatal(err)

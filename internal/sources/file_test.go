@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestReadFile(t *testing.T) {
@@ -87,12 +89,8 @@ func TestReadFileNotThere(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero")); err != nil {
-		t.Fatal(err)
-	}
+	testutil.FIFO(t, filepath.Join(dir, "fifo"))
+	testutil.ZeroLink(t, filepath.Join(dir, "zero"))
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			// A FIFO blocked open(2) forever: bound the call, and on

@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/state"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // TestLockHeld: two writers on one state file would erase each other's
@@ -236,16 +236,14 @@ func TestOrphanTempFilesRemoved(t *testing.T) {
 // (and so the start) forever, and a link to /dev/zero filled memory; both
 // are refused at once, for writers and for plan's read-only open alike.
 func TestNotRegularStateRefused(t *testing.T) {
-	for name, prep := range map[string]func(string) error{
-		"fifo":              func(p string) error { return syscall.Mkfifo(p, 0o600) },
-		"link to /dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+	for name, prep := range map[string]func(testing.TB, string) string{
+		"fifo":              testutil.FIFO,
+		"link to /dev/zero": testutil.ZeroLink,
 	} {
 		for _, readOnly := range []bool{false, true} {
 			t.Run(name+map[bool]string{false: "", true: " read-only"}[readOnly], func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "state.json")
-				if err := prep(path); err != nil {
-					t.Fatal(err)
-				}
+				prep(t, path)
 				openFn := state.Open
 				if readOnly {
 					openFn = state.OpenReadOnly

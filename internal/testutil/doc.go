@@ -1,5 +1,7 @@
 // Package testutil holds the helpers that several packages' tests share: a
-// buffer that can be read while it is written, and a wait on a condition.
+// buffer that can be read while it is written, a wait on a condition, and
+// the hostile files (a FIFO, a link to /dev/zero) put where a regular file
+// belongs.
 //
 // It serves tests only; no production package imports it.
 package testutil

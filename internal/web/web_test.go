@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rotatord/rotatord/internal/testutil"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -239,10 +240,7 @@ func TestListenErrors(t *testing.T) {
 		}
 		return p
 	}
-	fifo := filepath.Join(dir, "fifo.yml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fifo := testutil.FIFO(t, filepath.Join(dir, "fifo.yml"))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
