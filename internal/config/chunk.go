@@ -173,15 +173,17 @@ func isDocMarker(l []byte) bool {
 }
 
 // isDatasourcesKey reports whether l is `datasources:` with nothing after it
-// but spaces, a comment and the line end.
+// but spaces, a comment and the line end. A # starts a comment only after a
+// space: `datasources:#x` is one plain scalar, not a key.
 func isDatasourcesKey(l []byte) bool {
 	rest, ok := bytes.CutPrefix(l, []byte("datasources:"))
 	if !ok {
 		return false
 	}
-	rest = bytes.TrimLeft(rest, " ")
-	rest = bytes.TrimSuffix(rest, []byte("\n"))
-	return len(rest) == 0 || rest[0] == '#' || string(rest) == "\r"
+	after := bytes.TrimLeft(rest, " ")
+	comment := len(after) < len(rest) && bytes.HasPrefix(after, []byte("#"))
+	after = bytes.TrimSuffix(after, []byte("\n"))
+	return len(after) == 0 || comment || string(after) == "\r"
 }
 
 // parsedChunks yields the items of chunks in order, parsed by up to
