@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,7 +40,7 @@ const maxPrefixBytes = 64 << 20
 // chunks, which share data's memory; ok is false when data is not in the
 // plain shape this handles.
 func splitDatasources(data []byte) (head []byte, items []chunk, ok bool) {
-	if bytes.IndexByte(data, '\t') >= 0 {
+	if bytes.IndexByte(data, '\t') >= 0 || !yamlCharacters(data) {
 		return nil, nil, false
 	}
 	// The list must hang off the one `datasources:` line of the one document.
@@ -164,6 +165,30 @@ func hasMark(data []byte, c byte) bool {
 			return true
 		}
 	}
+}
+
+// yamlCharacters reports whether every character of data is one YAML
+// allows. yaml.v3 refuses a file with any other anywhere, in a comment too;
+// a comment between list items is in no chunk, so only the whole walk sees
+// it. ASCII, nearly all of an inventory, is judged without decoding.
+func yamlCharacters(data []byte) bool {
+	for i := 0; i < len(data); {
+		if c := data[i]; c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == 0x85, r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= utf8.MaxRune:
+		default:
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // isDocMarker reports whether l starts with a document marker (---, ...)
