@@ -40,7 +40,7 @@ const maxPrefixBytes = 64 << 20
 // chunks, which share data's memory; ok is false when data is not in the
 // plain shape this handles.
 func splitDatasources(data []byte) (head []byte, items []chunk, ok bool) {
-	if bytes.IndexByte(data, '\t') >= 0 || !yamlCharacters(data) {
+	if !plainText(data) {
 		return nil, nil, false
 	}
 	// The list must hang off the one `datasources:` line of the one document.
@@ -167,14 +167,16 @@ func hasMark(data []byte, c byte) bool {
 	}
 }
 
-// yamlCharacters reports whether every character of data is one YAML
-// allows. yaml.v3 refuses a file with any other anywhere, in a comment too;
-// a comment between list items is in no chunk, so only the whole walk sees
-// it. ASCII, nearly all of an inventory, is judged without decoding.
-func yamlCharacters(data []byte) bool {
+// plainText reports whether data is text the cut into lines can handle: no
+// tab (indentation the cut would misjudge), no CR but before an LF (YAML
+// breaks lines at a lone CR, the cut does not), and only characters YAML
+// allows (yaml.v3 refuses a file with any other anywhere, in a comment too,
+// and a comment between list items is in no chunk). ASCII, nearly all of an
+// inventory, is judged without decoding.
+func plainText(data []byte) bool {
 	for i := 0; i < len(data); {
 		if c := data[i]; c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			if c < 0x20 && c != '\n' && (c != '\r' || i+1 == len(data) || data[i+1] != '\n') || c == 0x7f {
 				return false
 			}
 			i++
