@@ -59,7 +59,7 @@ func (c *Config) At(line int, err error) error {
 type PowerBI struct {
 	APIURL         string // https, without a trailing slash
 	Scope          string // the token scope for Power BI calls
-	MaxConcurrency int    // concurrent Power BI calls, at least 1
+	MaxConcurrency int    // requests in flight to each service (Power BI, Key Vault, the token endpoint), at least 1
 }
 
 // Auth is the identity rotatord uses for Power BI, Key Vault and oauth_scope

@@ -226,7 +226,16 @@ func (p *parser) httpsURL(e entry) (string, bool) {
 		return "", false
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	switch {
+	case err == nil && (u.User != nil || u.RawQuery != ""):
+		// A password or a SAS signature may be in there: name the host only.
+		p.errorf(e.val.Line, "%s: the URL for %s carries a user name, password or query, which rotatord never sends: remove them (e.g. https://contoso-kv.vault.azure.net/)", e.path, quote(u.Host))
+		return "", false
+	case err != nil:
+		// url's error quotes the string, which may hold a password.
+		p.errorf(e.val.Line, "%s: not a URL (e.g. https://contoso-kv.vault.azure.net/)", e.path)
+		return "", false
+	case u.Scheme != "https" || u.Host == "" || u.Fragment != "":
 		p.errorf(e.val.Line, "%s: %s is not an https URL (e.g. https://contoso-kv.vault.azure.net/)", e.path, quote(s))
 		return "", false
 	}

@@ -91,8 +91,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	}
 	switch c := o.Transport.(type) {
 	case nil:
-		// One client for Power BI, Key Vault and Entra, keeping a connection
-		// open per worker: bursts of rotations then reuse TLS sessions.
+		// One client for Power BI, Key Vault and Entra, keeping an idle
+		// connection per worker: bursts of rotations then reuse TLS sessions.
 		o.Transport = defaultClient(workers(cfg))
 	case *http.Client:
 		// A given client (the demo's, trusting the emulators) must refuse

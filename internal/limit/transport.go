@@ -41,9 +41,6 @@ func (t *Transport) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// InFlight returns how many slots are held now.
-func (t *Transport) InFlight() int { return len(t.slots) }
-
 type releasingBody struct {
 	io.ReadCloser
 	release func()

@@ -81,7 +81,7 @@ func TestTransportBoundsRequestsInFlight(t *testing.T) {
 	if p := next.peak.Load(); p != 3 {
 		t.Errorf("peak requests in flight = %d, want 3", p)
 	}
-	if n := lt.InFlight(); n != 0 {
+	if n := inFlight(lt); n != 0 {
 		t.Errorf("%d slots still held after every body was closed", n)
 	}
 }
@@ -155,3 +155,6 @@ func TestTransportWaitEndsWithContext(t *testing.T) {
 		t.Errorf("err = %v, want the context's deadline", err)
 	}
 }
+
+// inFlight returns how many of t's slots are held now.
+func inFlight(t *Transport) int { return len(t.slots) }

@@ -76,9 +76,6 @@ func scrubbed(ctx context.Context, ds string, err error) error {
 			return &c
 		}
 	}
-	if !ok {
-		return err
-	}
 	return e
 }
 

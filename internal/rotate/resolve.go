@@ -40,8 +40,7 @@ func (r resolved) secrets() []secret.Secret {
 	return out
 }
 
-// resolve fetches every credential field of ds. Each field's call builds
-// its errors against the fields fetched before it.
+// resolve fetches every credential field of ds.
 func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, error) {
 	var r resolved
 	r.fields = make(credentials.Fields)
@@ -59,7 +58,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 		if !ok {
 			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
 		}
-		v, err := s.fetch(secret.WithValues(ctx, r.secrets()...), ds, field, ref)
+		v, err := s.fetch(ctx, ds, field, ref)
 		if err != nil {
 			return r, err
 		}

@@ -150,7 +150,7 @@ func Open(path string, r Rules) (*os.File, fs.FileInfo, error) {
 	// O_NONBLOCK: open(2) of a FIFO with no writer would block until one
 	// comes. It has no effect on a regular file, the only kind read.
 	// O_NOCTTY: a terminal must not become rotatord's controlling one.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, nil, err
 	}

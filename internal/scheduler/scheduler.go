@@ -49,8 +49,9 @@ type Options struct {
 	// StopTimeout bounds the wait for in-flight ticks once Run's context is
 	// done; zero means DefaultStopTimeout.
 	StopTimeout time.Duration
-	// MaxRunning bounds the ticks running at once (RunNow's included);
-	// zero means no bound. A tick due beyond it stays due, holding no
+	// MaxRunning bounds the ticks Run starts at once; zero means no bound.
+	// RunNow's ticks count towards it but are never held back: their
+	// caller (Once) bounds them itself. A tick due beyond it stays due, holding no
 	// goroutine, and starts when a tick ends, the longest due first, so
 	// that a storm of due ticks costs a slot each, not a goroutine each,
 	// and no job starves.

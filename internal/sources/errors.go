@@ -42,7 +42,7 @@ const (
 	ReasonWorldReadable     = "world_readable"     // secret file readable by every user
 	ReasonWritableByOthers  = "writable_by_others" // secret file its group or every user may write
 	ReasonNotRegular        = "not_regular"        // secret file is a FIFO, device, directory...
-	ReasonFileTooLarge      = "too_large"          // secret file over MaxFileSize
+	ReasonFileTooLarge      = "file_too_large"     // secret file over MaxFileSize
 	ReasonEmpty             = "empty"              // value present but empty
 	ReasonInvalid           = "invalid"            // bad name, URL or request
 	ReasonFailed            = "failed"             // anything else
