@@ -1,12 +1,14 @@
 package sources
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/rotatord/rotatord/internal/safefile"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/wire"
 )
@@ -116,10 +119,7 @@ func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
 		cred, err = azidentity.NewManagedIdentityCredential(mo)
 	case MethodWorkloadIdentity:
 		desc = describeApp("workload identity", o)
-		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: co, ClientID: o.ClientID, TenantID: o.TenantID,
-			TokenFilePath: o.FederatedTokenFile, DisableInstanceDiscovery: noDiscovery,
-		})
+		cred, err = workloadIdentity(o, co, noDiscovery)
 	case MethodClientSecret:
 		if o.TenantID == "" || o.ClientID == "" || o.ClientSecretFile == "" {
 			return nil, errors.New("auth.method client_secret needs tenant_id, client_id and client_secret_file")
@@ -145,6 +145,33 @@ func NewCredential(o AuthOptions) (azcore.TokenCredential, error) {
 		return nil, fmt.Errorf("auth.method %s: %w", method, err)
 	}
 	return &identity{cred: cred, desc: desc}, nil
+}
+
+// maxAssertion bounds the federated token file: a Kubernetes service
+// account token is a JWT of one or two KB.
+const maxAssertion = 64 << 10
+
+// workloadIdentity is azidentity's WorkloadIdentityCredential, settings and
+// environment alike, but for how it reads the token file, which it does with
+// os.ReadFile at every token refresh: a FIFO put there would hang it, a
+// link to /dev/zero fill memory. Here each read goes through safefile,
+// capped and with the token request's context. The file's mode is not
+// checked: kubelet writes it, and it is no secret of rotatord's choosing.
+func workloadIdentity(o AuthOptions, co azcore.ClientOptions, noDiscovery bool) (azcore.TokenCredential, error) {
+	tenant, client, file := cmp.Or(o.TenantID, os.Getenv("AZURE_TENANT_ID")),
+		cmp.Or(o.ClientID, os.Getenv("AZURE_CLIENT_ID")), cmp.Or(o.FederatedTokenFile, os.Getenv("AZURE_FEDERATED_TOKEN_FILE"))
+	if tenant == "" || client == "" || file == "" {
+		return nil, errors.New("needs tenant_id, client_id and a token file: set them, or the AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE the workload identity webhook sets")
+	}
+	assertion := func(ctx context.Context) (string, error) {
+		b, err := safefile.ReadFile(ctx, file, safefile.Rules{MaxSize: maxAssertion})
+		if err != nil {
+			return "", fmt.Errorf("federated token file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return azidentity.NewClientAssertionCredential(tenant, client, assertion,
+		&azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
 }
 
 // joinMethods lists methods for messages: "default, managed_identity".

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 const storageScope = "https://storage.azure.com/.default"
@@ -222,6 +223,35 @@ func TestAuthMethodsAreBuilt(t *testing.T) {
 			_, err := NewCredential(AuthOptions{Method: m})
 			if err != nil && strings.Contains(err.Error(), "must be one of") {
 				t.Fatalf("NewCredential does not know method %s: %v", m, err)
+			}
+		})
+	}
+}
+
+// TestFederatedTokenFileHostile: azidentity's own workload identity read
+// its token file with os.ReadFile at each refresh, so a FIFO there hung the
+// token request (and the tick) and a link to /dev/zero filled memory; both
+// now fail the request at once, naming the file.
+func TestFederatedTokenFileHostile(t *testing.T) {
+	for name, make := range map[string]func(testing.TB, string) string{
+		"fifo": testutil.FIFO, "link to /dev/zero": testutil.ZeroLink,
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newEnv(t, envOptions{})
+			path := make(t, filepath.Join(t.TempDir(), "azure-identity-token"))
+			cred, err := NewCredential(AuthOptions{Method: MethodWorkloadIdentity, TenantID: testTenant, ClientID: "wl-hostile",
+				FederatedTokenFile: path, AuthorityHost: env.authority, Transport: env.client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			_, err = Token(ctx, cred, storageScope)
+			if ctx.Err() != nil {
+				t.Fatalf("Token still waiting after 10 s: %v", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), "federated token file: "+path+": not a regular file") {
+				t.Fatalf("Token error = %v, want the token file refused as not a regular file", err)
 			}
 		})
 	}
