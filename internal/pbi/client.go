@@ -324,23 +324,22 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 func transportError(op string, err error) *Error {
 	hint := hintTransport
 	var (
-		te       *tokenError
-		ie       *wire.IncompleteError
-		redirect *wire.RedirectError
-		large    *wire.TooLargeError
-		tlsErr   *wire.TLSError
+		te *tokenError
+		ie *wire.IncompleteError
 	)
+	switch wire.Reason(err) {
+	case wire.ReasonRedirect:
+		return &Error{Operation: op, Err: err, Hint: hintRedirect}
+	case wire.ReasonTooLarge:
+		return &Error{Operation: op, Err: err, Hint: hintTooLarge}
+	case wire.ReasonTLS:
+		return &Error{Operation: op, Err: err, Hint: hintTLS}
+	}
 	switch {
 	case errors.As(err, &te):
 		hint = hintToken
 	case errors.As(err, &ie):
 		hint = hintIncomplete
-	case errors.As(err, &redirect):
-		hint = hintRedirect
-	case errors.As(err, &large):
-		hint = hintTooLarge
-	case errors.As(err, &tlsErr):
-		hint = hintTLS
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = ""
 	}

@@ -95,12 +95,8 @@ func reasonOf(err error) string {
 		return se.Reason
 	// Endpoint faults package wire refuses, in any client; a source's are
 	// in its *sources.Error above.
-	case errors.As(err, new(*wire.RedirectError)):
-		return sources.ReasonRedirect
-	case errors.As(err, new(*wire.TooLargeError)):
-		return sources.ReasonResponseTooLarge
-	case errors.As(err, new(*wire.TLSError)):
-		return sources.ReasonTLS
+	case wire.Reason(err) != "":
+		return wire.Reason(err)
 	case errors.As(err, &pe):
 		switch {
 		case pe.Throttled():

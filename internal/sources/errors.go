@@ -35,9 +35,9 @@ const (
 	ReasonUnreachable       = "unreachable"        // DNS or connect failure
 	ReasonTimeout           = "timeout"            // deadline exceeded
 	ReasonCanceled          = "canceled"           // context canceled (shutdown)
-	ReasonTLS               = "tls"                // certificate not trusted or wrong host
-	ReasonRedirect          = "redirect"           // redirected to another scheme, host or port, refused
-	ReasonResponseTooLarge  = "response_too_large" // answer body over the limit of its call
+	ReasonTLS               = wire.ReasonTLS       // certificate not trusted or wrong host
+	ReasonRedirect          = wire.ReasonRedirect  // redirected to another scheme, host or port, refused
+	ReasonResponseTooLarge  = wire.ReasonTooLarge  // answer body over the limit of its call
 	ReasonChallengeMismatch = "challenge_mismatch" // vault answered for another resource
 	ReasonWorldReadable     = "world_readable"     // secret file readable by every user
 	ReasonWritableByOthers  = "writable_by_others" // secret file its group or every user may write
@@ -125,17 +125,18 @@ func transportReason(err error) string {
 		dns              *net.DNSError
 		op               *net.OpError
 	)
+	if r := wire.Reason(err); r != "" {
+		return r
+	}
 	switch {
-	case errors.As(err, new(*wire.RedirectError)):
-		return ReasonRedirect
-	case errors.As(err, new(*wire.TooLargeError)):
-		return ReasonResponseTooLarge
 	case errors.Is(err, context.Canceled):
 		return ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalid),
 		errors.As(err, &verify), errors.As(err, &record):
+		// Not made a *wire.TLSError: a client without wire.CompleteBody,
+		// or TLS spoken to a server that does not speak it.
 		return ReasonTLS
 	case errors.As(err, &dns), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &op) && op.Op == "dial":

@@ -139,18 +139,33 @@ func refusal(req *http.Request, err error) error {
 	return err
 }
 
+// The reasons of this package's refusals, as rotation failures and metric
+// labels name them.
+const (
+	ReasonRedirect = "redirect"           // *RedirectError
+	ReasonTooLarge = "response_too_large" // *TooLargeError
+	ReasonTLS      = "tls"                // *TLSError
+)
+
+// Reason names the refusal err holds, "" if it holds none: every client's
+// classification starts here, so that one fault has one reason everywhere.
+func Reason(err error) string {
+	switch {
+	case errors.As(err, new(*RedirectError)):
+		return ReasonRedirect
+	case errors.As(err, new(*TooLargeError)):
+		return ReasonTooLarge
+	case errors.As(err, new(*TLSError)):
+		return ReasonTLS
+	}
+	return ""
+}
+
 // Final reports whether err is one of this package's refusals, a fault of
 // the endpoint that asking again does not mend, only an operator: a
 // redirect off its origin, a body over its limit, a certificate that does
 // not verify.
-func Final(err error) bool {
-	var (
-		redirect *RedirectError
-		large    *TooLargeError
-		tlsErr   *TLSError
-	)
-	return errors.As(err, &redirect) || errors.As(err, &large) || errors.As(err, &tlsErr)
-}
+func Final(err error) bool { return Reason(err) != "" }
 
 type refusalsKey struct{}
 
