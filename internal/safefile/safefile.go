@@ -82,12 +82,12 @@ func (e *Error) Fix() string {
 		}
 		parts = append(parts, c.class+"-"+rwx)
 	}
-	return "chmod " + strings.Join(parts, ",") + " " + shellQuote(e.Path)
+	return "chmod " + strings.Join(parts, ",") + " " + ShellQuote(e.Path)
 }
 
-// shellQuote quotes path for a shell when it needs it, so the command in a
+// ShellQuote quotes path for a shell when it needs it, so the command in a
 // message can be pasted as it is.
-func shellQuote(path string) string {
+func ShellQuote(path string) string {
 	if path != "" && strings.Trim(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@") == "" {
 		return path
 	}

@@ -54,7 +54,7 @@ func ReadFile(ctx context.Context, path string) (Value, error) {
 		return fail(ReasonWritableByOthers, "run "+se.Fix()+"; for a Kubernetes secret volume set defaultMode: 0400",
 			fmt.Errorf("mode %04o lets users other than the owner write it", se.Mode.Perm()))
 	default:
-		return fail(ReasonWorldReadable, fmt.Sprintf("run chmod 600 %s (for a Kubernetes secret volume set defaultMode: 0400)", path),
+		return fail(ReasonWorldReadable, fmt.Sprintf("run chmod 600 %s (for a Kubernetes secret volume set defaultMode: 0400)", safefile.ShellQuote(path)),
 			fmt.Errorf("mode %s lets every user read it", se.Mode.Perm()))
 	}
 	b = trimOneNewline(b)

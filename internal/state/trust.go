@@ -71,7 +71,7 @@ func checkTrusted(statePath, path string, isDir bool) error {
 	if int(st.Uid) != uid {
 		return &UntrustedError{Path: statePath, What: what,
 			Reason: fmt.Sprintf("is owned by uid %d, not by rotatord's user (uid %d)", st.Uid, uid),
-			Fix:    fmt.Sprintf("run chown %d %s, or point state_file into a directory of rotatord's user", uid, path)}
+			Fix:    fmt.Sprintf("run chown %d %s, or point state_file into a directory of rotatord's user", uid, safefile.ShellQuote(path))}
 	}
 	perm := fi.Mode().Perm()
 	var who string
@@ -85,7 +85,7 @@ func checkTrusted(statePath, path string, isDir bool) error {
 	}
 	return &UntrustedError{Path: statePath, What: what,
 		Reason: fmt.Sprintf("is writable by %s (mode %s)", who, fi.Mode()),
-		Fix:    "run chmod go-w " + path + ", or point state_file into a directory only rotatord's user can write"}
+		Fix:    "run chmod go-w " + safefile.ShellQuote(path) + ", or point state_file into a directory only rotatord's user can write"}
 }
 
 // removeOrphans deletes the temp files of Saves that a crash cut short.
