@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -36,9 +35,9 @@ func (d *Daemon) Listen() (*web.Server, error) {
 		Ready:         d.readyErr,
 		Logger:        d.log,
 	})
-	// web names the flag's file first ("web config file F: ..."); anything
-	// else is the bind of listen.
-	if err != nil && !strings.HasPrefix(err.Error(), "web config file ") {
+	// A web config error names the flag's file; anything else is the bind
+	// of listen.
+	if wce := (*web.ConfigError)(nil); err != nil && !errors.As(err, &wce) {
 		err = cfg.At(cfg.Lines.Listen, err)
 	}
 	return srv, err

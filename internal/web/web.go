@@ -66,7 +66,7 @@ func Listen(o Options) (*Server, error) {
 	}
 	logger := o.Logger
 	if err := validate(o.WebConfigFile); err != nil {
-		return nil, err
+		return nil, &ConfigError{Err: err}
 	}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -133,6 +133,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ConfigError is Listen's error for an unusable web config file, as
+// opposed to an address it cannot bind. Its text names the file.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // maxWebConfigSize bounds the web config file: a few users and TLS paths.
 const maxWebConfigSize = 1 << 20
