@@ -382,6 +382,7 @@ func faultRows() []faultRow {
 			only:   sqlOnly,
 			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true})),
 			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			logs:   []string{`response too large: 200 OK with a body over 4194304 bytes`},
 			atMost: 10 * time.Second,
 			check:  ftOneRequest(emulator.OpGetGateway),
 		},
@@ -390,6 +391,7 @@ func faultRows() []faultRow {
 			only:   sqlOnly,
 			inject: ftSmallChild(kvFault(emulator.Fault{Endless: true})),
 			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			logs:   []string{`response too large: 200 OK with a body over 262144 bytes`},
 			atMost: 10 * time.Second,
 		},
 		{
@@ -397,6 +399,7 @@ func faultRows() []faultRow {
 			only:   sqlOnly,
 			inject: ftSmallChild(entraFault(emulator.Fault{Endless: true})),
 			fails:  map[string]string{"sales-sql": "source:response_too_large"},
+			logs:   []string{`response too large: 200 OK with a body over 65536 bytes`},
 			atMost: 10 * time.Second,
 		},
 		{
@@ -405,6 +408,7 @@ func faultRows() []faultRow {
 			only:   sqlOnly,
 			inject: ftSmallChild(pbiFault(emulator.OpGetGateway, emulator.Fault{Endless: true, Status: 503})),
 			fails:  map[string]string{"sales-sql": "encrypt:response_too_large"},
+			logs:   []string{`response too large: 503 Service Unavailable with a body over 65536 bytes`},
 			atMost: 10 * time.Second,
 		},
 		{
