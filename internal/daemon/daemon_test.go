@@ -19,6 +19,7 @@ import (
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/testutil"
+	"github.com/rotatord/rotatord/internal/web"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,13 +64,7 @@ func demoClient(t *testing.T, dm *demo.Demo) *http.Client {
 func TestRunStopsCleanly(t *testing.T) {
 	var notified []string
 	d, dm := newDemoDaemon(t, Options{RotateAtStart: true, Notify: func(s string) { notified = append(notified, s) }})
-	srv, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, srv) }()
+	srv, cancel, done := startDaemon(t, d)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -161,13 +156,7 @@ func TestPlanWithoutStateDirectory(t *testing.T) {
 func TestFileWatchReloads(t *testing.T) {
 	var logs testutil.SyncBuffer
 	d, dm := newDemoDaemon(t, Options{ReloadPoll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	srv, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, srv) }()
+	_, cancel, done := startDaemon(t, d)
 	defer func() { cancel(); <-done }()
 
 	orig, err := os.ReadFile(dm.ConfigPath)
@@ -277,13 +266,7 @@ func TestRemovedWhileRotating(t *testing.T) {
 func TestPollRefusesNonRegular(t *testing.T) {
 	var logs testutil.SyncBuffer
 	d, dm := newDemoDaemon(t, Options{ReloadPoll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	srv, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, srv) }()
+	_, cancel, done := startDaemon(t, d)
 	defer func() { cancel(); <-done }()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -326,4 +309,18 @@ func TestPollRefusesNonRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "the good file to be loaded", 10*time.Second, func() bool { _, ok := d.datasource("public-feed-renamed"); return ok })
+}
+
+// startDaemon binds d's listener and runs d until cancel; done yields Run's
+// error.
+func startDaemon(t *testing.T, d *Daemon) (srv *web.Server, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	srv, err := d.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- d.Run(ctx, srv) }()
+	return srv, cancel, ch
 }

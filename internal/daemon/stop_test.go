@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -27,13 +26,7 @@ func TestStopTimeoutIsNoError(t *testing.T) {
 	parked := make(chan struct{})
 	// Every PATCH hangs until its request is cancelled.
 	dm.Stack.PowerBI.Faults().Inject(emulator.OpUpdateDatasource, emulator.Fault{Latency: time.Hour, OnHit: func() { once.Do(func() { close(parked) }) }})
-	srv, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, srv) }()
+	_, cancel, done := startDaemon(t, d)
 	select {
 	case <-parked:
 	case <-time.After(30 * time.Second):
