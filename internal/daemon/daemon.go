@@ -93,7 +93,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	case nil:
 		// One client for Power BI, Key Vault and Entra, keeping an idle
 		// connection per worker: bursts of rotations then reuse TLS sessions.
-		o.Transport = defaultClient(workers(cfg))
+		o.Transport = wire.NewClient(workers(cfg))
 	case *http.Client:
 		// A given client (the demo's, trusting the emulators) must refuse
 		// redirects off the host like the default one.

@@ -22,7 +22,7 @@ func TestClientsRefuseRedirectsAway(t *testing.T) {
 	srv := httptest.NewServer(http.RedirectHandler(other.URL, http.StatusTemporaryRedirect))
 	defer srv.Close()
 	d, _ := newDemoDaemon(t, Options{})
-	for name, tr := range map[string]policy.Transporter{"default": defaultClient(1), "given": d.o.Transport} {
+	for name, tr := range map[string]policy.Transporter{"default": wire.NewClient(1), "given": d.o.Transport} {
 		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ type Options struct {
 	APIURL        string                                 // default "https://api.powerbi.com/v1.0/myorg"; sovereign clouds set their own
 	Scope         string                                 // default "https://analysis.windows.net/powerbi/api/.default"
 	Credential    azcore.TokenCredential                 // required
-	Transport     policy.Transporter                     // nil → net/http's default, refusing redirects off the host (wire.KeepOrigin); tests pass an *http.Client trusting the emulator
+	Transport     policy.Transporter                     // nil → wire.NewClient's (TLS 1.2+, no redirect off the host); tests pass an *http.Client trusting the emulator
 	MaxRetries    int                                    // default 4 (negative: none); inside a tick its retry budget decides instead
 	RetryDelay    time.Duration                          // default 1s; exponential with jitter
 	MaxRetryDelay time.Duration                          // default 1m

@@ -52,8 +52,7 @@ func (e *TooLargeError) Error() string {
 // NonRetriable stops azcore's retry policy.
 func (*TooLargeError) NonRetriable() {}
 
-// LimitBodies returns next (nil: a KeepOrigin client of net/http's default
-// transport) with every response body bounded: at most limit bytes for a
+// LimitBodies returns next (nil: NewClient's) with every response body bounded: at most limit bytes for a
 // 2xx, MaxErrorBody for any other status. Reading past the bound fails with
 // a *TooLargeError, which CompleteBody returns unwrapped; the read also ends
 // when the request's context does (shutdown), as net/http ends it. It must
@@ -61,7 +60,7 @@ func (*TooLargeError) NonRetriable() {}
 // error body itself, before any policy of the client's sees it.
 func LimitBodies(next policy.Transporter, limit int64) policy.Transporter {
 	if next == nil {
-		next = KeepOrigin(&http.Client{})
+		next = NewClient(0)
 	}
 	return limitBodies{next: next, limit: limit}
 }
