@@ -193,12 +193,7 @@ func (s *Store) fileError(err error) error {
 	case errors.As(err, &pe) && pe.Path == s.path:
 		err = pe.Err
 	case errors.As(err, &se) && se.Path == s.path:
-		switch err = se.Err; err {
-		case safefile.ErrTooLarge:
-			err = fmt.Errorf("%w: over %s", err, safefile.FormatSize(se.Max))
-		case safefile.ErrNotRegular:
-			err = fmt.Errorf("%w (%s)", err, safefile.DescribeType(se.Mode))
-		}
+		return fmt.Errorf("state file %w", se) // "PATH: not a regular file (a device)"
 	}
 	return fmt.Errorf("state file %s: %w", s.path, err)
 }
