@@ -56,6 +56,7 @@ var badCases = map[string]string{
 	"users":               "email xor identifier, access, principal_type rules, duplicates",
 	"skip-unchanged":      "skip_unchanged needs a Key Vault source",
 	"prune":               "prune without users would remove everyone",
+	"rollback":            "rollback needs Key Vault secrets and verify; verify_every is 0 or at least 1m",
 	"multiple-errors":     "every problem is reported, sorted by line",
 }
 

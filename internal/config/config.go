@@ -93,9 +93,19 @@ type Datasource struct {
 	Retry               Retry
 	SkipUnchanged       bool // skip the PATCH when the Key Vault versions did not change; only set with a Key Vault source
 	Prune               bool // remove users the inventory does not declare
-	Source              Source
-	Users               []User
-	Line                int // line of the data source's list item, for messages
+	// Verify asks the service after every PATCH whether the gateway
+	// connects with the new credential.
+	Verify bool
+	// Rollback pushes the last verified Key Vault version again when the
+	// new credential is rejected; only set when every secret field is read
+	// from Key Vault, the one source with versions, and Verify is on.
+	Rollback bool
+	// VerifyEvery is how often run checks the credential between
+	// rotations; 0 is never.
+	VerifyEvery time.Duration
+	Source      Source
+	Users       []User
+	Line        int // line of the data source's list item, for messages
 }
 
 // EncryptMode is how a data source's credential is sent: the inventory's

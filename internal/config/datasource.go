@@ -152,6 +152,8 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 		p.errorf(local.skipUnchanged.line, "%s: needs a field read from Key Vault (a *_secret or secret key): skip_unchanged compares Key Vault versions", local.skipUnchanged.path)
 	}
 	ds.SkipUnchanged = pol.skipUnchanged.v && fromVault
+	ds.Verify, ds.VerifyEvery = pol.verify.v, pol.verifyEvery.v
+	p.checkRollback(&ds, local, pol, typeKnown)
 	// A prune without users would delete every user of the data source;
 	// that must never be the accident of an inherited default.
 	if ds.Prune && len(ds.Users) == 0 {
@@ -166,6 +168,42 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 		}
 	}
 	return ds, true
+}
+
+// checkRollback sets ds.Rollback. Like skip_unchanged, set on the data
+// source it must make sense; inherited from defaults it applies where it
+// can (Key Vault sources that verify), so that one defaults: fits a mixed
+// inventory.
+func (p *parser) checkRollback(ds *Datasource, local, pol policy, typeKnown bool) {
+	if !pol.rollback.v {
+		return
+	}
+	versioned := versionedSecrets(ds.Source, ds.CredentialType)
+	switch {
+	case local.rollback.set && !versioned && typeKnown:
+		p.errorf(local.rollback.line, "%s: needs every secret field read from Key Vault (a *_secret or secret key): a rollback pushes an earlier Key Vault version, and files, the environment and oauth_scope tokens keep none", local.rollback.path)
+	case local.rollback.set && !pol.verify.v:
+		p.errorf(local.rollback.line, "%s: rollback needs verify: true (verify is false, from %s): only a verification can tell that a new credential is rejected", local.rollback.path, origin(pol.verify))
+	}
+	ds.Rollback = versioned && pol.verify.v
+}
+
+// versionedSecrets reports whether every secret field of s (all but the
+// user name) is a Key Vault secret, and there is one: what a rollback can
+// fetch at an earlier version.
+func versionedSecrets(s Source, t credentials.Type) bool {
+	n := 0
+	for _, field := range t.Fields() {
+		if field == credentials.FieldUsername {
+			continue
+		}
+		r, ok := s.Fields.Get(field)
+		if !ok || r.Kind != RefKeyVault {
+			return false
+		}
+		n++
+	}
+	return n > 0 && s.OAuthScope == ""
 }
 
 func usesKeyVault(s Source) bool {

@@ -30,6 +30,7 @@ func stock(name, gateway, id string, t credentials.Type, encrypt EncryptMode, li
 		Schedule: "@every 24h", Jitter: 5 * time.Minute,
 		PrivacyLevel: "Organizational", EncryptedConnection: "Encrypted",
 		Retry:  Retry{Attempts: 5, InitialBackoff: 2 * time.Second, MaxBackoff: 2 * time.Minute},
+		Verify: true,
 		Source: src, Line: line,
 	}
 }
@@ -69,6 +70,23 @@ func TestLoadGood(t *testing.T) {
 				return stockConfig("testdata/good/minimal.yaml",
 					stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 3,
 						Source{Fields: fields("key", RefEnv, "LEDGER_KEY")}))
+			},
+		},
+		"verify, rollback and verify_every: defaults reach where they apply": {
+			path: "testdata/good/verify.yaml",
+			want: func() Config {
+				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 7,
+					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc", "password", RefKeyVault, "sales-sql-password")})
+				sales.Rollback, sales.VerifyEvery = true, time.Hour
+				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 13,
+					Source{Fields: fields("key", RefFile, "/run/k")})
+				quiet := stock("quiet", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Key, "gateway", 20,
+					Source{KeyVault: "main", Fields: fields("key", RefKeyVault, "quiet-key")})
+				quiet.Verify, quiet.VerifyEvery = false, 90*time.Minute
+				c := stockConfig("testdata/good/verify.yaml", sales, ledger, quiet)
+				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/"}
+				c.Lines = Lines{KeyVaults: map[string]int{"main": 2}}
+				return c
 			},
 		},
 		"anonymous with an App user and an empty source": {

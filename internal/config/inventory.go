@@ -102,6 +102,9 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 		if m, ok := p.mapping(e.val, e.path, e.key.Line, policyKeys...); ok {
 			base = p.policy(m).over(base)
 			p.checkRetry(base)
+			if base.rollback.v && !base.verify.v {
+				p.errorf(base.rollback.line, "%s: rollback needs verify: true (line %d): only a verification can tell that a new credential is rejected", base.rollback.path, base.verify.line)
+			}
 		}
 	}
 	e, ok := top.get("datasources")

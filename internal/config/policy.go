@@ -11,7 +11,7 @@ import (
 var (
 	// policyKeys are the keys defaults: holds; every one of them may also be
 	// set on a data source, which wins.
-	policyKeys      = []string{"schedule", "jitter", "privacy_level", "encrypted_connection", "retry", "skip_unchanged", "prune"}
+	policyKeys      = []string{"schedule", "jitter", "privacy_level", "encrypted_connection", "retry", "skip_unchanged", "prune", "verify", "rollback", "verify_every"}
 	retryKeys       = []string{"attempts", "initial_backoff", "max_backoff"}
 	privacyLevels   = []string{"None", "Public", "Organizational", "Private"}
 	connectionModes = []string{"Encrypted", "NotEncrypted"}
@@ -47,6 +47,9 @@ type policy struct {
 	maxBackoff          opt[time.Duration]
 	skipUnchanged       opt[bool]
 	prune               opt[bool]
+	verify              opt[bool]
+	rollback            opt[bool]
+	verifyEvery         opt[time.Duration]
 }
 
 func builtinPolicy() policy {
@@ -60,6 +63,9 @@ func builtinPolicy() policy {
 		maxBackoff:          opt[time.Duration]{v: scheduler.DefaultMaxBackoff, set: true},
 		skipUnchanged:       opt[bool]{set: true},
 		prune:               opt[bool]{set: true},
+		verify:              opt[bool]{v: true, set: true},
+		rollback:            opt[bool]{set: true},
+		verifyEvery:         opt[time.Duration]{set: true},
 	}
 }
 
@@ -75,6 +81,9 @@ func (p policy) over(base policy) policy {
 		maxBackoff:          p.maxBackoff.or(base.maxBackoff),
 		skipUnchanged:       p.skipUnchanged.or(base.skipUnchanged),
 		prune:               p.prune.or(base.prune),
+		verify:              p.verify.or(base.verify),
+		rollback:            p.rollback.or(base.rollback),
+		verifyEvery:         p.verifyEvery.or(base.verifyEvery),
 	}
 }
 
@@ -102,14 +111,19 @@ func (p *parser) policy(m mapping) policy {
 			pol.encryptedConnection = set(s, e)
 		}
 	}
-	if e, ok := m.get("skip_unchanged"); ok {
-		if b, ok := p.boolean(e); ok {
-			pol.skipUnchanged = set(b, e)
+	for _, b := range []struct {
+		key string
+		dst *opt[bool]
+	}{{"skip_unchanged", &pol.skipUnchanged}, {"prune", &pol.prune}, {"verify", &pol.verify}, {"rollback", &pol.rollback}} {
+		if e, ok := m.get(b.key); ok {
+			if v, ok := p.boolean(e); ok {
+				*b.dst = set(v, e)
+			}
 		}
 	}
-	if e, ok := m.get("prune"); ok {
-		if b, ok := p.boolean(e); ok {
-			pol.prune = set(b, e)
+	if e, ok := m.get("verify_every"); ok {
+		if d, ok := p.verifyEvery(e); ok {
+			pol.verifyEvery = set(d, e)
 		}
 	}
 	if e, ok := m.get("retry"); ok {
@@ -159,6 +173,21 @@ func origin[T any](o opt[T]) string {
 		return "built-in default"
 	}
 	return fmt.Sprintf("%s, line %d", o.path, o.line)
+}
+
+// MinVerifyEvery is the shortest verify_every: a status check makes the
+// gateway open a connection to the database, which is not to be hammered.
+const MinVerifyEvery = time.Minute
+
+// verifyEvery reads verify_every: 0 turns the watch off (to override a
+// default), anything else must be at least MinVerifyEvery.
+func (p *parser) verifyEvery(e entry) (time.Duration, bool) {
+	d, ok := p.duration(e, 0)
+	if ok && d != 0 && d < MinVerifyEvery {
+		p.errorf(e.val.Line, "%s: must be 0 (off) or at least %s, got %s", e.path, MinVerifyEvery, d)
+		return 0, false
+	}
+	return d, ok
 }
 
 // schedule accepts what the scheduler's cron parser accepts. @every needs
