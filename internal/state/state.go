@@ -42,6 +42,13 @@ type Datasource struct {
 	SourceVersion   string    `json:",omitempty"` // the Key Vault version last pushed
 	ExpiresAt       time.Time // when the secret or token pushed expires; zero if never
 	CredentialSetAt time.Time // when the credential now in Power BI was set
+	// LastVerify is when the service last said whether the credential in
+	// Power BI connects (zero: never asked); Verified is what it said.
+	LastVerify time.Time
+	Verified   bool `json:",omitempty"`
+	// VerifiedVersion is the Key Vault version last pushed and verified to
+	// connect: what a rollback pushes again.
+	VerifiedVersion string `json:",omitempty"`
 }
 
 // File is the on-disk document.
@@ -375,7 +382,7 @@ func writeAtomic(path string, recs []record) (err error) {
 
 // times are the record's time fields, for the code that treats them all alike.
 func (d *Datasource) times() []*time.Time {
-	return []*time.Time{&d.LastSuccess, &d.LastAttempt, &d.ExpiresAt, &d.CredentialSetAt}
+	return []*time.Time{&d.LastSuccess, &d.LastAttempt, &d.ExpiresAt, &d.CredentialSetAt, &d.LastVerify}
 }
 
 // normalize makes a record look as it will after a Save and Open.

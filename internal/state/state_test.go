@@ -48,7 +48,8 @@ func TestRoundTrip(t *testing.T) {
 	s := open(t, path)
 	s.Update("sales-sql", func(d *state.Datasource) {
 		d.LastAttempt, d.LastSuccess, d.CredentialSetAt = setAt, setAt, setAt
-		d.SourceVersion = "8f1c2a"
+		d.SourceVersion, d.VerifiedVersion = "8f1c2a", "77e0b4"
+		d.LastVerify, d.Verified = setAt, true
 	})
 	s.Update("lake-oauth", func(d *state.Datasource) {
 		d.LastAttempt = setAt.Add(time.Hour)
@@ -63,6 +64,7 @@ func TestRoundTrip(t *testing.T) {
 		"sales-sql": {
 			LastAttempt: time.Date(2026, 3, 10, 3, 0, 1, 0, time.UTC), LastSuccess: time.Date(2026, 3, 10, 3, 0, 1, 0, time.UTC),
 			CredentialSetAt: time.Date(2026, 3, 10, 3, 0, 1, 0, time.UTC), SourceVersion: "8f1c2a",
+			LastVerify: time.Date(2026, 3, 10, 3, 0, 1, 0, time.UTC), Verified: true, VerifiedVersion: "77e0b4",
 		},
 		"lake-oauth": {
 			LastAttempt: time.Date(2026, 3, 10, 4, 0, 1, 0, time.UTC), ExpiresAt: time.Date(2026, 3, 10, 5, 0, 1, 0, time.UTC),
