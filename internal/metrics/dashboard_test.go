@@ -202,6 +202,7 @@ func servedNames(t *testing.T) map[string]bool {
 	*states = []DatasourceState{{
 		Name: "a", LastSuccess: testNow, CredentialSetAt: testNow.Add(-time.Hour),
 		ExpiresAt: testNow.Add(time.Hour), NextRotation: testNow.Add(time.Hour), UsersDrift: 1,
+		LastVerify: testNow, Verified: true,
 	}}
 	enc.segments = 1
 	exercise(m)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,9 +20,21 @@ const namespace = "rotatord"
 // which metrics does not import: it reads state, it never drives
 // rotations), in pipeline order. Any other value is counted as
 // stageOther, so that a caller's typo cannot mint a new series.
-var stages = [...]string{"source", "encrypt", "patch", "users"}
+var stages = [...]string{"source", "encrypt", "patch", "verify", "users"}
 
 const stageOther = "other"
+
+// rollbackResults are the result label values of rotatord_rollbacks_total.
+// Any other value is counted as rollbackFailed: a result nobody expected is
+// no rollback that can be trusted to have worked.
+var rollbackResults = [...]string{
+	"restored",    // the previous version verified and is back in Power BI
+	"rejected",    // the previous version was rejected too; the newest was pushed again
+	"failed",      // a fetch or PATCH failed, or the check was inconclusive
+	"unavailable", // no previous verified version is recorded, or the source has no versions
+}
+
+const rollbackFailed = "failed"
 
 // Options configures New. Registerer is required; the rest have defaults.
 type Options struct {
@@ -46,6 +59,7 @@ type Metrics struct {
 	failures     *prometheus.CounterVec
 	durations    *prometheus.HistogramVec
 	requests     *prometheus.CounterVec
+	rollbacks    *prometheus.CounterVec
 	reloadOK     prometheus.Gauge
 	reloadOKTime prometheus.Gauge
 }
@@ -66,14 +80,14 @@ func New(o Options) (*Metrics, error) {
 			Namespace: namespace,
 			Name:      "rotation_failures_total",
 			Help: "Failed rotations by the stage that failed and a short reason. Cardinality: datasource " +
-				"(one per inventory entry) × stage (5: source, encrypt, patch, users, other) × " +
+				"(one per inventory entry) × stage (6: source, encrypt, patch, verify, users, other) × " +
 				"reason (a small fixed set of snake_case words; anything else is counted as other).",
 		}, []string{"datasource", "stage", "reason"}),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "rotation_duration_seconds",
 			Help: "Time spent in each stage of a rotation, retries included. Cardinality: " +
-				"stage (5: source, encrypt, patch, users, other).",
+				"stage (6: source, encrypt, patch, verify, users, other).",
 			// From a cached-key encryption (milliseconds) to a PATCH that waited
 			// out several 429 Retry-After rounds (minutes).
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
@@ -84,6 +98,12 @@ func New(o Options) (*Metrics, error) {
 			Help: "Power BI REST requests by operation and HTTP status. Cardinality: operation " +
 				"(a fixed set of API calls) × code (HTTP status codes seen, or error when no response came back).",
 		}, []string{"operation", "code"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "rollbacks_total",
+			Help: "Rollbacks to the previous verified Key Vault version after a rejected credential, by outcome. " +
+				"Cardinality: datasource (one per inventory entry) × result (4: restored, rejected, failed, unavailable).",
+		}, []string{"datasource", "result"}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace,
 			Name:      "config_last_reload_success",
@@ -109,7 +129,7 @@ func New(o Options) (*Metrics, error) {
 	buildInfo.Set(1)
 
 	cs := []prometheus.Collector{
-		m.rotations, m.failures, m.durations, m.requests, m.reloadOK, m.reloadOKTime, buildInfo,
+		m.rotations, m.failures, m.durations, m.requests, m.rollbacks, m.reloadOK, m.reloadOKTime, buildInfo,
 		newStateCollector(m.now, o.States, o.Encrypt),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -141,7 +161,7 @@ func (m *Metrics) RotationDone(datasource, credentialType string, ok bool) {
 }
 
 // RotationFailed counts a failure of datasource at stage (source, encrypt,
-// patch, users; anything else is counted as other). reason should be a
+// patch, verify, users; anything else is counted as other). reason should be a
 // short stable snake_case word (e.g. "forbidden", "throttled"); anything not
 // matching [a-z0-9_]{1,40} is counted as "other" so that an error message can
 // never become a label value.
@@ -167,6 +187,20 @@ func (m *Metrics) PowerBIRequest(operation string, code int) {
 	m.requests.WithLabelValues(boundedName(operation), label).Inc()
 }
 
+// RollbackDone counts a rollback of datasource after its new credential was
+// rejected. result is "restored" (the previous version verified and is back),
+// "rejected" (the previous version was rejected too, so the newest was pushed
+// again), "failed" (a fetch or PATCH failed, or the check was inconclusive) or
+// "unavailable" (no previous verified version, or a source without
+// versions); anything else is counted as "failed". The series are not
+// declared at zero: rollbacks are rare, and an absent series means none.
+func (m *Metrics) RollbackDone(datasource, result string) {
+	if !slices.Contains(rollbackResults[:], result) {
+		result = rollbackFailed
+	}
+	m.rollbacks.WithLabelValues(datasource, result).Inc()
+}
+
 // ConfigReloaded records the outcome of a configuration load or reload. The
 // daemon calls it after the first load too, so that the gauge starts at 1.
 func (m *Metrics) ConfigReloaded(ok bool) {
@@ -184,13 +218,12 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 func (m *Metrics) Forget(datasource string) {
 	m.rotations.forget(datasource)
 	m.failures.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
+	m.rollbacks.DeletePartialMatch(prometheus.Labels{"datasource": datasource})
 }
 
 func knownStage(s string) string {
-	for _, k := range stages {
-		if s == k {
-			return s
-		}
+	if slices.Contains(stages[:], s) {
+		return s
 	}
 	return stageOther
 }

@@ -74,12 +74,14 @@ rotatord_rotations_total{credential_type="OAuth2",datasource="lake-oauth",result
 				m.RotationFailed("sales-sql", "source", strings.Repeat("x", 41))          // too long
 				m.RotationFailed("sales-sql", "decrypt", "forbidden")                     // unknown stage
 				m.RotationFailed("ledger-key", "encrypt", "key_too_small")
+				m.RotationFailed("ledger-key", "verify", "rejected")
 			},
 			name: "rotatord_rotation_failures_total",
 			want: `
-# HELP rotatord_rotation_failures_total Failed rotations by the stage that failed and a short reason. Cardinality: datasource (one per inventory entry) × stage (5: source, encrypt, patch, users, other) × reason (a small fixed set of snake_case words; anything else is counted as other).
+# HELP rotatord_rotation_failures_total Failed rotations by the stage that failed and a short reason. Cardinality: datasource (one per inventory entry) × stage (6: source, encrypt, patch, verify, users, other) × reason (a small fixed set of snake_case words; anything else is counted as other).
 # TYPE rotatord_rotation_failures_total counter
 rotatord_rotation_failures_total{datasource="ledger-key",reason="key_too_small",stage="encrypt"} 1
+rotatord_rotation_failures_total{datasource="ledger-key",reason="rejected",stage="verify"} 1
 rotatord_rotation_failures_total{datasource="sales-sql",reason="forbidden",stage="other"} 1
 rotatord_rotation_failures_total{datasource="sales-sql",reason="other",stage="patch"} 1
 rotatord_rotation_failures_total{datasource="sales-sql",reason="other",stage="source"} 1
@@ -93,7 +95,7 @@ rotatord_rotation_failures_total{datasource="sales-sql",reason="throttled",stage
 			},
 			name: "rotatord_rotation_duration_seconds",
 			want: `
-# HELP rotatord_rotation_duration_seconds Time spent in each stage of a rotation, retries included. Cardinality: stage (5: source, encrypt, patch, users, other).
+# HELP rotatord_rotation_duration_seconds Time spent in each stage of a rotation, retries included. Cardinality: stage (6: source, encrypt, patch, verify, users, other).
 # TYPE rotatord_rotation_duration_seconds histogram
 rotatord_rotation_duration_seconds_bucket{stage="encrypt",le="0.005"} 0
 rotatord_rotation_duration_seconds_bucket{stage="encrypt",le="0.01"} 0
@@ -134,6 +136,26 @@ rotatord_powerbi_requests_total{code="200",operation="update_datasource"} 1
 rotatord_powerbi_requests_total{code="404",operation="other"} 1
 rotatord_powerbi_requests_total{code="429",operation="update_datasource"} 2
 rotatord_powerbi_requests_total{code="error",operation="get_gateway"} 2
+`,
+		},
+		"rollbacks by result, unknown results counted as failed": {
+			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
+				m.RollbackDone("sales-sql", "restored")
+				m.RollbackDone("sales-sql", "restored")
+				m.RollbackDone("sales-sql", "rejected")
+				m.RollbackDone("ledger-key", "unavailable")
+				m.RollbackDone("ledger-key", "failed")
+				m.RollbackDone("ledger-key", "PATCH returned 500") // not a result
+				m.RollbackDone("ledger-key", "")
+			},
+			name: "rotatord_rollbacks_total",
+			want: `
+# HELP rotatord_rollbacks_total Rollbacks to the previous verified Key Vault version after a rejected credential, by outcome. Cardinality: datasource (one per inventory entry) × result (4: restored, rejected, failed, unavailable).
+# TYPE rotatord_rollbacks_total counter
+rotatord_rollbacks_total{datasource="ledger-key",result="failed"} 3
+rotatord_rollbacks_total{datasource="ledger-key",result="unavailable"} 1
+rotatord_rollbacks_total{datasource="sales-sql",result="rejected"} 1
+rotatord_rollbacks_total{datasource="sales-sql",result="restored"} 2
 `,
 		},
 		"config reload success stamps the injected clock": {
@@ -233,6 +255,39 @@ rotatord_datasource_users_drift{datasource="ledger-key"} 0
 rotatord_datasource_users_drift{datasource="sales-sql"} 3
 `,
 		},
+		"credential verified, absent before the first check": {
+			act: func(_ *Metrics, s *[]DatasourceState, _ *fakeEncrypt) {
+				*s = []DatasourceState{
+					{Name: "sales-sql", LastVerify: testNow, Verified: true},
+					{Name: "ledger-key", LastVerify: testNow, Verified: false},
+					{Name: "never-checked", Verified: true}, // no LastVerify: no check yet
+					{Name: "unchecked"},
+				}
+			},
+			name: "rotatord_credential_verified",
+			want: `
+# HELP rotatord_credential_verified 1 if the last status check connected with the credential now in Power BI, 0 if it did not; absent until one is conclusive. Cardinality: datasource (one per inventory entry).
+# TYPE rotatord_credential_verified gauge
+rotatord_credential_verified{datasource="ledger-key"} 0
+rotatord_credential_verified{datasource="sales-sql"} 1
+`,
+		},
+		"last verify omitted while zero": {
+			act: func(_ *Metrics, s *[]DatasourceState, _ *fakeEncrypt) {
+				*s = []DatasourceState{
+					{Name: "sales-sql", LastVerify: testNow.Add(-time.Minute), Verified: true},
+					{Name: "ledger-key", LastVerify: testNow, Verified: false},
+					{Name: "unchecked"},
+				}
+			},
+			name: "rotatord_last_verify_timestamp_seconds",
+			want: `
+# HELP rotatord_last_verify_timestamp_seconds Unix time of the last conclusive status check; absent until one. Cardinality: datasource (one per inventory entry).
+# TYPE rotatord_last_verify_timestamp_seconds gauge
+rotatord_last_verify_timestamp_seconds{datasource="ledger-key"} 1.735787045e+09
+rotatord_last_verify_timestamp_seconds{datasource="sales-sql"} 1.735786985e+09
+`,
+		},
 		"encrypt segments": {
 			act:  func(_ *Metrics, _ *[]DatasourceState, e *fakeEncrypt) { e.segments = 42 },
 			name: "rotatord_encrypt_segments_total",
@@ -295,6 +350,9 @@ func TestForgetRemovesCounterSeries(t *testing.T) {
 	m.RotationDone("gone", "Key", false)
 	m.RotationFailed("gone", "patch", "forbidden")
 	m.RotationFailed("sales-sql", "users", "not_found")
+	m.RotationFailed("gone", "verify", "rejected")
+	m.RollbackDone("gone", "restored")
+	m.RollbackDone("sales-sql", "unavailable")
 
 	m.Forget("gone")
 
@@ -303,12 +361,15 @@ func TestForgetRemovesCounterSeries(t *testing.T) {
 # TYPE rotatord_rotations_total counter
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="failure"} 0
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="success"} 1
-# HELP rotatord_rotation_failures_total Failed rotations by the stage that failed and a short reason. Cardinality: datasource (one per inventory entry) × stage (5: source, encrypt, patch, users, other) × reason (a small fixed set of snake_case words; anything else is counted as other).
+# HELP rotatord_rotation_failures_total Failed rotations by the stage that failed and a short reason. Cardinality: datasource (one per inventory entry) × stage (6: source, encrypt, patch, verify, users, other) × reason (a small fixed set of snake_case words; anything else is counted as other).
 # TYPE rotatord_rotation_failures_total counter
 rotatord_rotation_failures_total{datasource="sales-sql",reason="not_found",stage="users"} 1
+# HELP rotatord_rollbacks_total Rollbacks to the previous verified Key Vault version after a rejected credential, by outcome. Cardinality: datasource (one per inventory entry) × result (4: restored, rejected, failed, unavailable).
+# TYPE rotatord_rollbacks_total counter
+rotatord_rollbacks_total{datasource="sales-sql",result="unavailable"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"rotatord_rotations_total", "rotatord_rotation_failures_total"); err != nil {
+		"rotatord_rotations_total", "rotatord_rotation_failures_total", "rotatord_rollbacks_total"); err != nil {
 		t.Error(err)
 	}
 }
@@ -326,6 +387,10 @@ rotatord_rotations_total{credential_type="Key",datasource="ledger-key",result="s
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rotatord_rotations_total"); err != nil {
 		t.Error(err)
+	}
+	// A rollback is rare: absent means none, so Declare leaves it out.
+	if n := countSeries(t, reg, "rotatord_rollbacks_total"); n != 0 {
+		t.Errorf("rotatord_rollbacks_total: %d series after Declare, want 0", n)
 	}
 }
 
@@ -357,10 +422,11 @@ func TestLint(t *testing.T) {
 	m, _, states, _ := newTest(t)
 	*states = []DatasourceState{{
 		Name: "sales-sql", LastSuccess: testNow, CredentialSetAt: testNow, ExpiresAt: testNow, NextRotation: testNow,
+		LastVerify: testNow, Verified: true,
 	}}
 	exercise(m)
 	for _, c := range []prometheus.Collector{
-		m.rotations, m.failures, m.durations, m.requests, m.reloadOK, m.reloadOKTime,
+		m.rotations, m.failures, m.durations, m.requests, m.rollbacks, m.reloadOK, m.reloadOKTime,
 		newStateCollector(m.now, func() []DatasourceState { return *states }, fakeEncrypt{}),
 	} {
 		problems, err := testutil.CollectAndLint(c)
@@ -392,6 +458,7 @@ func exercise(m *Metrics) {
 	m.RotationFailed("sales-sql", "patch", "throttled")
 	m.ObserveStage("source", time.Second)
 	m.PowerBIRequest("update_datasource", 429)
+	m.RollbackDone("sales-sql", "restored")
 	m.ConfigReloaded(true)
 }
 

@@ -16,6 +16,8 @@ type DatasourceState struct {
 	ExpiresAt       time.Time // OAuth2 token or Key Vault secret expiry
 	NextRotation    time.Time // when the scheduler will rotate next
 	UsersDrift      int       // users that differ from the inventory
+	LastVerify      time.Time // when the last conclusive status check ran
+	Verified        bool      // whether that check connected; meaningless while LastVerify is zero
 }
 
 // StateFunc returns the current state of every data source in the inventory.
@@ -37,6 +39,7 @@ type stateCollector struct {
 	encrypt EncryptStats
 
 	lastSuccess, credentialAge, tokenExpiry, nextRotation, usersDrift *prometheus.Desc
+	verified, lastVerify                                              *prometheus.Desc
 	segments, queueLength                                             *prometheus.Desc
 }
 
@@ -57,6 +60,11 @@ func newStateCollector(now func() time.Time, states StateFunc, encrypt EncryptSt
 			"Unix time of the next scheduled rotation."+perDatasource, ds, nil),
 		usersDrift: prometheus.NewDesc("rotatord_datasource_users_drift",
 			"Data source users that differ from the inventory."+perDatasource, ds, nil),
+		verified: prometheus.NewDesc("rotatord_credential_verified",
+			"1 if the last status check connected with the credential now in Power BI, 0 if it did not; "+
+				"absent until one is conclusive."+perDatasource, ds, nil),
+		lastVerify: prometheus.NewDesc("rotatord_last_verify_timestamp_seconds",
+			"Unix time of the last conclusive status check; absent until one."+perDatasource, ds, nil),
 		segments: prometheus.NewDesc("rotatord_encrypt_segments_total",
 			"RSA segments encrypted with gateway keys since start. No labels.", nil, nil),
 		queueLength: prometheus.NewDesc("rotatord_encrypt_queue_length",
@@ -66,7 +74,8 @@ func newStateCollector(now func() time.Time, states StateFunc, encrypt EncryptSt
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.lastSuccess, c.credentialAge, c.tokenExpiry, c.nextRotation, c.usersDrift, c.segments, c.queueLength,
+		c.lastSuccess, c.credentialAge, c.tokenExpiry, c.nextRotation, c.usersDrift, c.verified, c.lastVerify,
+		c.segments, c.queueLength,
 	} {
 		ch <- d
 	}
@@ -96,6 +105,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.credentialAge, prometheus.GaugeValue, age.Seconds(), s.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(c.usersDrift, prometheus.GaugeValue, float64(s.UsersDrift), s.Name)
+		if !s.LastVerify.IsZero() {
+			// Before the first conclusive check Verified is only a zero value:
+			// exporting it as 0 would fire RotatordCredentialRejected.
+			verified := 0.0
+			if s.Verified {
+				verified = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.verified, prometheus.GaugeValue, verified, s.Name)
+			timestamp(c.lastVerify, s.LastVerify)
+		}
 	}
 }
 
