@@ -75,7 +75,7 @@ jq -e '[.. | objects | select(has("targets")) | .targets[] | .datasource.uid == 
 # Every panel query must be valid PromQL: wrap them as recording rules (YAML is a superset of JSON).
 jq '{groups: [{name: "dashboard", rules: [[.. | objects | select(has("targets")) | .targets[].expr]
 	| to_entries[] | {record: "dashboard_query_\(.key)",
-	expr: (.value | gsub("\\$__rate_interval"; "5m") | gsub("\\$\\{?[a-z_]+\\}?"; ".*"))}]}]}' "$d" >"$tmp/dashboard-rules.yaml"
+	expr: (.value | gsub("\\$__rate_interval"; "5m") | gsub("\\$__range"; "1d") | gsub("\\$\\{?[a-z_]+\\}?"; ".*"))}]}]}' "$d" >"$tmp/dashboard-rules.yaml"
 promtool check rules "$tmp/dashboard-rules.yaml"
 
 step "systemd: verify and security"
