@@ -347,3 +347,21 @@ func TestInventoryCommandFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoFailValues: -h lists every -fail value, and any other is a usage
+// error that names them before the demo starts anything.
+func TestDemoFailValues(t *testing.T) {
+	_, _, help := run(t, "", "demo", "-h")
+	for _, v := range []string{"sales-sql", "ledger-key", "blob-sas", "rejected"} {
+		if !strings.Contains(help, v) {
+			t.Errorf("-h does not name -fail %s:\n%s", v, help)
+		}
+	}
+	for _, bad := range []string{"bogus", "Rejected", "lake-oauth"} {
+		code, stdout, stderr := run(t, "", "demo", "-fail", bad)
+		want := "rotatord demo: -fail \"" + bad + "\": want sales-sql, ledger-key, blob-sas or rejected\n"
+		if code != ExitUsage || stdout != "" || stderr != want {
+			t.Errorf("-fail %s: exit %d, stdout %q, stderr %q; want %d and %q", bad, code, stdout, stderr, ExitUsage, want)
+		}
+	}
+}

@@ -19,15 +19,16 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 		more: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:9464", "metrics and health `ADDR`")
 			fs.StringVar(&dir, "dir", "", "`DIR` for the demo inventory, secrets and state (default: a new temporary directory)")
-			fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing")
+			fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing;\n"+
+				"or rejected: sales-sql's database refuses every new password, so verification fails")
 		}}.parse(env, args)
 	if !ok {
 		return code
 	}
 	switch fail {
-	case "", "sales-sql", "ledger-key", "blob-sas":
+	case "", "sales-sql", "ledger-key", "blob-sas", demo.FailRejected:
 	default:
-		fmt.Fprintf(env.Stderr, "rotatord demo: -fail %q: want sales-sql, ledger-key or blob-sas\n", fail)
+		fmt.Fprintf(env.Stderr, "rotatord demo: -fail %q: want sales-sql, ledger-key, blob-sas or rejected\n", fail)
 		return ExitUsage
 	}
 	if dir != "" {

@@ -49,10 +49,20 @@ const SASEnv = "ROTATORD_DEMO_SAS"
 type Options struct {
 	Dir    string // where the inventory, secrets and state go
 	Listen string // metrics listener
-	// Fail names a data source whose secret is removed from Key Vault (or
-	// file), so that its rotations fail: to see alerts and failure metrics.
+	// Fail, to see alerts and failure metrics, is one of:
+	//   - sales-sql, ledger-key or blob-sas: that data source's secret is
+	//     missing from Key Vault (or its file, or the environment), so its
+	//     rotations fail to fetch;
+	//   - FailRejected: sales-sql's database accepts svc_powerbi with a
+	//     random password other than Key Vault's, so every rotation of it
+	//     pushes fine and is then rejected by verification (and, with its
+	//     rollback: true, rolled back when there is a verified version).
 	Fail string
 }
+
+// FailRejected is the Options.Fail that makes sales-sql's database refuse
+// every credential rotatord pushes.
+const FailRejected = "rejected"
 
 // Demo is a seeded emulator stack and the inventory that points at it.
 type Demo struct {
@@ -101,6 +111,13 @@ func (d *Demo) seed(o Options) error {
 			add = st.PowerBI.AddCloudDatasource
 		}
 		if err := add(e.Gateway, e.ID, e.Type); err != nil {
+			return err
+		}
+	}
+	if o.Fail == FailRejected {
+		// The database's password changed behind Key Vault's back.
+		accept := map[string]string{"username": "svc_powerbi", "password": secretText()}
+		if err := st.PowerBI.SetBackend(Gateway2048, Catalog()[0].ID, accept); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,7 @@ const (
 	OpGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
 	OpAddDatasourceUser    = "Gateways_AddDatasourceUser"
 	OpDeleteDatasourceUser = "Gateways_DeleteDatasourceUser"
+	OpGetDatasourceStatus  = "Gateways_GetDatasourceStatus"
 )
 
 // Error codes the Power BI emulator answers with. Power BI documents none for
@@ -37,6 +38,8 @@ const (
 	CodeDecryptionFailed           = "DM_GWPipeline_Gateway_CredentialsDecryptionFailed"
 	CodeCredentialTypeMismatch     = "DM_GWPipeline_Gateway_CredentialTypeMismatch"
 	CodeInvalidCredentials         = "DM_GWPipeline_Gateway_InvalidConnectionCredentials"
+	CodeGatewayUnreachable         = "DM_GWPipeline_Client_GatewayUnreachable"
+	CodeDataSourceAccessError      = "DM_GWPipeline_Gateway_DataSourceAccessError"
 	CodeInvalidEncryptionAlgo      = "DMTS_InvalidEncryptionAlgorithmError"
 	CodeEntityNotFound             = "DMTS_EntityNotFoundError"
 	CodeInvalidRequest             = "InvalidRequest"
@@ -66,9 +69,11 @@ type PowerBIOptions struct {
 // PowerBI emulates the gateway part of the Power BI REST API under
 // /v1.0/myorg: it holds gateways with their private keys, decrypts the
 // credentials PATCHed to their data sources like a gateway does, and keeps
-// the data sources' users. Request bodies are validated against the
-// swagger definitions embedded from swagger/gateways.json. It is safe for
-// concurrent use.
+// the data sources' users. Get Datasource Status tries the stored
+// credential against a backend per data source (SetBackend,
+// SetBackendReachable, SetGatewayOnline). Request bodies are validated
+// against the swagger definitions embedded from swagger/gateways.json. It
+// is safe for concurrent use.
 type PowerBI struct {
 	authorize func(*http.Request) error
 	log       *slog.Logger
@@ -86,9 +91,10 @@ type PowerBI struct {
 }
 
 type pbiGateway struct {
-	id   string
-	bits int
-	key  *rsa.PrivateKey
+	id      string
+	bits    int
+	key     *rsa.PrivateKey
+	offline bool // SetGatewayOnline(false): status checks cannot reach it
 }
 
 type pbiKey struct{ gateway, datasource string } // lower-case ids
@@ -99,6 +105,11 @@ type pbiDatasource struct {
 	credentialType string
 	history        []Received
 	users          []User
+	// The database behind the data source, for the status check: accept
+	// is the credential fields it takes (nil: whatever was pushed last),
+	// unreachable that the gateway cannot connect to it at all.
+	accept      map[string]string
+	unreachable bool
 }
 
 // Received is a credential the emulator accepted, as a gateway would hold it.

@@ -76,6 +76,8 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveAddUser(sw, r, rt)
 	case OpDeleteDatasourceUser:
 		p.serveDeleteUser(sw, rt)
+	case OpGetDatasourceStatus:
+		p.serveStatus(sw, rt)
 	}
 }
 
@@ -114,6 +116,9 @@ func routePowerBI(r *http.Request) pbiRoute {
 	case len(seg) == 5 && seg[2] == "datasources" && seg[4] == "users":
 		rt.gatewayID, rt.dsID = seg[1], seg[3]
 		ops = map[string]string{http.MethodGet: OpGetDatasourceUsers, http.MethodPost: OpAddDatasourceUser}
+	case len(seg) == 5 && seg[2] == "datasources" && seg[4] == "status":
+		rt.gatewayID, rt.dsID = seg[1], seg[3]
+		ops = map[string]string{http.MethodGet: OpGetDatasourceStatus}
 	case len(seg) == 6 && seg[2] == "datasources" && seg[4] == "users":
 		rt.gatewayID, rt.dsID, rt.user = seg[1], seg[3], seg[5]
 		ops = map[string]string{http.MethodDelete: OpDeleteDatasourceUser}
@@ -362,12 +367,12 @@ func pbiError(w http.ResponseWriter, status int, code, message string) {
 	body := pbiErrorBody{Error: pbiErrorInner{Code: code, Message: message,
 		PBI: pbiErrorPBI{Code: code, Parameters: map[string]string{}, Details: []pbiErrorDetail{}, ExceptionCulprit: 1}}}
 	if message != "" {
-		var d pbiErrorDetail
-		d.Code = "DM_ErrorDetailNameCode_UnderlyingErrorMessage"
-		d.Detail.Type = 1
-		d.Detail.Value = message
-		body.Error.PBI.Details = append(body.Error.PBI.Details, d)
+		body.Error.PBI.Details = append(body.Error.PBI.Details, errorDetail("DM_ErrorDetailNameCode_UnderlyingErrorMessage", message))
 	}
+	writePBIError(w, status, body)
+}
+
+func writePBIError(w http.ResponseWriter, status int, body pbiErrorBody) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)

@@ -31,6 +31,7 @@ var operations = []string{
 	"Gateways_GetDatasourceUsers",
 	"Gateways_AddDatasourceUser",
 	"Gateways_DeleteDatasourceUser",
+	"Gateways_GetDatasourceStatus",
 }
 
 func main() {
