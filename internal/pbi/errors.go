@@ -271,6 +271,11 @@ func responseError(ctx context.Context, op string, resp *http.Response, body []b
 		if e.Code == "" {
 			e.Code = cleanCode(eb.Error.PBI.Code)
 		}
+		// A code is no place for a secret, but an echoing service could put
+		// one there, and an identifier-like password passes cleanCode.
+		if secret.Leaks(ctx, e.Code) {
+			e.Code = ""
+		}
 		msg := eb.Error.Message
 		if msg == "" {
 			msg = eb.Message

@@ -247,6 +247,7 @@ func FuzzStatusError(f *testing.F) {
 	f.Add(statusBody(accessError, "UnderlyingNativeErrorCode", "53", "UnderlyingErrorMessage", networkMessage))
 	f.Add(`{"error":{"code":"DM_GWPipeline_Client_GatewayUnreachable","pbi.error":{"details":{}}}}`)
 	f.Add(`{"error":{"pbi.error":{"details":[{"code":"DM_ErrorDetailNameCode_UnderlyingErrorMessage","detail":{"value":"topsecret-value-1"}}]}}}`)
+	f.Add(`{"error":{"code":"topsecret-value-1","pbi.error":{"details":[{"code":"DM_ErrorDetailNameCode_UnderlyingNativeErrorCode","detail":{"value":"topsecret-value-1"}}]}}}`)
 	const password = "topsecret-value-1"
 	ctx := secret.WithValues(context.Background(), secret.FromString(password))
 	f.Fuzz(func(t *testing.T, body string) {
