@@ -130,8 +130,9 @@ func New(o Options) (*Client, error) {
 			attemptPolicy{}, // after the bearer policy: sees each request that goes on the wire
 			// Below attemptPolicy, so that an attempt whose 200 came without
 			// its body counts as a transport failure (code 0). Only GETs
-			// answer with a document; writes answer with an empty 200.
-			wire.CompleteBody(func(r *http.Request) bool { return r.Method == http.MethodGet }),
+			// answer with a document; writes answer with an empty 200, and
+			// so does the data source status GET when it connected.
+			wire.CompleteBody(wantBody),
 		},
 	}, &policy.ClientOptions{
 		Transport: wire.LimitBodies(o.Transport, maxResponseBody),
@@ -181,6 +182,13 @@ func fitsBefore(ctx context.Context, now time.Time, d time.Duration) bool {
 	return !ok || !now.Add(d).After(deadline)
 }
 
+// wantBody reports whether a 2xx to r must carry a document: a GET's must,
+// unless its call expects an empty 200.
+func wantBody(r *http.Request) bool {
+	st, _ := r.Context().Value(callKey{}).(*call)
+	return r.Method == http.MethodGet && (st == nil || !st.emptyOK)
+}
+
 // callKey keys the per-call state in a request's context.
 type callKey struct{}
 
@@ -191,6 +199,7 @@ type call struct {
 	tries      int
 	onResponse func(string, int)
 	budget     *budget.Budget // the tick's, or nil
+	emptyOK    bool           // request.emptyOK
 }
 
 // canResend reports whether the call may send its request once more beyond
@@ -247,6 +256,9 @@ type request struct {
 	method string
 	path   []string // segments after the API URL, escaped here
 	body   []byte   // JSON, or nil
+	// emptyOK: an empty 200 is the answer, even to a GET (the data source
+	// status), not a document lost on the way.
+	emptyOK bool
 }
 
 // do sends r and returns the body of its 2xx response.
@@ -263,7 +275,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	for _, s := range r.path {
 		u += "/" + url.PathEscape(s)
 	}
-	st := &call{op: r.op, onResponse: c.onResponse, budget: budget.FromContext(ctx)}
+	st := &call{op: r.op, onResponse: c.onResponse, budget: budget.FromContext(ctx), emptyOK: r.emptyOK}
 	// One call for wire.SpendBudget across every pipeline run below: only
 	// the call's first send is free.
 	ctx = context.WithValue(wire.BudgetCall(ctx), callKey{}, st)

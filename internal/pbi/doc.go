@@ -1,12 +1,19 @@
 // Package pbi is rotatord's client for the Power BI REST API's gateway
 // operations: read a gateway's public key, PATCH a data source's
-// credentials, and list, add and remove data source users.
+// credentials, ask whether the gateway connects with them
+// (GetDatasourceStatus), and list, add and remove data source users.
+//
+// The status call answers a connection with an empty 200, and a failure
+// with a 400 whose error code and details (the database's native error code
+// and message) Error.ConnectionFailure turns into one of package
+// connstatus's reasons; only connstatus.Rejected blames the credential.
 //
 // It is built on azcore's pipeline — the bearer-token policy for the Power BI
 // scope and azcore's retry policy (exponential backoff with jitter on 408,
 // 429, 5xx and network errors, Retry-After obeyed), with a timeout on each
 // wire attempt (Options.TryTimeout) — and adds what Power BI needs on top: a
-// 2xx whose body is cut short, or empty where a GET's document is due, is
+// 2xx whose body is cut short, or empty where a GET's document is due (every
+// GET but the status call), is
 // retried like a dropped connection (internal/wire); a Retry-After beyond
 // azcore's delay cap (Power BI has
 // asked for nearly an hour) is waited out up to Options.MaxRetryAfter, and

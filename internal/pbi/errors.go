@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/rotatord/rotatord/internal/connstatus"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/wire"
 )
@@ -25,7 +26,8 @@ type Error struct {
 	Operation  string        // swagger operationId, e.g. "Gateways_UpdateDatasource"
 	StatusCode int           // 0 for transport failures and invalid arguments
 	Code       string        // Power BI error code from the body (error.code / pbi.error.code) if any
-	Message    string        // Power BI's error message, if it sent one that is safe to show
+	NativeCode string        // the data source's own error code (pbi.error.details UnderlyingNativeErrorCode), e.g. SQL Server's 18456
+	Message    string        // Power BI's error message, else the data source's (UnderlyingErrorMessage), if safe to show
 	RequestID  string        // RequestId response header
 	RetryAfter time.Duration // when throttled
 	Hint       string        // what to check
@@ -34,6 +36,11 @@ type Error struct {
 	// waitLonger: Power BI asked to wait beyond MaxRetryAfter, so only a
 	// later tick, not another attempt now, may call again.
 	waitLonger bool
+	// failure is ConnectionFailure, classified when the response was read
+	// from its whole message: Message may be cut short, or dropped for
+	// holding a secret. classified says it was.
+	failure    string
+	classified bool
 }
 
 // Error implements error.
@@ -47,6 +54,10 @@ func (e *Error) Error() string {
 	if e.Code != "" {
 		b.WriteString(", code ")
 		b.WriteString(e.Code)
+	}
+	if e.NativeCode != "" {
+		b.WriteString(", native error ")
+		b.WriteString(e.NativeCode)
 	}
 	if e.RequestID != "" {
 		b.WriteString(", request id ")
@@ -89,6 +100,21 @@ func (e *Error) Retryable() bool {
 	}
 }
 
+// ConnectionFailure returns why a data source did not connect, when the
+// error is Power BI's 400 saying so (GetDatasourceStatus): one of package
+// connstatus's reasons. It returns "" for any other error, which is then
+// classified by its status like every failed call. Only
+// connstatus.Rejected is evidence against the credential.
+func (e *Error) ConnectionFailure() string {
+	switch {
+	case e.StatusCode != http.StatusBadRequest:
+		return ""
+	case e.classified:
+		return e.failure
+	}
+	return connstatus.Classify(e.Code, e.NativeCode, e.Message)
+}
+
 // Throttled reports whether Power BI refused the call for sending too many
 // requests (429); RetryAfter then says when it will listen again.
 func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
@@ -117,10 +143,25 @@ const (
 	hintRedirect       = "Power BI's answer redirected rotatord to another host, which it refuses — check powerbi.api_url and any proxy in between"
 	hintTooLarge       = "Power BI's answer was larger than any it sends — check powerbi.api_url and any proxy in between"
 	hintTLS            = "Power BI's certificate did not verify for the host asked for — check powerbi.api_url, and SSL_CERT_FILE behind a TLS-inspecting proxy"
+
+	// Why GetDatasourceStatus failed, by ConnectionFailure.
+	hintGatewayUnreachable    = "the gateway did not answer — is it running and online? The credential is not to blame"
+	hintRejected              = "the data source refused the login — wrong password in the secret, account locked or expired, or the database's password changed without Key Vault"
+	hintDatasourceUnreachable = "the gateway could not reach the database — check the server name, firewall and that the database is up; the credential is not to blame"
+	hintDatasourceError       = "the gateway could not use the data source — see the message"
 )
 
-func hintFor(op string, status int, code string) string {
+// hintFor is the hint for a failed call; failure is its ConnectionFailure.
+func hintFor(op string, status int, code, failure string) string {
 	switch {
+	case op == opGetDatasourceStatus && failure == connstatus.GatewayUnreachable:
+		return hintGatewayUnreachable
+	case op == opGetDatasourceStatus && failure == connstatus.Rejected:
+		return hintRejected
+	case op == opGetDatasourceStatus && failure == connstatus.DatasourceUnreachable:
+		return hintDatasourceUnreachable
+	case op == opGetDatasourceStatus && failure == connstatus.DatasourceError:
+		return hintDatasourceError
 	case status == http.StatusBadRequest && code == "DMTS_InvalidEncryptionAlgorithmError":
 		return hintBadAlgorithm
 	case status == http.StatusBadRequest && op == opUpdateDatasource:
@@ -146,17 +187,68 @@ func hintFor(op string, status int, code string) string {
 }
 
 // errorBody covers both shapes Power BI answers with: the usual
-// {"error":{"code","message","pbi.error":{"code"}}} and the bare
-// {"message":"…"} of its 429s.
+// {"error":{"code","message","pbi.error":{"code","details"}}} and the bare
+// {"message":"…"} of its 429s. The details are read one by one (details),
+// so that one of an unexpected shape loses only itself.
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		PBI     struct {
-			Code string `json:"code"`
+			Code    string          `json:"code"`
+			Details json.RawMessage `json:"details"`
 		} `json:"pbi.error"`
 	} `json:"error"`
 	Message string `json:"message"`
+}
+
+// The details of a gateway pipeline error that say what the data source
+// answered. (UnderlyingHResult says nothing: SqlException's 0x80131904 is
+// common to a refused login and an unreachable server.)
+const (
+	detailNativeCode = "DM_ErrorDetailNameCode_UnderlyingNativeErrorCode"
+	detailMessage    = "DM_ErrorDetailNameCode_UnderlyingErrorMessage"
+)
+
+// details returns the native error code and the underlying message of a
+// pbi.error.details list:
+// [{"code":"DM_ErrorDetailNameCode_…","detail":{"type":1,"value":"…"}}].
+func details(raw json.RawMessage) (nativeCode, message string) {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return "", ""
+	}
+	for _, item := range list {
+		var d struct {
+			Code   string `json:"code"`
+			Detail struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"detail"`
+		}
+		if json.Unmarshal(item, &d) != nil {
+			continue
+		}
+		switch d.Code {
+		case detailNativeCode:
+			nativeCode = detailValue(d.Detail.Value)
+		case detailMessage:
+			message = detailValue(d.Detail.Value)
+		}
+	}
+	return nativeCode, message
+}
+
+// detailValue reads a detail's value, a string or, in case, a number.
+func detailValue(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // responseError builds the *Error for a non-2xx response. It parses the body
@@ -165,7 +257,8 @@ type errorBody struct {
 // text, only when it contains none of the secrets in ctx (secret.WithValues:
 // the rotation's values and the credentials just sent), so even a service
 // that echoed a request, or the password it decrypted, could not leak a
-// secret through it.
+// secret through it. A 400's connection failure is classified here from the
+// whole message, before it is cut or dropped: the reason names no secret.
 func responseError(ctx context.Context, op string, resp *http.Response, body []byte, now time.Time) *Error {
 	e := &Error{
 		Operation:  op,
@@ -178,18 +271,38 @@ func responseError(ctx context.Context, op string, resp *http.Response, body []b
 		if e.Code == "" {
 			e.Code = cleanCode(eb.Error.PBI.Code)
 		}
+		// A code is no place for a secret, but an echoing service could put
+		// one there, and an identifier-like password passes cleanCode.
+		if secret.Leaks(ctx, e.Code) {
+			e.Code = ""
+		}
 		msg := eb.Error.Message
 		if msg == "" {
 			msg = eb.Message
 		}
+		native, underlying := details(eb.Error.PBI.Details)
+		native = cleanCode(strings.TrimSpace(native))
+		if !secret.Leaks(ctx, native) {
+			e.NativeCode = native
+		}
+		whole := msg
+		switch {
+		case msg == "":
+			msg, whole = underlying, underlying
+		case underlying != "" && underlying != msg:
+			whole = msg + "\n" + underlying
+		}
 		e.Message = cleanMessage(ctx, msg)
+		if resp.StatusCode == http.StatusBadRequest {
+			e.failure, e.classified = connstatus.Classify(e.Code, native, whole), true
+		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if d, ok := retryAfter(resp, now); ok {
 			e.RetryAfter = d
 		}
 	}
-	e.Hint = hintFor(op, resp.StatusCode, e.Code)
+	e.Hint = hintFor(op, resp.StatusCode, e.Code, e.ConnectionFailure())
 	return e
 }
 

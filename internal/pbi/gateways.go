@@ -17,6 +17,7 @@ const (
 	opGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
 	opAddDatasourceUser    = "Gateways_AddDatasourceUser"
 	opDeleteDatasourceUser = "Gateways_DeleteDatasourceUser"
+	opGetDatasourceStatus  = "Gateways_GetDatasourceStatus"
 )
 
 // PublicKey is a gateway's RSA public key: base64 of the big-endian exponent
@@ -195,6 +196,24 @@ func (c *Client) DeleteDatasourceUser(ctx context.Context, gatewayID, datasource
 		op:     opDeleteDatasourceUser,
 		method: http.MethodDelete,
 		path:   []string{"gateways", gatewayID, "datasources", datasourceID, "users", emailOrID},
+	})
+	return err
+}
+
+// GetDatasourceStatus asks the gateway to connect to a data source with the
+// credentials it holds, and returns nil when it did (Power BI answers 200
+// with an empty body). When it did not, Power BI answers 400 and the *Error's
+// ConnectionFailure says why, NativeCode and Message what the database said.
+func (c *Client) GetDatasourceStatus(ctx context.Context, gatewayID, datasourceID string) error {
+	if err := checkUUIDs(opGetDatasourceStatus, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
+		return err
+	}
+	// A body, should a 200 ever carry one, says nothing more: it is ignored.
+	_, err := c.do(ctx, request{
+		op:      opGetDatasourceStatus,
+		method:  http.MethodGet,
+		path:    []string{"gateways", gatewayID, "datasources", datasourceID, "status"},
+		emptyOK: true,
 	})
 	return err
 }
