@@ -85,13 +85,13 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 	_ = g.Wait()
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATASOURCE\tTYPE\tGATEWAY KEY\tSOURCE VERSION\tEXPIRES\tPATCH\tUSERS")
+	fmt.Fprintln(tw, "DATASOURCE\tTYPE\tGATEWAY KEY\tSOURCE VERSION\tEXPIRES\tVERIFIES NOW\tPATCH\tUSERS")
 	failed := 0
 	for i, ds := range cfg.Datasources {
 		p := plans[i]
 		if errs[i] != nil {
 			failed++
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tERROR\t%s\n", ds.Name, ds.CredentialType, planError(errs[i]))
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\tERROR\t%s\n", ds.Name, ds.CredentialType, planError(errs[i]))
 			continue
 		}
 		key := "none (cloud)"
@@ -102,11 +102,76 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 		if !p.Patch {
 			patch = "no (unchanged)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ds.Name, ds.CredentialType, key,
-			orDash(p.SourceVersion), orDash(formatTime(p.ExpiresAt)), patch, describeUsers(p))
+		verifies := "-" // verify: false
+		if p.Check != nil {
+			verifies = checkResult(*p.Check)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ds.Name, ds.CredentialType, key,
+			orDash(p.SourceVersion), orDash(formatTime(p.ExpiresAt)), verifies, patch, describeUsers(p))
 	}
 	_ = tw.Flush()
 	return failed
+}
+
+// checkResult is a check in a word or two: "yes", "no: REASON" when the
+// service said why it did not connect, "unknown: REASON" when the status
+// call itself failed.
+func checkResult(c rotate.Check) string {
+	switch {
+	case c.Connected():
+		return "yes"
+	case c.Conclusive():
+		return "no: " + c.Reason
+	}
+	return "unknown: " + c.Reason
+}
+
+// Verify checks, for every data source (or those only names), whether the
+// credential Power BI holds connects, and prints one line each. It reads no
+// secret and changes nothing, the state file included. It returns how many
+// did not connect; data sources with verify: false are listed as skipped
+// and not counted.
+func (d *Daemon) Verify(ctx context.Context, w io.Writer, only []string) (failed int, err error) {
+	cfg := d.cfg.Load()
+	list, err := selected(cfg, only)
+	if err != nil {
+		return 0, err
+	}
+	checks := make([]*rotate.Check, len(list))
+	var g errgroup.Group
+	g.SetLimit(workers(cfg))
+	for i, ds := range list {
+		if !ds.Verify {
+			continue
+		}
+		g.Go(func() error {
+			c := d.rot.Check(ctx, ds)
+			checks[i] = &c
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATASOURCE\tRESULT\tREASON\tDETAIL")
+	for i, ds := range list {
+		c := checks[i]
+		switch {
+		case c == nil:
+			fmt.Fprintf(tw, "%s\tskipped\t-\tverify: false\n", ds.Name)
+		case c.Connected():
+			fmt.Fprintf(tw, "%s\tconnected\t-\t-\n", ds.Name)
+		default:
+			failed++
+			result := "failed"
+			if !c.Conclusive() {
+				result = "unknown"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ds.Name, result, c.Reason, planError(c.Err))
+		}
+	}
+	_ = tw.Flush()
+	return failed, nil
 }
 
 // planError is err without the data source's name, which starts its row.

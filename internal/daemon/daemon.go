@@ -64,8 +64,12 @@ type Daemon struct {
 	metrics     *metrics.Metrics
 	rot         *rotate.Rotator
 	sched       *scheduler.Scheduler
-	ready       atomic.Bool
-	dirty       chan struct{} // state changed since the last save
+	// watcher runs the verify_every checks, apart from the rotations that
+	// sched runs; busy keeps the two off one data source at once.
+	watcher *scheduler.Scheduler
+	busy    busy
+	ready   atomic.Bool
+	dirty   chan struct{} // state changed since the last save
 }
 
 // New builds the daemon's parts from cfg. It starts nothing, but holds the
@@ -165,12 +169,13 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.rot = rotate.New(rotate.Options{
-		PowerBI: d.pbi,
-		Pool:    d.pool,
-		Sources: srcs,
-		Pushed:  d.pushed,
-		Logger:  o.Logger.With("component", "rotate"),
-		Clock:   o.Clock,
+		PowerBI:  d.pbi,
+		Pool:     d.pool,
+		Sources:  srcs,
+		Pushed:   d.pushed,
+		Verified: d.verified,
+		Logger:   o.Logger.With("component", "rotate"),
+		Clock:    o.Clock,
 	})
 	d.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
@@ -181,7 +186,16 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		// transports' slots, each with a goroutine and a tick context.
 		MaxRunning: workers(cfg),
 	})
-	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+	d.watcher = scheduler.New(scheduler.Options{
+		Clock:       o.Clock,
+		Logger:      o.Logger.With("component", "watch"),
+		OnTick:      d.recordCheck,
+		StopTimeout: o.StopTimeout,
+		// One pool with the rotations in spirit: the checks' calls take
+		// the same Power BI slots, which bound them.
+		MaxRunning: workers(cfg),
+	})
+	if err := d.setJobs(cfg); err != nil {
 		return nil, cfg.At(0, err) // config has checked every job's settings alike
 	}
 	d.declare(cfg)
@@ -245,6 +259,14 @@ func (d *Daemon) jobs(cfg *config.Config) []scheduler.Job {
 	return jobs
 }
 
+// setJobs schedules cfg's rotations and verify_every checks.
+func (d *Daemon) setJobs(cfg *config.Config) error {
+	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+		return err
+	}
+	return d.watcher.SetJobs(d.watchJobs(cfg))
+}
+
 // datasource returns the data source called name in the current inventory.
 func (d *Daemon) datasource(name string) (config.Datasource, bool) {
 	return d.cfg.Load().Datasource(name)
@@ -258,7 +280,12 @@ func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, err
 	if !ok {
 		return scheduler.Result{}, scheduler.Permanent(fmt.Errorf("datasource %q left the inventory", name))
 	}
+	release, err := d.busy.acquire(ctx, name) // a watch check in flight ends first
+	if err != nil {
+		return scheduler.Result{}, scheduler.Permanent(err)
+	}
 	res, err := d.rot.Rotate(ctx, ds)
+	release()
 	if err != nil {
 		var re *rotate.Error
 		if !errors.As(err, &re) || !re.Retryable() {
@@ -289,6 +316,8 @@ func (d *Daemon) states() []metrics.DatasourceState {
 			ExpiresAt:       st.ExpiresAt,
 			NextRotation:    d.sched.Next(ds.Name),
 			UsersDrift:      d.rot.UsersDrift(ds.Name),
+			LastVerify:      st.LastVerify,
+			Verified:        st.Verified,
 		})
 	}
 	return out

@@ -51,6 +51,12 @@ func (d *Daemon) record(r scheduler.TickReport) {
 			if a.Patched {
 				s.CredentialSetAt, s.SourceVersion, s.ExpiresAt = a.PatchedAt, a.SourceVersion, a.ExpiresAt
 			}
+			if a.Check.Conclusive() && !a.Check.At.IsZero() {
+				s.LastVerify, s.Verified = a.Check.At, a.Check.Connected()
+			}
+			if a.VerifiedVersion != "" {
+				s.VerifiedVersion = a.VerifiedVersion
+			}
 		}
 		if r.Err != nil {
 			s.LastError = string(stage) + ":" + reason
@@ -74,6 +80,14 @@ func (d *Daemon) record(r scheduler.TickReport) {
 		"duration", r.End.Sub(r.Start).Round(time.Millisecond),
 		"next", r.Next.UTC().Format(time.RFC3339),
 	}
+	if n := len(attempts); n > 0 {
+		attrs = append(attrs, verifyAttrs(attempts[n-1])...)
+	}
+	for _, a := range attempts {
+		if a.Rollback != "" {
+			d.metrics.RollbackDone(r.Job, a.Rollback)
+		}
+	}
 	if r.Err == nil {
 		d.log.Info("rotation", append(attrs, "result", "success")...)
 	} else {
@@ -81,8 +95,38 @@ func (d *Daemon) record(r scheduler.TickReport) {
 		d.log.Error("rotation", append(attrs, "result", "failure", "stage", string(stage), "reason", reason, "error", r.Err.Error())...)
 	}
 
+	d.markDirty()
+}
+
+// markDirty tells the save loop that the state changed.
+func (d *Daemon) markDirty() {
 	select {
 	case d.dirty <- struct{}{}:
 	default:
 	}
+}
+
+// verifyAttrs are the rotation line's words on the verify stage and a
+// rollback: what the check said, and what the rollback restored.
+func verifyAttrs(a rotate.Result) []any {
+	var attrs []any
+	switch c := a.Check; {
+	case c.At.IsZero():
+	case c.Connected():
+		attrs = append(attrs, "verify", "connected")
+	default:
+		attrs = append(attrs, "verify", c.Reason)
+	}
+	if a.Rollback == "" {
+		return attrs
+	}
+	attrs = append(attrs, "rollback", a.Rollback)
+	if a.RollbackVersion != "" {
+		attrs = append(attrs, "rollback_version", a.RollbackVersion)
+	}
+	if a.RollbackErr != nil {
+		attrs = append(attrs, "rollback_error", a.RollbackErr.Error())
+	}
+	// What Power BI holds now, after the rollback's pushes.
+	return append(attrs, "source_version", a.SourceVersion)
 }

@@ -31,6 +31,8 @@ func TestRecord(t *testing.T) {
 	}
 	pushed := rotate.Result{Started: at(10), Patched: true, PatchedAt: at(12), SourceVersion: "v2", ExpiresAt: at(3600),
 		Stages: stages(rotate.StageSource, rotate.StageEncrypt, rotate.StagePatch, rotate.StageUsers)}
+	rejected := &rotate.Error{Datasource: "sales-sql", Stage: rotate.StageVerify, Reason: "rejected", Err: errors.New("login failed")}
+	throttled := &rotate.Error{Datasource: "sales-sql", Stage: rotate.StageVerify, Reason: "throttled", Err: errors.New("429")}
 	tests := map[string]struct {
 		report     scheduler.TickReport // Job sales-sql, Start at(0), End at(20) unless set
 		wantState  *state.Datasource    // nil: no record
@@ -57,6 +59,35 @@ func TestRecord(t *testing.T) {
 				`rotatord_rotations_total{credential_type="Anonymous",datasource="sales-sql",result="failure"} 1`,
 			},
 			wantLog: []string{"level=ERROR", "msg=rotation", "result=failure", "stage=users", "reason=http_403", `error="datasource \"sales-sql\": users: forbidden"`},
+		},
+		"rejected, rolled back to the version verified before": {
+			report: scheduler.TickReport{Attempts: 1, Err: rejected,
+				Reports: []any{rotate.Result{Started: at(10), Patched: true, PatchedAt: at(14), SourceVersion: "v1", ExpiresAt: at(3600),
+					Check: rotate.Check{At: at(15)}, VerifiedVersion: "v1", Rollback: rotate.RollbackRestored, RollbackVersion: "v1"}}},
+			wantState: &state.Datasource{LastAttempt: at(10), CredentialSetAt: at(14), SourceVersion: "v1", ExpiresAt: at(3600),
+				LastError: "verify:rejected", LastVerify: at(15), Verified: true, VerifiedVersion: "v1"},
+			wantSeries: []string{
+				`rotatord_rotation_failures_total{datasource="sales-sql",reason="rejected",stage="verify"} 1`,
+				`rotatord_rollbacks_total{datasource="sales-sql",result="restored"} 1`,
+			},
+			wantLog: []string{"level=ERROR", "result=failure", "stage=verify", "reason=rejected", "verify=connected",
+				"rollback=restored", "rollback_version=v1", "source_version=v1"},
+		},
+		"rejected, nothing to roll back to": {
+			report: scheduler.TickReport{Attempts: 1, Err: rejected,
+				Reports: []any{rotate.Result{Started: at(10), Patched: true, PatchedAt: at(12), SourceVersion: "v2",
+					Check: rotate.Check{At: at(13), Reason: "rejected", Err: rejected}, Rollback: rotate.RollbackUnavailable}}},
+			wantState: &state.Datasource{LastAttempt: at(10), CredentialSetAt: at(12), SourceVersion: "v2",
+				LastError: "verify:rejected", LastVerify: at(13)},
+			wantSeries: []string{`rotatord_rollbacks_total{datasource="sales-sql",result="unavailable"} 1`},
+			wantLog:    []string{"stage=verify", "reason=rejected", "verify=rejected", "rollback=unavailable"},
+		},
+		"a throttled check says nothing of the credential": {
+			report: scheduler.TickReport{Attempts: 1, Err: throttled,
+				Reports: []any{rotate.Result{Started: at(10), Patched: true, PatchedAt: at(12), SourceVersion: "v2",
+					Check: rotate.Check{At: at(13), Reason: "throttled", Err: throttled}}}},
+			wantState: &state.Datasource{LastAttempt: at(10), CredentialSetAt: at(12), SourceVersion: "v2", LastError: "verify:throttled"},
+			wantLog:   []string{"stage=verify", "reason=throttled", "verify=throttled"},
 		},
 		"a panic is stage other": {
 			report:    scheduler.TickReport{Attempts: 1, Reports: []any{nil}, Err: errors.New(`job "sales-sql" panicked: a string`)},
@@ -162,4 +193,39 @@ func exposition(t *testing.T, reg *prometheus.Registry) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRecordCheck: a watch check that says something lands in the state
+// and one "verification" line; one that says nothing, or was skipped for a
+// rotation, leaves the state alone.
+func TestRecordCheck(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+	refused := &rotate.Error{Datasource: "sales-sql", Stage: rotate.StageVerify, Reason: "rejected", Err: errors.New("login failed")}
+	busy := &rotate.Error{Datasource: "sales-sql", Stage: rotate.StageVerify, Reason: "http_503", Err: errors.New("503")}
+	tests := map[string]struct {
+		report    any
+		wantState *state.Datasource
+		wantLog   string // "" for no line at INFO and above
+	}{
+		"connected":    {rotate.Check{At: t0}, &state.Datasource{LastVerify: t0, Verified: true}, "level=INFO msg=verification datasource=sales-sql"},
+		"rejected":     {rotate.Check{At: t0, Reason: "rejected", Err: refused}, &state.Datasource{LastVerify: t0}, "level=ERROR msg=verification datasource=sales-sql"},
+		"inconclusive": {rotate.Check{At: t0, Reason: "http_503", Err: busy}, nil, "level=WARN msg=verification datasource=sales-sql"},
+		"skipped":      {watchSkipped{}, nil, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d, _, logs := newRecorder(t)
+			d.recordCheck(scheduler.TickReport{Job: "sales-sql", Start: t0, End: t0, Next: t0.Add(time.Hour), Attempts: 1, Reports: []any{tc.report}})
+			st, ok := d.state.Get("sales-sql")
+			switch {
+			case tc.wantState == nil && ok:
+				t.Errorf("state %+v, want none", st)
+			case tc.wantState != nil && st != *tc.wantState:
+				t.Errorf("state %+v, want %+v", st, *tc.wantState)
+			}
+			if got := logs.String(); !strings.Contains(got, tc.wantLog) || tc.wantLog == "" && got != "" {
+				t.Errorf("log %q, want %q", got, tc.wantLog)
+			}
+		})
+	}
 }

@@ -65,6 +65,7 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	d.metrics.ConfigReloaded(true)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.sched.Run(gctx) })
+	g.Go(func() error { return d.watcher.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { d.watchConfig(gctx); return nil })
 	g.Go(func() error { d.saveLoop(gctx); return nil })
@@ -208,7 +209,7 @@ func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 	}
 	d.cfg.Store(cfg)
 	d.rot.SetSources(srcs)
-	if err := d.sched.SetJobs(d.jobs(cfg)); err != nil {
+	if err := d.setJobs(cfg); err != nil {
 		d.cfg.Store(old)
 		d.rot.SetSources(oldSrcs)
 		refuse(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"math/big"
 	"net/http"
 	"slices"
@@ -24,6 +25,7 @@ const (
 	opGetUsers   = "GetDatasourceUsers"
 	opAddUser    = "AddDatasourceUser"
 	opDeleteUser = "DeleteDatasourceUser"
+	opStatus     = "GetDatasourceStatus"
 )
 
 // fakePowerBI is an in-memory Power BI gateway API. Like a gateway, it
@@ -39,6 +41,7 @@ type fakePowerBI struct {
 	keys     map[string]*rsa.PrivateKey      // by gateway ID
 	fields   map[string]map[string]string    // credential fields by data source ID
 	users    map[string][]pbi.DatasourceUser // by data source ID
+	accept   map[string]map[string]string    // what each data source's database accepts; none: anything
 	calls    map[string]int
 	faults   map[string][]error
 	block    func(ctx context.Context) error
@@ -49,7 +52,7 @@ var _ PowerBI = (*fakePowerBI)(nil)
 
 func newFakePowerBI(t *testing.T) *fakePowerBI {
 	return &fakePowerBI{t: t, keys: map[string]*rsa.PrivateKey{}, fields: map[string]map[string]string{},
-		users: map[string][]pbi.DatasourceUser{}, calls: map[string]int{}, faults: map[string][]error{}}
+		users: map[string][]pbi.DatasourceUser{}, accept: map[string]map[string]string{}, calls: map[string]int{}, faults: map[string][]error{}}
 }
 
 // addGateway gives gatewayID a new key of bits, as a reinstalled gateway gets.
@@ -208,10 +211,47 @@ func (f *fakePowerBI) DeleteDatasourceUser(_ context.Context, _, datasourceID, e
 	return nil
 }
 
-// fakeVault is an in-memory Key Vault: the latest value of each secret.
+// setBackend makes datasourceID's database accept only fields; nil: any.
+func (f *fakePowerBI) setBackend(datasourceID string, fields map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fields == nil {
+		delete(f.accept, datasourceID)
+		return
+	}
+	f.accept[datasourceID] = fields
+}
+
+// GetDatasourceStatus answers as the gateway does: a login refused by SQL
+// Server when the database accepts other fields than the ones pushed.
+func (f *fakePowerBI) GetDatasourceStatus(_ context.Context, _, datasourceID string) error {
+	if err := f.enter(opStatus); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	have, ok := f.fields[datasourceID]
+	if !ok {
+		return &pbi.Error{Operation: "Gateways_GetDatasourceStatus", StatusCode: http.StatusBadRequest, Code: "DM_GWPipeline_Gateway_InvalidConnectionCredentials"}
+	}
+	if want, ok := f.accept[datasourceID]; ok && !maps.Equal(want, have) {
+		return refused()
+	}
+	return nil
+}
+
+// refused is the status call's answer to a login SQL Server refused.
+func refused() *pbi.Error {
+	return &pbi.Error{Operation: "Gateways_GetDatasourceStatus", StatusCode: http.StatusBadRequest,
+		Code: "DM_GWPipeline_Gateway_DataSourceAccessError", NativeCode: "18456"}
+}
+
+// fakeVault is an in-memory Key Vault: every version of each secret, the
+// last set the latest.
 type fakeVault struct {
 	mu      sync.Mutex
 	secrets map[string]sources.Value
+	older   map[string][]sources.Value // by name, each version set before the latest
 }
 
 var _ KeyVault = (*fakeVault)(nil)
@@ -221,13 +261,25 @@ func (v *fakeVault) URL() string { return "https://fake.vault.azure.net" }
 func (v *fakeVault) set(name string, val sources.Value) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if old, ok := v.secrets[name]; ok {
+		if v.older == nil {
+			v.older = make(map[string][]sources.Value)
+		}
+		v.older[name] = append(v.older[name], old)
+	}
 	v.secrets[name] = val
 }
 
-func (v *fakeVault) Get(_ context.Context, name, _ string) (sources.Value, error) {
+func (v *fakeVault) Get(_ context.Context, name, version string) (sources.Value, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	val, ok := v.secrets[name]
+	if version != "" && ok && val.Version != version {
+		i := slices.IndexFunc(v.older[name], func(o sources.Value) bool { return o.Version == version })
+		if ok = i >= 0; ok {
+			val = v.older[name][i]
+		}
+	}
 	if !ok {
 		return sources.Value{}, &sources.Error{Source: sources.SourceKeyVault, Resource: name, Reason: sources.ReasonNotFound}
 	}

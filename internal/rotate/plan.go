@@ -18,6 +18,9 @@ type Plan struct {
 	Patch         bool      // false when skip_unchanged would skip the PATCH
 	UsersToAdd    []pbi.DatasourceUser
 	UsersToRemove []pbi.DatasourceUser
+	// Check says whether the credential Power BI holds now connects, when
+	// ds.Verify; nil otherwise. It does not fail the plan.
+	Check *Check
 }
 
 // Plan resolves ds's source and gateway key and compares its users, changing
@@ -49,6 +52,10 @@ func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared,
 			return fail(ds.Name, StageUsers, err)
 		}
 		p.UsersToAdd, p.UsersToRemove = userDiff(ds, have)
+	}
+	if ds.Verify {
+		c := r.Check(ctx, ds)
+		p.Check = &c
 	}
 	return nil
 }

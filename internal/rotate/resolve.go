@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,8 +41,10 @@ func (r resolved) secrets() []secret.Secret {
 	return out
 }
 
-// resolve fetches every credential field of ds.
-func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, error) {
+// resolve fetches every credential field of ds: the Key Vault version pins
+// names for a field (a rollback's), else the one the inventory pins or the
+// latest.
+func (s *Sources) resolve(ctx context.Context, ds config.Datasource, pins map[string]string) (resolved, error) {
 	var r resolved
 	r.fields = make(credentials.Fields)
 	if ds.Source.OAuthScope != "" {
@@ -58,14 +61,14 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 		if !ok {
 			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
 		}
-		v, err := s.fetch(ctx, ds, field, ref)
+		v, err := s.fetch(ctx, ds, field, ref, pins)
 		if err != nil {
 			return r, err
 		}
 		r.fields[field] = v.Secret
 		if v.Version != "" {
 			if r.version != "" {
-				r.version += ","
+				r.version += versionSep
 			}
 			r.version += v.Version
 		}
@@ -83,7 +86,7 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource) (resolved, 
 	return r, nil
 }
 
-func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string, ref config.Ref) (sources.Value, error) {
+func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string, ref config.Ref, pins map[string]string) (sources.Value, error) {
 	switch ref.Kind {
 	case config.RefLiteral:
 		return sources.Value{Secret: secret.FromString(ref.Name)}, nil
@@ -97,6 +100,9 @@ func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string,
 			// A pin names a version of the secret, never of the user name.
 			version = ""
 		}
+		if pin, ok := pins[field]; ok {
+			version = pin
+		}
 		return kv.Get(ctx, ref.Name, version)
 	case config.RefFile:
 		return sources.ReadFile(ctx, ref.Name)
@@ -104,4 +110,28 @@ func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string,
 		return sources.FromEnv(s.LookupEnv, ref.Name)
 	}
 	return sources.Value{}, fmt.Errorf("unknown source kind %d", ref.Kind)
+}
+
+// versionSep joins the Key Vault versions of a credential's fields into the
+// one version string that results and the state file record.
+const versionSep = ","
+
+// splitVersions undoes resolve's join: the version of each Key Vault field
+// of ds, by field, from a version string resolve made. ok is false when the
+// string does not fit ds's Key Vault fields (the inventory changed since),
+// so the version cannot be fetched again.
+func splitVersions(ds config.Datasource, joined string) (pins map[string]string, ok bool) {
+	versions := strings.Split(joined, versionSep)
+	pins = make(map[string]string)
+	for _, field := range ds.CredentialType.Fields() {
+		ref, ok := ds.Source.Fields.Get(field)
+		if !ok || ref.Kind != config.RefKeyVault {
+			continue
+		}
+		if len(pins) == len(versions) || versions[len(pins)] == "" {
+			return nil, false
+		}
+		pins[field] = versions[len(pins)]
+	}
+	return pins, len(pins) == len(versions)
 }

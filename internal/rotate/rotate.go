@@ -28,9 +28,13 @@ type Options struct {
 	// caller records each rotation's outcome from its Result and error:
 	// Rotate records nothing.
 	Pushed func(datasource string) (version string, ok bool)
-	Logger *slog.Logger
-	Clock  clock.Clock   // stage timings and the expiry check; nil: clock.Real()
-	KeyTTL time.Duration // how long a gateway key is trusted; default 24h
+	// Verified returns the source version the caller last recorded as
+	// pushed and verified for a data source: what a rollback restores;
+	// nil knows none.
+	Verified func(datasource string) (version string, ok bool)
+	Logger   *slog.Logger
+	Clock    clock.Clock   // stage timings and the expiry check; nil: clock.Real()
+	KeyTTL   time.Duration // how long a gateway key is trusted; default 24h
 }
 
 // Rotator rotates data sources; it is safe for concurrent use by many
@@ -79,6 +83,19 @@ type Result struct {
 	UsersAdded    int
 	UsersRemoved  int
 	Stages        []StageTime // each stage run, in order; patch twice after a gateway key change
+
+	// Check is the verify stage's last check, when ds.Verify (zero At
+	// otherwise); VerifiedVersion the source version it verified, if it
+	// connected.
+	Check           Check
+	VerifiedVersion string
+	// Rollback is the result of a rollback (Rollback* constants), "" when
+	// none was tried; RollbackVersion the version it went back to, and
+	// RollbackErr, scrubbed, why it failed. After one, SourceVersion,
+	// ExpiresAt and PatchedAt say what Power BI holds.
+	Rollback        string
+	RollbackVersion string
+	RollbackErr     error
 }
 
 // Rotate performs one rotation of ds. An error at the users stage comes
@@ -100,7 +117,9 @@ func (r *Rotator) Rotate(ctx context.Context, ds config.Datasource) (Result, err
 }
 
 // deliver is what follows the source stage: PATCH, unless skip_unchanged
-// skips it, then the users.
+// skips it, the check that the credential connects, when ds.Verify, then
+// the users. A credential that does not connect stops the rotation before
+// the users: their access is to a data source that is failing.
 func (r *Rotator) deliver(ctx context.Context, ds config.Datasource, cred prepared, res *Result) error {
 	if r.unchanged(ds, cred.version) {
 		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", cred.version)
@@ -109,6 +128,11 @@ func (r *Rotator) deliver(ctx context.Context, ds config.Datasource, cred prepar
 			return err
 		}
 		res.Patched, res.PatchedAt = true, r.o.Clock.Now()
+	}
+	if ds.Verify {
+		if err := r.verify(ctx, ds, cred, res); err != nil {
+			return err
+		}
 	}
 
 	t := r.o.Clock.Now()
@@ -147,7 +171,13 @@ type prepared struct {
 // set whenever the fields were fetched; values holds what was fetched even
 // on failure.
 func (r *Rotator) prepare(ctx context.Context, ds config.Datasource) (prepared, error) {
-	src, err := r.srcs.Load().resolve(ctx, ds)
+	return r.prepareAt(ctx, ds, nil)
+}
+
+// prepareAt is prepare with the Key Vault versions of pins (by field), for
+// a rollback.
+func (r *Rotator) prepareAt(ctx context.Context, ds config.Datasource, pins map[string]string) (prepared, error) {
+	src, err := r.srcs.Load().resolve(ctx, ds, pins)
 	p := prepared{values: src.secrets()}
 	if err != nil {
 		return p, fail(ds.Name, StageSource, err)

@@ -39,6 +39,8 @@ type fake struct {
 	rot    *Rotator
 	cfg    *config.Config
 	pushed map[string]string // what the caller records of each PATCH, as the daemon's state does
+	// verified is what the caller records of each version that verified.
+	verified map[string]string
 }
 
 // newFake is a 2048-bit gateway with one Basic data source, sales-sql,
@@ -47,7 +49,7 @@ type fake struct {
 func newFake(t *testing.T, extra string) *fake {
 	t.Helper()
 	f := &fake{t: t, pbi: newFakePowerBI(t), vault: &fakeVault{secrets: map[string]sources.Value{}},
-		env: map[string]string{}, clock: clocktest.NewFake(t0), pushed: map[string]string{}}
+		env: map[string]string{}, clock: clocktest.NewFake(t0), pushed: map[string]string{}, verified: map[string]string{}}
 	f.pbi.addGateway(gw, 2048)
 	f.setPassword("first-password", "v1")
 	cfg, err := config.Parse("inventory.yaml", []byte("keyvaults: {main: https://fake.vault.azure.net/}\n"+salesSQL(extra)))
@@ -62,8 +64,9 @@ func newFake(t *testing.T, extra string) *fake {
 			KeyVaults: map[string]KeyVault{"main": f.vault},
 			LookupEnv: func(k string) (string, bool) { v, ok := f.env[k]; return v, ok },
 		},
-		Pushed: func(name string) (string, bool) { v, ok := f.pushed[name]; return v, ok },
-		Clock:  f.clock,
+		Pushed:   func(name string) (string, bool) { v, ok := f.pushed[name]; return v, ok },
+		Verified: func(name string) (string, bool) { v, ok := f.verified[name]; return v, ok },
+		Clock:    f.clock,
 	})
 	return f
 }
@@ -82,6 +85,9 @@ func (f *fake) rotateDS(name string) (Result, error) {
 	if res.Patched {
 		f.pushed[ds.Name] = res.SourceVersion
 	}
+	if res.VerifiedVersion != "" {
+		f.verified[ds.Name] = res.VerifiedVersion
+	}
 	return res, err
 }
 
@@ -99,7 +105,7 @@ func TestRotateResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Result{Started: t0, Patched: true, PatchedAt: t0.Add(2 * time.Second), SourceVersion: "v1", UsersAdded: 1,
-		Stages: []StageTime{{StageSource, 0}, {StageEncrypt, 0}, {StagePatch, 2 * time.Second}, {StageUsers, 0}}}
+		Stages: []StageTime{{StageSource, 0}, {StageEncrypt, 0}, {StagePatch, 2 * time.Second}, {StageVerify, 0}, {StageUsers, 0}}}
 	if !res.Started.Equal(want.Started) || !res.PatchedAt.Equal(want.PatchedAt) || res.Patched != want.Patched ||
 		res.SourceVersion != want.SourceVersion || res.UsersAdded != want.UsersAdded || !slices.Equal(res.Stages, want.Stages) {
 		t.Errorf("Result\n %+v, want\n %+v", res, want)
@@ -133,7 +139,7 @@ func TestRotateRefetchesAChangedKey(t *testing.T) {
 	for _, s := range res.Stages {
 		stages = append(stages, s.Stage)
 	}
-	if want := []Stage{StageSource, StageEncrypt, StagePatch, StagePatch, StageUsers}; !slices.Equal(stages, want) {
+	if want := []Stage{StageSource, StageEncrypt, StagePatch, StagePatch, StageVerify, StageUsers}; !slices.Equal(stages, want) {
 		t.Errorf("stages %v, want %v", stages, want)
 	}
 }

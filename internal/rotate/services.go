@@ -15,6 +15,7 @@ type PowerBI interface {
 	GetDatasourceUsers(ctx context.Context, gatewayID, datasourceID string) ([]pbi.DatasourceUser, error)
 	AddDatasourceUser(ctx context.Context, gatewayID, datasourceID string, u pbi.DatasourceUser) error
 	DeleteDatasourceUser(ctx context.Context, gatewayID, datasourceID, emailOrID string) error
+	GetDatasourceStatus(ctx context.Context, gatewayID, datasourceID string) error
 }
 
 // KeyVault reads the secrets of one vault. *sources.KeyVault is the real

@@ -10,10 +10,11 @@ const (
 	StageSource  Stage = "source"
 	StageEncrypt Stage = "encrypt"
 	StagePatch   Stage = "patch"
+	StageVerify  Stage = "verify"
 	StageUsers   Stage = "users"
 )
 
-// StageOther is the stage of a failure outside the four above, such as a
+// StageOther is the stage of a failure outside the five above, such as a
 // recovered panic: the caller that records outcomes uses it for an error
 // that is no *Error.
 const StageOther Stage = "other"
