@@ -180,6 +180,35 @@ func runPlan(ctx context.Context, env *Env, args []string) int {
 	return ExitOK
 }
 
+func runVerify(ctx context.Context, env *Env, args []string) int {
+	var only names
+	c, code, ok := inventoryFlags{name: "verify", synopsis: "[-config FILE] [-only NAME]...",
+		help: "Asks Power BI whether the gateway connects to every data source (or the named ones)\n" +
+			"with the credential it holds now, and prints one line each: name, result, reason.\n" +
+			"Reads no secret, sends no PATCH and writes no state. Exits 0 when all connect,\n" +
+			"1 when any does not, 2 on bad usage or configuration.\n",
+		more: func(fs *flag.FlagSet) {
+			fs.Var(&only, "only", "check only the data source `NAME` (repeatable)")
+		}}.parse(env, args)
+	if !ok {
+		return code
+	}
+	d, code := loadDaemon(ctx, env, "verify", c, daemon.Options{ReadOnly: true})
+	if d == nil {
+		return code
+	}
+	defer d.Close()
+	failed, err := d.Verify(ctx, env.Stdout, only)
+	switch {
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "rotatord verify: %v\n", err)
+		return ExitUsage // an -only name the inventory lacks
+	case failed > 0:
+		return ExitFailure
+	}
+	return ExitOK
+}
+
 func runRun(ctx context.Context, env *Env, args []string) int {
 	var webConfig string
 	c, code, ok := inventoryFlags{name: "run", synopsis: "[-config FILE] [-web.config.file FILE]",
