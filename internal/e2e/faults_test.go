@@ -43,6 +43,9 @@ type faultRow struct {
 	atLeast, atMost time.Duration
 	check           func(t *testing.T, e *env, out string) // extra checks of the fault run
 	retry           string                                 // inventory retry line, if not ftRetry
+	// restores: the fault run pushes the new credential and, rejected,
+	// puts the old one back (a rollback), so the gateway ends with it.
+	restores bool
 }
 
 var (
@@ -67,6 +70,48 @@ func entraFault(f emulator.Fault) func(*testing.T, *env) {
 func ftSetSalesPassword(e *env, expires time.Time) {
 	e.demo.Stack.KeyVault.SetSecret("sales-sql-password",
 		secret.FromString(e.demo.Want["sales-sql"]["password"]), emulator.SecretAttributes{Expires: expires})
+}
+
+// ftBackend makes the database behind name accept only fields, whatever
+// is pushed; fields from accept(e) when it is given as a function.
+func ftBackend(name string, accept func(e *env) map[string]string) func(*testing.T, *env) {
+	return func(t *testing.T, e *env) {
+		x := e.entry(name)
+		if err := e.demo.Stack.PowerBI.SetBackend(x.Gateway, x.ID, accept(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ftHeldNow is what the gateway holds for name now: the old credential,
+// before the row bumps the sources.
+func ftHeldNow(name string) func(e *env) map[string]string {
+	return func(e *env) map[string]string {
+		x := e.entry(name)
+		got, _ := e.demo.Stack.PowerBI.Credential(x.Gateway, x.ID)
+		return got.Fields
+	}
+}
+
+// ftNeither is a password neither the old nor the new credential has.
+func ftNeither(name string) func(e *env) map[string]string {
+	return func(e *env) map[string]string {
+		f := maps.Clone(e.demo.Want[name])
+		f["password"] = rand.Text()
+		return f
+	}
+}
+
+// ftNoRollback checks that the fault run pushed one credential and tried no
+// rollback: the credential was not to blame, or rollback is off.
+func ftNoRollback(t *testing.T, e *env, out string) {
+	t.Helper()
+	if strings.Contains(out, "rollback=") {
+		t.Errorf("a rollback ran:\n%s", out)
+	}
+	if n := ftCount(e.demo.Stack.PowerBI.Requests()[e.pbiSeen:], emulator.OpUpdateDatasource, 200); n != 1 {
+		t.Errorf("%d PATCHes, want 1", n)
+	}
 }
 
 func faultRows() []faultRow {
@@ -118,6 +163,90 @@ func faultRows() []faultRow {
 				}
 				if ftCount(reqs, emulator.OpUpdateDatasource, 500) != 1 || ftCount(reqs, emulator.OpUpdateDatasource, 504) != 1 {
 					t.Error("the PATCH was not answered 500 then 504")
+				}
+			},
+		},
+		{
+			// The credential is not to blame: no rollback, though sales-sql
+			// has rollback: true. The new credential stays.
+			name: "gateway offline during verify",
+			only: sqlOnly,
+			inject: func(t *testing.T, e *env) {
+				if err := e.demo.Stack.PowerBI.SetGatewayOnline(demo.Gateway2048, false); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fix: func(t *testing.T, e *env) {
+				if err := e.demo.Stack.PowerBI.SetGatewayOnline(demo.Gateway2048, true); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fails:  map[string]string{"sales-sql": "verify:gateway_unreachable"},
+			logs:   []string{`verify=gateway_unreachable`, `DM_GWPipeline_Client_GatewayUnreachable`, `is it running and online`},
+			atMost: 10 * time.Second,
+			check:  ftNoRollback,
+		},
+		{
+			// hr-fileshare has no rollback: the refused credential stays,
+			// and the rotation says what refused it.
+			name:   "credential rejected without rollback",
+			only:   []string{"hr-fileshare"},
+			inject: ftBackend("hr-fileshare", ftHeldNow("hr-fileshare")),
+			fix:    ftBackend("hr-fileshare", func(*env) map[string]string { return nil }),
+			fails:  map[string]string{"hr-fileshare": "verify:rejected"},
+			logs:   []string{`verify=rejected`, `native error 18456`, `Login failed for user`},
+			atMost: 10 * time.Second,
+			check: func(t *testing.T, e *env, out string) {
+				ftNoRollback(t, e, out)
+				if st := e.state().Datasources["hr-fileshare"]; st.Verified || st.LastVerify.IsZero() {
+					t.Errorf("state: verified %v at %v, want a failed check recorded", st.Verified, st.LastVerify)
+				}
+			},
+		},
+		{
+			// The database still takes the old password (the new one was
+			// wrong in Key Vault): the version that verified before goes back.
+			name:     "credential rejected: rollback restores the previous version",
+			only:     sqlOnly,
+			inject:   ftBackend("sales-sql", ftHeldNow("sales-sql")),
+			fix:      ftBackend("sales-sql", func(*env) map[string]string { return nil }),
+			fails:    map[string]string{"sales-sql": "verify:rejected"},
+			logs:     []string{`verify=connected`, `rollback=restored`, `rollback_version=\S+`},
+			restores: true,
+			atMost:   10 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				st := e.state().Datasources["sales-sql"]
+				if !st.Verified || st.VerifiedVersion == "" || st.VerifiedVersion != st.SourceVersion {
+					t.Errorf("state: verified %v, verified version %q, source version %q; want the restored version, verified",
+						st.Verified, st.VerifiedVersion, st.SourceVersion)
+				}
+			},
+		},
+		{
+			// Neither password works: the old one goes back, is refused
+			// too, and the newest is pushed again.
+			name:   "credential rejected: rollback finds the previous version rejected too",
+			only:   sqlOnly,
+			inject: ftBackend("sales-sql", ftNeither("sales-sql")),
+			fix:    ftBackend("sales-sql", func(*env) map[string]string { return nil }),
+			fails:  map[string]string{"sales-sql": "verify:rejected"},
+			logs:   []string{`verify=rejected`, `rollback=rejected`},
+			atMost: 10 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				if n := ftCount(e.demo.Stack.PowerBI.Requests()[e.pbiSeen:], emulator.OpUpdateDatasource, 200); n != 3 {
+					t.Errorf("%d PATCHes, want 3: the newest, the previous, the newest again", n)
+				}
+			},
+		},
+		{
+			name:    "status call throttled",
+			only:    sqlOnly,
+			inject:  pbiFault(emulator.OpGetDatasourceStatus, emulator.Fault{Status: 429, RetryAfter: "1", Times: 2}),
+			atLeast: 2 * time.Second, atMost: 15 * time.Second,
+			check: func(t *testing.T, e *env, _ string) {
+				reqs := e.demo.Stack.PowerBI.Requests()[e.pbiSeen:]
+				if ftCount(reqs, emulator.OpGetDatasourceStatus, 429) != 2 || ftCount(reqs, emulator.OpGetDatasourceStatus, 200) != 1 {
+					t.Error("the status call was not answered 429 twice, then 200")
 				}
 			},
 		},
@@ -556,6 +685,17 @@ func ftHeld(t *testing.T, e *env, name string, old map[string]string, before int
 	}
 }
 
+// ftRestored checks a rollback: the gateway got the new credential, then
+// the old one back, and nothing else.
+func ftRestored(t *testing.T, e *env, name string, old map[string]string, before int) {
+	t.Helper()
+	x := e.entry(name)
+	hist := e.demo.Stack.PowerBI.History(x.Gateway, x.ID)[before:]
+	if len(hist) != 2 || !maps.Equal(hist[0].Fields, e.demo.Want[name]) || !maps.Equal(hist[1].Fields, old) {
+		t.Errorf("%s: the gateway got %d credentials, want 2: the new one, then the old one back", name, len(hist))
+	}
+}
+
 func ftHistoryLen(e *env, name string) int {
 	x := e.entry(name)
 	return len(e.demo.Stack.PowerBI.History(x.Gateway, x.ID))
@@ -687,7 +827,12 @@ func ftRunRow(t *testing.T, row faultRow) {
 		if got := st.Datasources[n].LastError; got != sr {
 			t.Errorf("%s: state LastError %q, want %q", n, got, sr)
 		}
-		ftHeld(t, e, n, old[n], before[n], !failed || strings.HasPrefix(sr, "users:"))
+		if row.restores {
+			ftRestored(t, e, n, old[n], before[n])
+		} else {
+			// A failure after the PATCH leaves the new credential in place.
+			ftHeld(t, e, n, old[n], before[n], !failed || strings.HasPrefix(sr, "users:") || strings.HasPrefix(sr, "verify:"))
+		}
 		before[n] = ftHistoryLen(e, n)
 	}
 	if row.check != nil {

@@ -43,96 +43,11 @@ func TestPrometheusAlertFires(t *testing.T) {
 	t.Parallel() // mostly waiting for the demo's second tick
 
 	dir := t.TempDir()
-	rd := promStartChild(t, "rotatord demo", binary, dir,
-		"demo", "-listen", "127.0.0.1:0", "-fail", "sales-sql", "-dir", dir)
-	target := rd.awaitLog(t, regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`))
+	rd, pp, prom, target := promAgainstDemo(t, promBin, dir, "sales-sql")
 	names := promInventoryNames(t, filepath.Join(dir, "rotatord.yaml"))
 	if len(names) != 7 {
 		t.Fatalf("the demo inventory lists %d data sources, want 7: %v", len(names), names)
 	}
-
-	promDir := t.TempDir()
-	rules := filepath.Join(promDir, "alerts.yaml")
-	if err := os.WriteFile(rules, promShortenedAlerts(t), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(promDir, "prometheus.yml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-scrape_configs:
-  - job_name: rotatord
-    static_configs:
-      - targets: ['%s']
-`, rules, target), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Port 0, and the port Prometheus got read from its log: a port picked
-	// beforehand could be taken by another process before Prometheus binds it.
-	pp := promStartChild(t, "prometheus", promBin, promDir,
-		"--config.file="+config,
-		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
-		"--web.listen-address=127.0.0.1:0",
-	)
-	prom := prometheusAPI{t: t, base: "http://" + pp.awaitLog(t, regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`))}
-	promPoll(t, "Prometheus to be ready", 30*time.Second, func() (bool, string) {
-		if pp.exited() {
-			t.Fatalf("prometheus exited: %v", pp.err)
-		}
-		code, _, err := prom.raw("/-/ready", nil)
-		return code == http.StatusOK, fmt.Sprintf("HTTP %d %v", code, err)
-	})
-
-	// Every shipped rule is loaded, with only its `for:` shortened.
-	var rg struct {
-		Groups []struct {
-			Rules []struct {
-				Name     string  `json:"name"`
-				Type     string  `json:"type"`
-				Duration float64 `json:"duration"`
-			} `json:"rules"`
-		} `json:"groups"`
-	}
-	prom.get("/api/v1/rules", nil, &rg)
-	wantFor, err := time.ParseDuration(promShortFor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts := 0
-	for _, g := range rg.Groups {
-		for _, r := range g.Rules {
-			if r.Type == "alerting" {
-				alerts++
-				if r.Duration != wantFor.Seconds() {
-					t.Errorf("rule %s: for = %gs, want %s", r.Name, r.Duration, promShortFor)
-				}
-			}
-		}
-	}
-	if want := strings.Count(string(promShippedAlerts(t)), "\n      - alert: "); alerts != want || want == 0 {
-		t.Errorf("Prometheus loaded %d alerting rules, alerts.yaml has %d", alerts, want)
-	}
-
-	// The target is scraped and healthy.
-	promPoll(t, "the rotatord target to be up", 30*time.Second, func() (bool, string) {
-		var tg struct {
-			ActiveTargets []struct {
-				Labels    map[string]string `json:"labels"`
-				Health    string            `json:"health"`
-				LastError string            `json:"lastError"`
-			} `json:"activeTargets"`
-		}
-		prom.get("/api/v1/targets", url.Values{"state": {"active"}}, &tg)
-		for _, x := range tg.ActiveTargets {
-			if x.Labels["job"] == "rotatord" && x.Labels["instance"] == target {
-				return x.Health == "up", fmt.Sprintf("health %q, last error %q", x.Health, x.LastError)
-			}
-		}
-		return false, fmt.Sprintf("no rotatord target among %d", len(tg.ActiveTargets))
-	})
 
 	// Prometheus parsed the exposition: every demo data source has its
 	// rotation counters, and the failure is visible.
@@ -215,6 +130,160 @@ scrape_configs:
 			t.Errorf("the content of %s appears in rotatord's output", f)
 		}
 	}
+}
+
+// TestPrometheusCredentialRejected runs a real Prometheus against `rotatord
+// demo -fail rejected`, where sales-sql's database accepts another password
+// than the one in Key Vault: every rotation's PATCH lands and its check is
+// refused. The rotation line says so, rotatord_credential_verified is 0 for
+// sales-sql (1 for the others), the rollback has nothing verified to go back
+// to, and Prometheus fires RotatordCredentialRejected for sales-sql alone.
+func TestPrometheusCredentialRejected(t *testing.T) {
+	skipIfShort(t)
+	promBin := promBinary(t)
+	t.Parallel()
+
+	dir := t.TempDir()
+	rd, pp, prom, _ := promAgainstDemo(t, promBin, dir, "rejected")
+	line := rd.awaitLog(t, regexp.MustCompile(`(?m)^(.*msg=rotation datasource=sales-sql .*)$`))
+	for _, want := range []string{"result=failure stage=verify reason=rejected", "verify=rejected", "rollback=unavailable", "Login failed for user 'svc_powerbi'"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the rotation line lacks %q:\n%s", want, line)
+		}
+	}
+	promPoll(t, "rotatord_credential_verified for sales-sql and hr-fileshare", 30*time.Second, func() (bool, string) {
+		bad := prom.query(`rotatord_credential_verified{datasource="sales-sql"} == 0`)
+		good := prom.query(`rotatord_credential_verified{datasource="hr-fileshare"} == 1`)
+		return len(bad) == 1 && len(good) == 1, fmt.Sprintf("sales-sql at 0: %d series, hr-fileshare at 1: %d", len(bad), len(good))
+	})
+	if v := prom.query(`rotatord_rollbacks_total{datasource="sales-sql",result="unavailable"} >= 1`); len(v) != 1 {
+		t.Errorf("Prometheus sees no unavailable rollback of sales-sql: %+v", v)
+	}
+	if v := prom.query(`rotatord_rotation_failures_total{datasource="sales-sql",stage="verify",reason="rejected"} >= 1`); len(v) != 1 {
+		t.Errorf("Prometheus sees no verify failure of sales-sql: %+v", v)
+	}
+	var fired promAlert
+	promPoll(t, "RotatordCredentialRejected to fire for sales-sql", 60*time.Second, func() (bool, string) {
+		var seen []string
+		for _, a := range prom.alerts() {
+			if a.Labels["alertname"] != "RotatordCredentialRejected" {
+				continue
+			}
+			seen = append(seen, a.Labels["datasource"]+"="+a.State)
+			if ds := a.Labels["datasource"]; ds != "sales-sql" {
+				t.Fatalf("RotatordCredentialRejected is %s for %q, whose credential connects", a.State, ds)
+			}
+			if a.State == "firing" {
+				fired = a
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("RotatordCredentialRejected alerts: %v", seen)
+	})
+	if fired.Annotations["summary"] == "" || !strings.Contains(fired.Annotations["summary"], "sales-sql") {
+		t.Errorf("the alert's summary is %q", fired.Annotations["summary"])
+	}
+	if err := pp.stop(30 * time.Second); err != nil {
+		t.Errorf("prometheus: %v", err)
+	}
+	if err := rd.stop(30 * time.Second); err != nil {
+		t.Errorf("rotatord demo: %v", err)
+	}
+}
+
+// promAgainstDemo starts `rotatord demo -fail FAIL` in dir and a real
+// Prometheus scraping it with the shipped rules (only `for:` shortened), and
+// returns once Prometheus has loaded every rule and scrapes the target.
+func promAgainstDemo(t *testing.T, promBin, dir, fail string) (rd, pp *promChild, prom prometheusAPI, target string) {
+	t.Helper()
+	rd = promStartChild(t, "rotatord demo", binary, dir,
+		"demo", "-listen", "127.0.0.1:0", "-fail", fail, "-dir", dir)
+	target = rd.awaitLog(t, regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`))
+
+	promDir := t.TempDir()
+	rules := filepath.Join(promDir, "alerts.yaml")
+	if err := os.WriteFile(rules, promShortenedAlerts(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(promDir, "prometheus.yml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %s
+scrape_configs:
+  - job_name: rotatord
+    static_configs:
+      - targets: ['%s']
+`, rules, target), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Port 0, and the port Prometheus got read from its log: a port picked
+	// beforehand could be taken by another process before Prometheus binds it.
+	pp = promStartChild(t, "prometheus", promBin, promDir,
+		"--config.file="+config,
+		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
+		"--web.listen-address=127.0.0.1:0",
+	)
+	prom = prometheusAPI{t: t, base: "http://" + pp.awaitLog(t, regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`))}
+	promPoll(t, "Prometheus to be ready", 30*time.Second, func() (bool, string) {
+		if pp.exited() {
+			t.Fatalf("prometheus exited: %v", pp.err)
+		}
+		code, _, err := prom.raw("/-/ready", nil)
+		return code == http.StatusOK, fmt.Sprintf("HTTP %d %v", code, err)
+	})
+
+	// Every shipped rule is loaded, with only its `for:` shortened.
+	var rg struct {
+		Groups []struct {
+			Rules []struct {
+				Name     string  `json:"name"`
+				Type     string  `json:"type"`
+				Duration float64 `json:"duration"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	prom.get("/api/v1/rules", nil, &rg)
+	wantFor, err := time.ParseDuration(promShortFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, g := range rg.Groups {
+		for _, r := range g.Rules {
+			if r.Type == "alerting" {
+				alerts++
+				if r.Duration != wantFor.Seconds() {
+					t.Errorf("rule %s: for = %gs, want %s", r.Name, r.Duration, promShortFor)
+				}
+			}
+		}
+	}
+	if want := strings.Count(string(promShippedAlerts(t)), "\n      - alert: "); alerts != want || want == 0 {
+		t.Errorf("Prometheus loaded %d alerting rules, alerts.yaml has %d", alerts, want)
+	}
+
+	// The target is scraped and healthy.
+	promPoll(t, "the rotatord target to be up", 30*time.Second, func() (bool, string) {
+		var tg struct {
+			ActiveTargets []struct {
+				Labels    map[string]string `json:"labels"`
+				Health    string            `json:"health"`
+				LastError string            `json:"lastError"`
+			} `json:"activeTargets"`
+		}
+		prom.get("/api/v1/targets", url.Values{"state": {"active"}}, &tg)
+		for _, x := range tg.ActiveTargets {
+			if x.Labels["job"] == "rotatord" && x.Labels["instance"] == target {
+				return x.Health == "up", fmt.Sprintf("health %q, last error %q", x.Health, x.LastError)
+			}
+		}
+		return false, fmt.Sprintf("no rotatord target among %d", len(tg.ActiveTargets))
+	})
+
+	return rd, pp, prom, target
 }
 
 // promBinary finds prometheus on PATH. Missing, it skips the test on a
