@@ -238,7 +238,7 @@ func (f *fleet) injectPowerBIFaults() {
 	faults := f.stack.PowerBI.Faults()
 	for _, op := range []string{
 		emulator.OpGetGateways, emulator.OpGetGateway, emulator.OpGetDatasources, emulator.OpGetDatasource,
-		emulator.OpUpdateDatasource, emulator.OpGetDatasourceUsers, emulator.OpAddDatasourceUser, emulator.OpDeleteDatasourceUser,
+		emulator.OpUpdateDatasource, emulator.OpGetDatasourceStatus, emulator.OpGetDatasourceUsers, emulator.OpAddDatasourceUser, emulator.OpDeleteDatasourceUser,
 	} {
 		faults.Inject(op, emulator.Fault{Status: 429, RetryAfter: "1", Latency: f.o.Latency, Probability: f.o.Throttle})
 		faults.Inject(op, emulator.Fault{Latency: f.o.Latency})
