@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"maps"
 	"os"
 	"path/filepath"
@@ -213,4 +214,62 @@ func TestCheckBrokenInventories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyCommand: after a rotation, sales-sql's database takes a password
+// rotatord was never given. `verify` says so for sales-sql alone and exits
+// 1, sending only GETs and leaving the state file as it was; `plan` shows
+// the same in its VERIFIES NOW column; an unknown --only name is exit 2.
+func TestVerifyCommand(t *testing.T) {
+	skipIfShort(t)
+	e := newEnv(t, "")
+	both := []string{"--only", "sales-sql", "--only", "hr-fileshare"}
+	if code := e.run(append([]string{"once", "--config", e.demo.ConfigPath}, both...)...); code != 0 {
+		t.Fatalf("once exited %d:\n%s", code, e.out)
+	}
+	if code := e.run(append([]string{"verify", "--config", e.demo.ConfigPath}, both...)...); code != 0 {
+		t.Fatalf("verify after a clean rotation exited %d:\n%s", code, e.out)
+	}
+	x := e.entry("sales-sql")
+	if err := e.demo.Stack.PowerBI.SetBackend(x.Gateway, x.ID, map[string]string{"username": "svc_powerbi", "password": "changed-by-the-dba"}); err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(e.dir, "state.json")
+	before, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := len(e.demo.Stack.PowerBI.Requests())
+	mark := len(e.out.String())
+	if code := e.run(append([]string{"verify", "--config", e.demo.ConfigPath}, both...)...); code != 1 {
+		t.Fatalf("verify exited %d, want 1:\n%s", code, e.out)
+	}
+	out := e.out.String()[mark:]
+	for _, re := range []string{`(?m)^sales-sql\s+failed\s+rejected\s+verify: .*Login failed for user 'svc_powerbi'`, `(?m)^hr-fileshare\s+connected\s`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("verify output does not match %s:\n%s", re, out)
+		}
+	}
+	for _, r := range e.demo.Stack.PowerBI.Requests()[seen:] {
+		if r.Method != "GET" || r.Operation != "Gateways_GetDatasourceStatus" {
+			t.Errorf("verify sent %s %s (%s)", r.Method, r.Path, r.Operation)
+		}
+	}
+	if after, _ := os.ReadFile(statePath); !bytes.Equal(before, after) {
+		t.Error("verify changed the state file")
+	}
+
+	mark = len(e.out.String())
+	if code := e.run("plan", "--config", e.demo.ConfigPath); code != 0 {
+		t.Fatalf("plan exited %d:\n%s", code, e.out)
+	}
+	plan := e.out.String()[mark:]
+	if !strings.Contains(plan, "VERIFIES NOW") || !regexp.MustCompile(`(?m)^sales-sql .*no: rejected`).MatchString(plan) ||
+		!regexp.MustCompile(`(?m)^hr-fileshare .* yes `).MatchString(plan) {
+		t.Errorf("plan does not show what verifies now:\n%s", plan)
+	}
+	if code := e.run("verify", "--config", e.demo.ConfigPath, "--only", "nosuch"); code != 2 {
+		t.Errorf("verify --only nosuch exited %d, want 2", code)
+	}
+	e.checkNoLeak()
 }
