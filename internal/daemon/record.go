@@ -51,9 +51,7 @@ func (d *Daemon) record(r scheduler.TickReport) {
 			if a.Patched {
 				s.CredentialSetAt, s.SourceVersion, s.ExpiresAt = a.PatchedAt, a.SourceVersion, a.ExpiresAt
 			}
-			if a.Check.Conclusive() && !a.Check.At.IsZero() {
-				s.LastVerify, s.Verified = a.Check.At, a.Check.Connected()
-			}
+			noteCheck(s, a.Check)
 			if a.VerifiedVersion != "" {
 				s.VerifiedVersion = a.VerifiedVersion
 			}

@@ -109,7 +109,8 @@ func (d *Daemon) recordCheck(r scheduler.TickReport) {
 	case watchSkipped:
 		d.log.Debug("verification skipped: a rotation is running", "datasource", r.Job)
 	case rotate.Check:
-		if d.noteCheck(r.Job, c) {
+		if c.Says() {
+			d.state.Update(r.Job, func(s *state.Datasource) { noteCheck(s, c) })
 			d.markDirty()
 		}
 		attrs := []any{"datasource", r.Job, "duration", r.End.Sub(r.Start).Round(time.Millisecond), "next", r.Next.UTC().Format(time.RFC3339)}
@@ -124,17 +125,13 @@ func (d *Daemon) recordCheck(r scheduler.TickReport) {
 	}
 }
 
-// noteCheck writes what a conclusive check says into the state; a check
-// that says nothing (throttled, Power BI down) changes nothing. It reports
-// whether the state changed.
-func (d *Daemon) noteCheck(name string, c rotate.Check) bool {
-	if c.At.IsZero() || !c.Conclusive() {
-		return false
-	}
-	d.state.Update(name, func(s *state.Datasource) {
+// noteCheck writes what a check says into a data source's state record,
+// for a rotation's verify stage and a watch check alike; one that says
+// nothing changes nothing.
+func noteCheck(s *state.Datasource, c rotate.Check) {
+	if c.Says() {
 		s.LastVerify, s.Verified = c.At, c.Connected()
-	})
-	return true
+	}
 }
 
 // verified returns the source version the state records as pushed and

@@ -22,27 +22,25 @@ const (
 // status check answers that the login failed for any other. nil, the
 // default, accepts whatever was pushed last.
 func (p *PowerBI) SetBackend(gatewayID, datasourceID string, accept map[string]string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d := p.datasources[keyOf(gatewayID, datasourceID)]
-	if d == nil {
-		return fmt.Errorf("emulator: no data source %s/%s", gatewayID, datasourceID)
-	}
-	d.accept = maps.Clone(accept)
-	return nil
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.accept = maps.Clone(accept) })
 }
 
 // SetBackendReachable sets whether the gateway can reach the database behind
 // a data source; an unreachable one fails the status check with SQL
 // Server's network error, whatever the credential.
 func (p *PowerBI) SetBackendReachable(gatewayID, datasourceID string, reachable bool) error {
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.unreachable = !reachable })
+}
+
+// editDatasource runs edit on a data source under the lock.
+func (p *PowerBI) editDatasource(gatewayID, datasourceID string, edit func(*pbiDatasource)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.datasources[keyOf(gatewayID, datasourceID)]
 	if d == nil {
 		return fmt.Errorf("emulator: no data source %s/%s", gatewayID, datasourceID)
 	}
-	d.unreachable = !reachable
+	edit(d)
 	return nil
 }
 

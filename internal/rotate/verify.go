@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -33,6 +34,10 @@ func (c Check) Conclusive() bool {
 	return false
 }
 
+// Says reports whether a check was made and says something of the
+// credential (Conclusive): what state and metrics may record.
+func (c Check) Says() bool { return !c.At.IsZero() && c.Conclusive() }
+
 // The results of a rollback, the result label of rotatord_rollbacks_total.
 const (
 	RollbackRestored    = "restored"    // the previous version verified and is back in Power BI
@@ -49,8 +54,8 @@ func (r *Rotator) Check(ctx context.Context, ds config.Datasource) Check {
 	if err != nil {
 		e := fail(ds.Name, StageVerify, err)
 		var pe *pbi.Error
-		if errors.As(err, &pe) && pe.ConnectionFailure() != "" {
-			e.Reason = pe.ConnectionFailure()
+		if errors.As(err, &pe) {
+			e.Reason = cmp.Or(pe.ConnectionFailure(), e.Reason)
 		}
 		c.Reason, c.Err = e.Reason, e
 	}
