@@ -35,7 +35,7 @@ func TestOperations(t *testing.T) {
 			reply:      `{"id":"` + ds + `","gatewayId":"` + gw + `","datasourceType":"Sql","connectionDetails":"{\"server\":\"s\"}","credentialType":"Basic","datasourceName":"n"}`,
 			call:       func(c *Client) (any, error) { return c.GetDatasource(context.Background(), gw, ds) },
 			wantMethod: "GET", wantPath: "/gateways/" + gw + "/datasources/" + ds,
-			want: Datasource{ID: ds, GatewayID: gw, DatasourceName: "n", DatasourceType: "Sql", ConnectionDetails: `{"server":"s"}`, CredentialType: "Basic"},
+			want: GatewayDatasource{ID: ds, GatewayID: gw, DatasourceName: "n", DatasourceType: "Sql", ConnectionDetails: `{"server":"s"}`, CredentialType: "Basic"},
 		},
 		"UpdateDatasource": {
 			call: func(c *Client) (any, error) {
