@@ -57,6 +57,7 @@ var badCases = map[string]string{
 	"skip-unchanged":      "skip_unchanged needs a Key Vault source",
 	"prune":               "prune without users would remove everyone",
 	"rollback":            "rollback needs Key Vault secrets and verify; verify_every is 0 or at least 1m",
+	"discover":            "discover_every is 0 or at least 1m; discover_gateways and discover_workspaces list distinct UUIDs",
 	"multiple-errors":     "every problem is reported, sorted by line",
 }
 

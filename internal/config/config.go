@@ -27,6 +27,7 @@ type Config struct {
 	KeyVaults   map[string]string // inventory name → vault URL (https)
 	Listen      string            // host:port for /metrics /healthz /readyz
 	StateFile   string
+	Discover    Discover     // run's inventory drift check
 	Datasources []Datasource // in file order, defaults applied
 	Hash        [32]byte     // sha256 of the file; a reload of an unchanged file is skipped
 	Lines       Lines        // where the settings used at start were written
@@ -60,6 +61,15 @@ type PowerBI struct {
 	APIURL         string // https, without a trailing slash
 	Scope          string // the token scope for Power BI calls
 	MaxConcurrency int    // requests in flight to each service (Power BI, Key Vault, the token endpoint), at least 1
+}
+
+// Discover is what `run` compares the inventory with, and how often: the
+// discover_every, discover_gateways and discover_workspaces keys, which
+// `rotatord discover --diff` also reads when given no -gateway or -workspace.
+type Discover struct {
+	Every      time.Duration // 0: run does not look for drift
+	Gateways   []string      // UUIDs; empty: every gateway the identity administers
+	Workspaces []string      // UUIDs of workspaces whose datasets' data sources count too
 }
 
 // Auth is the identity rotatord uses for Power BI, Key Vault and oauth_scope

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,7 +25,7 @@ const (
 )
 
 var (
-	topKeys     = []string{"powerbi", "auth", "keyvaults", "listen", "state_file", "defaults", "datasources"}
+	topKeys     = []string{"powerbi", "auth", "keyvaults", "listen", "state_file", "discover_every", "discover_gateways", "discover_workspaces", "defaults", "datasources"}
 	powerbiKeys = []string{"api_url", "scope", "max_concurrency"}
 	authKeys    = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
 )
@@ -97,6 +98,7 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 			cfg.StateFile, cfg.Lines.StateFile = s, e.val.Line
 		}
 	}
+	p.discover(top, &cfg.Discover)
 	base := builtinPolicy()
 	if e, ok := top.get("defaults"); ok {
 		if m, ok := p.mapping(e.val, e.path, e.key.Line, policyKeys...); ok {
@@ -119,6 +121,54 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	}
 	cfg.Datasources = p.datasources(e, base, cfg.KeyVaults)
 	return cfg, true
+}
+
+// MinDiscoverEvery is the shortest discover_every: a discovery lists every
+// data source and its users, thousands of calls on a large estate.
+const MinDiscoverEvery = time.Minute
+
+// discover reads the top-level discover_* keys.
+func (p *parser) discover(top mapping, out *Discover) {
+	if e, ok := top.get("discover_every"); ok {
+		if d, ok := p.duration(e, 0); ok && d != 0 && d < MinDiscoverEvery {
+			p.errorf(e.val.Line, "%s: must be 0 (off) or at least %s, got %s", e.path, MinDiscoverEvery, d)
+		} else if ok {
+			out.Every = d
+		}
+	}
+	if e, ok := top.get("discover_gateways"); ok {
+		out.Gateways = p.uuids(e, "gateway")
+	}
+	if e, ok := top.get("discover_workspaces"); ok {
+		out.Workspaces = p.uuids(e, "workspace")
+	}
+}
+
+// uuids reads a list of distinct UUIDs naming what.
+func (p *parser) uuids(e entry, what string) []string {
+	if isNull(e.val) {
+		return nil
+	}
+	if e.val.Kind != yaml.SequenceNode {
+		p.errorf(e.val.Line, "%s: must be a list of %s ids, not %s", e.path, what, kindName(e.val))
+		return nil
+	}
+	var out []string
+	seen := map[string]int{}
+	for i, item := range e.val.Content {
+		n := p.resolve(item)
+		s := n.Value
+		switch {
+		case n.Kind != yaml.ScalarNode || !pbi.IsUUID(s):
+			p.errorf(n.Line, "%s: %s is not a %s id (a UUID, e.g. 1f69e798-5852-4fdd-ab01-33bb14b6e934)", indexPath(e.path, i), quote(s), what)
+		case seen[strings.ToLower(s)] > 0:
+			p.errorf(n.Line, "%s: duplicate %s id %s (first at line %d)", indexPath(e.path, i), what, s, seen[strings.ToLower(s)])
+		default:
+			seen[strings.ToLower(s)] = n.Line
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (p *parser) powerbi(e entry, out *PowerBI) {

@@ -46,12 +46,12 @@ func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared,
 		}
 		p.KeyBits = pub.N.BitLen()
 	}
-	if managesUsers(ds) {
+	if ds.ManagesUsers() {
 		have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
 		if err != nil {
 			return fail(ds.Name, StageUsers, err)
 		}
-		p.UsersToAdd, p.UsersToRemove = userDiff(ds, have)
+		p.UsersToAdd, p.UsersToRemove = ds.UserChanges(have)
 	}
 	if ds.Verify {
 		c := r.Check(ctx, ds)

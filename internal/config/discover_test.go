@@ -1,0 +1,37 @@
+package config
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestDiscoverKeys(t *testing.T) {
+	const ds = `
+datasources:
+  - {name: a, gateway_id: 1f69e798-5852-4fdd-ab01-33bb14b6e934, datasource_id: 252b9de8-d915-4788-aaeb-ec8c2395f970, credential_type: Anonymous, encrypt: none}
+`
+	tests := map[string]struct {
+		yaml string
+		want Discover
+	}{
+		"absent: off, every gateway": {ds, Discover{}},
+		"set": {"discover_every: 24h\ndiscover_gateways: [1f69e798-5852-4fdd-ab01-33bb14b6e934]\n" +
+			"discover_workspaces:\n  - 3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c\n  - 4a3b2c1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d\n" + ds,
+			Discover{Every: 24 * time.Hour, Gateways: []string{"1f69e798-5852-4fdd-ab01-33bb14b6e934"},
+				Workspaces: []string{"3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c", "4a3b2c1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d"}}},
+		"0 turns it off, null lists are empty": {"discover_every: 0s\ndiscover_gateways:\ndiscover_workspaces: []\n" + ds, Discover{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Parse("inv.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Discover
+			if got.Every != tc.want.Every || !slices.Equal(got.Gateways, tc.want.Gateways) || !slices.Equal(got.Workspaces, tc.want.Workspaces) {
+				t.Errorf("Discover = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
