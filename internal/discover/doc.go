@@ -1,0 +1,28 @@
+// Package discover reads the estate rotatord's identity can see in Power BI
+// and turns it into an inventory, or compares it with one.
+//
+// Discover lists the gateways (Get Gateways, or the ones asked for), their
+// data sources and the data sources' users, and for each workspace asked
+// for the data sources its datasets are bound to (Get Datasources In Group),
+// which name cloud data sources by the virtual gateway and data source ids
+// that Update Datasource takes. A data source several datasets share is one
+// data source. A pair no listing covers — a cloud data source, one on a
+// gateway outside the listing, an inventory entry looked up for a diff — is
+// read with Get Datasource, after Get Gateway has said whether its gateway
+// is real (200: on-premises, 404: the virtual gateway of cloud data
+// sources). Every call goes through the Lister, concurrently up to
+// Options.Workers; what cannot be read becomes a Problem, never a silent
+// gap, and the rest is still listed.
+//
+// Render prints an Estate as an inventory that `rotatord check` accepts:
+// the settings of the config it was given (or the built-in ones), then one
+// entry per data source with a readable unique name, the service's
+// credential type, encrypt: gateway or none, its users, and Key Vault secret
+// names derived from the entry's name, so that `rotatord plan` lists the
+// secrets still to create. What the inventory cannot serve is printed as a
+// comment with the reason. Diff compares an Estate with an inventory and
+// reports each drift on one line.
+//
+// The package reads the service through the small Lister interface (the
+// pbi client implements it) and knows nothing of how calls are made.
+package discover

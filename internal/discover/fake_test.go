@@ -1,0 +1,163 @@
+package discover
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/pbi"
+)
+
+// fakeService is an in-memory Power BI for Lister: gateways with data
+// sources, cloud data sources under virtual gateways, workspaces of
+// datasets. It answers errors as *pbi.Error, as the client does.
+type fakeService struct {
+	mu       sync.Mutex
+	gateways []pbi.Gateway
+	sources  map[string][]pbi.GatewayDatasource // by folded gateway id, real and virtual
+	users    map[string][]pbi.DatasourceUser    // by folded "gw/ds"
+	sets     map[string][]pbi.Dataset           // by workspace id
+	bound    map[string][]pbi.Datasource        // by dataset id
+	denied   map[string]bool                    // folded gateway ids answering 403
+	virtual  map[string]bool                    // folded gateway ids of cloud data sources
+	calls    map[string]int
+
+	inFlight, maxInFlight atomic.Int32
+	delay                 time.Duration
+}
+
+func newFake() *fakeService {
+	return &fakeService{sources: map[string][]pbi.GatewayDatasource{}, users: map[string][]pbi.DatasourceUser{},
+		sets: map[string][]pbi.Dataset{}, bound: map[string][]pbi.Datasource{}, denied: map[string]bool{},
+		virtual: map[string]bool{}, calls: map[string]int{}}
+}
+
+func (f *fakeService) gateway(id, name string) {
+	f.gateways = append(f.gateways, pbi.Gateway{ID: id, Name: name, Type: "Resource"})
+}
+
+func (f *fakeService) source(gw, id, typ, credType, details string, users ...pbi.DatasourceUser) {
+	k := strings.ToLower(gw)
+	f.sources[k] = append(f.sources[k], pbi.GatewayDatasource{ID: id, GatewayID: gw, DatasourceType: typ,
+		CredentialType: credType, ConnectionDetails: details, DatasourceName: typ + "-" + id[:4]})
+	f.users[strings.ToLower(gw+"/"+id)] = users
+}
+
+func (f *fakeService) cloud(gw, id, typ, credType, details string) {
+	f.virtual[strings.ToLower(gw)] = true
+	f.source(gw, id, typ, credType, details)
+}
+
+func (f *fakeService) dataset(ws, id, name string, uses ...pbi.Datasource) {
+	f.sets[ws] = append(f.sets[ws], pbi.Dataset{ID: id, Name: name})
+	f.bound[id] = uses
+}
+
+// call counts op and holds a worker slot for delay.
+func (f *fakeService) call(ctx context.Context, op string) error {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		m := f.maxInFlight.Load()
+		if n <= m || f.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.calls[op]++
+	f.mu.Unlock()
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func apiError(op string, status int) error {
+	return &pbi.Error{Operation: op, StatusCode: status, Code: http.StatusText(status), Hint: "fake hint"}
+}
+
+func (f *fakeService) GetGateways(ctx context.Context) ([]pbi.Gateway, error) {
+	if err := f.call(ctx, "GetGateways"); err != nil {
+		return nil, err
+	}
+	return f.gateways, nil
+}
+
+func (f *fakeService) GetGateway(ctx context.Context, id string) (pbi.Gateway, error) {
+	if err := f.call(ctx, "GetGateway"); err != nil {
+		return pbi.Gateway{}, err
+	}
+	if f.denied[strings.ToLower(id)] {
+		return pbi.Gateway{}, apiError("Gateways_GetGateway", http.StatusForbidden)
+	}
+	for _, g := range f.gateways {
+		if strings.EqualFold(g.ID, id) {
+			return g, nil
+		}
+	}
+	return pbi.Gateway{}, apiError("Gateways_GetGateway", http.StatusNotFound)
+}
+
+func (f *fakeService) GetDatasources(ctx context.Context, gw string) ([]pbi.GatewayDatasource, error) {
+	if err := f.call(ctx, "GetDatasources"); err != nil {
+		return nil, err
+	}
+	k := strings.ToLower(gw)
+	switch {
+	case f.denied[k]:
+		return nil, apiError("Gateways_GetDatasources", http.StatusForbidden)
+	case f.virtual[k]:
+		return nil, apiError("Gateways_GetDatasources", http.StatusNotFound)
+	}
+	return f.sources[k], nil
+}
+
+func (f *fakeService) GetDatasource(ctx context.Context, gw, ds string) (pbi.GatewayDatasource, error) {
+	if err := f.call(ctx, "GetDatasource"); err != nil {
+		return pbi.GatewayDatasource{}, err
+	}
+	if f.denied[strings.ToLower(gw)] {
+		return pbi.GatewayDatasource{}, apiError("Gateways_GetDatasource", http.StatusForbidden)
+	}
+	for _, d := range f.sources[strings.ToLower(gw)] {
+		if strings.EqualFold(d.ID, ds) {
+			return d, nil
+		}
+	}
+	return pbi.GatewayDatasource{}, apiError("Gateways_GetDatasource", http.StatusNotFound)
+}
+
+func (f *fakeService) GetDatasourceUsers(ctx context.Context, gw, ds string) ([]pbi.DatasourceUser, error) {
+	if err := f.call(ctx, "GetDatasourceUsers"); err != nil {
+		return nil, err
+	}
+	if f.denied[strings.ToLower(gw)] {
+		return nil, apiError("Gateways_GetDatasourceUsers", http.StatusForbidden)
+	}
+	return f.users[strings.ToLower(gw+"/"+ds)], nil
+}
+
+func (f *fakeService) GetDatasetsInGroup(ctx context.Context, ws string) ([]pbi.Dataset, error) {
+	if err := f.call(ctx, "GetDatasetsInGroup"); err != nil {
+		return nil, err
+	}
+	sets, ok := f.sets[ws]
+	if !ok {
+		return nil, apiError("Datasets_GetDatasetsInGroup", http.StatusNotFound)
+	}
+	return sets, nil
+}
+
+func (f *fakeService) GetDatasourcesInGroup(ctx context.Context, ws, set string) ([]pbi.Datasource, error) {
+	if err := f.call(ctx, "GetDatasourcesInGroup"); err != nil {
+		return nil, err
+	}
+	return f.bound[set], nil
+}

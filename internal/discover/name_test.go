@@ -1,0 +1,116 @@
+package discover
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/pbi"
+)
+
+func TestBaseName(t *testing.T) {
+	tests := map[string]struct {
+		details pbi.ConnectionDetails
+		display string
+		want    string
+	}{
+		"server and database":      {pbi.ConnectionDetails{Server: "sql01.contoso.local", Database: "Sales"}, "", "sql01-sales"},
+		"azure sql with port":      {pbi.ConnectionDetails{Server: "tcp:contoso.database.windows.net,1433", Database: "dw"}, "", "contoso-dw"},
+		"instance":                 {pbi.ConnectionDetails{Server: `SQL02\FINANCE`, Database: "ledger"}, "", "sql02-ledger"},
+		"ip address":               {pbi.ConnectionDetails{Server: "10.0.0.5:5432", Database: "pg"}, "", "10-0-0-5-pg"},
+		"url host and path":        {pbi.ConnectionDetails{URL: "https://contoso.sharepoint.com/sites/Finance"}, "", "contoso-sites-finance"},
+		"file path":                {pbi.ConnectionDetails{Path: `\\files01\hr\payroll`}, "", "files01-hr-payroll"},
+		"display name":             {pbi.ConnectionDetails{}, "Finance Cube (prod)", "finance-cube-prod"},
+		"nothing usable":           {pbi.ConnectionDetails{}, "日本語", "datasource"},
+		"long names are cut":       {pbi.ConnectionDetails{Server: strings.Repeat("a", 30), Database: strings.Repeat("b", 30)}, "", strings.Repeat("a", 30) + "-" + strings.Repeat("b", 9)},
+		"no dash left at the end":  {pbi.ConnectionDetails{Server: strings.Repeat("a", 39), Database: "x"}, "", strings.Repeat("a", 39)},
+		"server alone, fqdn label": {pbi.ConnectionDetails{Server: "ora01.contoso.local"}, "", "ora01"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := baseName(&Datasource{Details: tc.details, GatewayDatasource: pbi.GatewayDatasource{DatasourceName: tc.display}}); got != tc.want {
+				t.Errorf("baseName = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNamesAreUnique(t *testing.T) {
+	var ds []*Datasource
+	for i := range 3 {
+		ds = append(ds, &Datasource{GatewayDatasource: pbi.GatewayDatasource{ID: fmt.Sprintf("aaaaaaaa-0000-4000-8000-00000000000%d", i)},
+			Details: pbi.ConnectionDetails{Server: "sql01", Database: "sales"}})
+	}
+	ds = append(ds, &Datasource{GatewayDatasource: pbi.GatewayDatasource{ID: "bbbbbbbb-0000-4000-8000-000000000000"},
+		Details: pbi.ConnectionDetails{Server: "sql02", Database: "hr"}})
+	got := Names(ds)
+	want := []string{"sql01-sales-aaaaaaaa", "sql01-sales-aaaaaaaa-2", "sql01-sales-aaaaaaaa-3", "sql02-hr"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Names = %v, want %v", got, want)
+	}
+}
+
+func TestOAuthScope(t *testing.T) {
+	tests := map[string]struct {
+		typ     string
+		details pbi.ConnectionDetails
+		want    string // "" when unknown
+	}{
+		"data lake":       {"AzureDataLakeStorage", pbi.ConnectionDetails{URL: "https://contoso.dfs.core.windows.net/lake"}, "https://storage.azure.com/.default"},
+		"blob by host":    {"Web", pbi.ConnectionDetails{URL: "https://contoso.blob.core.windows.net/x"}, "https://storage.azure.com/.default"},
+		"azure sql":       {"Sql", pbi.ConnectionDetails{Server: "tcp:contoso.database.windows.net,1433", Database: "dw"}, "https://database.windows.net/.default"},
+		"data explorer":   {"Kusto", pbi.ConnectionDetails{Server: "https://help.westeurope.kusto.windows.net"}, "https://help.westeurope.kusto.windows.net/.default"},
+		"analysis svcs":   {"AnalysisServices", pbi.ConnectionDetails{Server: "asazure://westeurope.asazure.windows.net/cube"}, "https://*.asazure.windows.net/.default"},
+		"sharepoint":      {"SharePointList", pbi.ConnectionDetails{URL: "https://contoso.sharepoint.com/sites/x"}, "https://contoso.sharepoint.com/.default"},
+		"on-premises sql": {"Sql", pbi.ConnectionDetails{Server: "sql01.contoso.local"}, ""},
+		"a web api":       {"Web", pbi.ConnectionDetails{URL: "https://api.contoso.com/v2"}, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := oauthScope(&Datasource{GatewayDatasource: pbi.GatewayDatasource{DatasourceType: tc.typ}, Details: tc.details})
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("oauthScope = %q, %v; want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzRender: whatever the service says of a data source and its users,
+// the inventory printed passes check, with the data source in it or left
+// out in a comment.
+func FuzzRender(f *testing.F) {
+	f.Add("Sql", "Basic", "sql01.contoso.local", "sales", "https://x/y", "name", "john@contoso.com", "User", "Read", "John")
+	f.Add("Web", "OAuth2", "", "", "https://api.contoso.com/v2", "", "", "App", "Read", "")
+	f.Add("File", "Windows", "", "", "", "#: {x}\n- y", "a@b", "Group", "ReadOverrideEffectiveIdentity", "'\"")
+	f.Add("x", "Anonymous", "10.0.0.1", "db\u2028x", "", "", "3d9b93c6-7b6d-4801-a491-1738910904fd", "App", "Read", "")
+	f.Fuzz(func(t *testing.T, typ, credType, server, database, url, display, user, principal, access, userName string) {
+		u := pbi.DatasourceUser{DatasourceAccessRight: access, PrincipalType: principal, DisplayName: userName}
+		if strings.Contains(user, "@") {
+			u.EmailAddress = user
+		} else {
+			u.Identifier = user
+		}
+		e := &Estate{Datasources: []*Datasource{{
+			GatewayDatasource: pbi.GatewayDatasource{ID: "252b9de8-d915-4788-aaeb-ec8c2395f970", GatewayID: "1f69e798-5852-4fdd-ab01-33bb14b6e934",
+				DatasourceType: typ, CredentialType: credType, DatasourceName: display},
+			Details: pbi.ConnectionDetails{Server: server, Database: database, URL: url},
+			Users:   []pbi.DatasourceUser{u}, UsersKnown: true,
+			Datasets: []DatasetRef{{Workspace: "w", ID: "d", Name: display}},
+		}}}
+		out, n, err := Render(e, RenderOptions{What: display})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return // left out: check refuses an empty list, and the comment says why
+		}
+		cfg, err := config.Parse("discovered.yaml", out)
+		if err != nil {
+			t.Fatalf("output fails check: %v\n%s", err, out)
+		}
+		if len(cfg.Datasources) != 1 {
+			t.Fatalf("%d data sources parsed, want 1", len(cfg.Datasources))
+		}
+	})
+}
