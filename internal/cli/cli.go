@@ -40,6 +40,7 @@ func commands() []Command {
 		{Name: "once", Summary: "rotate every data source (or -only NAME) now and exit; 1 if any failed", Run: runOnce},
 		{Name: "plan", Summary: "show what a rotation would do, changing nothing", Run: runPlan},
 		{Name: "verify", Summary: "check that every data source (or -only NAME) connects, changing nothing; 1 if any does not", Run: runVerify},
+		{Name: "discover", Summary: "print an inventory of what the identity can see in Power BI, or -diff it with -config", Run: runDiscover},
 		{Name: "check", Summary: "validate the inventory offline; every error as FILE:LINE: message", Run: runCheck},
 		{Name: "demo", Summary: "run the daemon against in-process emulators with a sample inventory", Run: runDemo},
 		{Name: "encrypt", Summary: "print a data source's credentials string, encrypted with a gateway key", Run: runEncrypt},

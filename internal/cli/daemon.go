@@ -26,8 +26,8 @@ type commonFlags struct {
 	logLevel  string
 }
 
-func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.config, "config", defaultConfig, "the inventory `FILE`")
+func (c *commonFlags) register(fs *flag.FlagSet, config string) {
+	fs.StringVar(&c.config, "config", config, "the inventory `FILE`")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -58,12 +58,17 @@ func (env *Env) lookupEnv(name string) (string, bool) {
 // loadDaemon reads the inventory and assembles the daemon, printing why not
 // and returning ExitUsage when it cannot.
 func loadDaemon(ctx context.Context, env *Env, cmd string, c *commonFlags, o daemon.Options) (*daemon.Daemon, int) {
-	log, err := c.logger(env)
+	cfg, err := config.Load(ctx, c.config)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
 	}
-	cfg, err := config.Load(ctx, c.config)
+	return newDaemon(env, cmd, c, cfg, o)
+}
+
+// newDaemon assembles the daemon for cfg, as loadDaemon does.
+func newDaemon(env *Env, cmd string, c *commonFlags, cfg *config.Config, o daemon.Options) (*daemon.Daemon, int) {
+	log, err := c.logger(env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
@@ -87,6 +92,7 @@ func loadDaemon(ctx context.Context, env *Env, cmd string, c *commonFlags, o dae
 type inventoryFlags struct {
 	name, synopsis, help string              // as for newFlagSet
 	more                 func(*flag.FlagSet) // defines the command's own flags; nil: none
+	noDefaultConfig      bool                // -config is optional: "" unless given
 }
 
 // parse parses args, which may not hold positional arguments. ok is false
@@ -95,7 +101,11 @@ type inventoryFlags struct {
 func (f inventoryFlags) parse(env *Env, args []string) (c *commonFlags, code int, ok bool) {
 	c = &commonFlags{}
 	fs := newFlagSet(env, f.name, f.synopsis, f.help)
-	c.register(fs)
+	def := defaultConfig
+	if f.noDefaultConfig {
+		def = ""
+	}
+	c.register(fs, def)
 	if f.more != nil {
 		f.more(fs)
 	}

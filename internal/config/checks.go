@@ -14,3 +14,7 @@ var (
 func isTenant(s string) bool  { return len(s) <= 253 && tenantRE.MatchString(s) }
 func isName(s string) bool    { return nameRE.MatchString(s) }
 func isEnvName(s string) bool { return envRE.MatchString(s) }
+
+// IsName reports whether s is a valid name for a data source or a vault
+// in the inventory.
+func IsName(s string) bool { return isName(s) }

@@ -304,3 +304,19 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("auth_method", string(c.Auth.Method)),
 	)
 }
+
+// Builtin returns the settings an inventory gets for every key it leaves
+// out, with no data sources: what `rotatord discover` runs on without a
+// config. path names it in messages.
+func Builtin(path string) *Config {
+	cfg := &Config{
+		Path:      path,
+		PowerBI:   PowerBI{APIURL: DefaultAPIURL, Scope: DefaultScope, MaxConcurrency: DefaultMaxConcurrency},
+		Auth:      Auth{Method: DefaultAuthMethod},
+		KeyVaults: map[string]string{},
+		Listen:    DefaultListen,
+		StateFile: DefaultStateFile,
+	}
+	cfg.indexNames()
+	return cfg
+}

@@ -72,13 +72,7 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 		return nil, true
 	}
 	top, _ := p.mapping(root, "", root.Line, topKeys...)
-	cfg := &Config{
-		PowerBI:   PowerBI{APIURL: DefaultAPIURL, Scope: DefaultScope, MaxConcurrency: DefaultMaxConcurrency},
-		Auth:      Auth{Method: DefaultAuthMethod},
-		KeyVaults: map[string]string{},
-		Listen:    DefaultListen,
-		StateFile: DefaultStateFile,
-	}
+	cfg := Builtin("")
 	if e, ok := top.get("powerbi"); ok {
 		p.powerbi(e, &cfg.PowerBI)
 	}

@@ -70,6 +70,9 @@ type Daemon struct {
 	busy    busy
 	ready   atomic.Bool
 	dirty   chan struct{} // state changed since the last save
+	// rediscover wakes the drift loop when a reload changed what it
+	// compares or how often.
+	rediscover chan struct{}
 }
 
 // New builds the daemon's parts from cfg. It starts nothing, but holds the
@@ -103,7 +106,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		// redirects off the host like the default one.
 		o.Transport = wire.KeepOrigin(c)
 	}
-	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1)}
+	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1), rediscover: make(chan struct{}, 1)}
 	d.cfg.Store(cfg)
 
 	open := state.Open

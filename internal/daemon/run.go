@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -69,6 +70,7 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { d.watchConfig(gctx); return nil })
 	g.Go(func() error { d.saveLoop(gctx); return nil })
+	g.Go(func() error { d.driftLoop(gctx); return nil })
 
 	d.ready.Store(true)
 	d.notify("READY=1")
@@ -226,6 +228,12 @@ func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 	}
 	d.state.Prune(keep)
 	d.declare(cfg)
+	if !reflect.DeepEqual(cfg.Discover, old.Discover) {
+		select { // what drifts has changed: look at once
+		case d.rediscover <- struct{}{}:
+		default:
+		}
+	}
 	d.metrics.ConfigReloaded(true)
 	d.log.Info("config reloaded", "why", why, "config", cfg) // path, content hash, counts: which file took effect
 }

@@ -1,0 +1,99 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/clock"
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/discover"
+)
+
+// Discover lists the estate o asks for with the daemon's identity, its
+// calls bounded by powerbi.max_concurrency like every other Power BI call.
+func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Estate {
+	if o.Workers <= 0 {
+		o.Workers = d.cfg.Load().PowerBI.MaxConcurrency
+	}
+	return discover.Discover(ctx, d.pbi, o)
+}
+
+// DiffOptions are the discovery options that compare the Power BI estate
+// with cfg's inventory: its discover_gateways and discover_workspaces
+// unless gateways or workspaces name others, and its data sources looked up
+// one by one where no listing covers them.
+func DiffOptions(cfg *config.Config, gateways, workspaces []string) discover.Options {
+	if len(gateways) == 0 {
+		gateways = cfg.Discover.Gateways
+	}
+	if len(workspaces) == 0 {
+		workspaces = cfg.Discover.Workspaces
+	}
+	known := make([]discover.Pair, len(cfg.Datasources))
+	for i, ds := range cfg.Datasources {
+		known[i] = discover.Pair{GatewayID: ds.GatewayID, DatasourceID: ds.DatasourceID}
+	}
+	return discover.Options{Gateways: gateways, Workspaces: workspaces, Known: known}
+}
+
+// driftLoop compares the estate with the inventory every discover_every,
+// the first time at start, and exports the drift. A reload that changes the
+// discover_* settings compares at once, then every new period; with
+// discover_every 0 the loop only waits for such a reload.
+func (d *Daemon) driftLoop(ctx context.Context) {
+	wait := time.Duration(0)
+	for {
+		var due <-chan time.Time
+		var t clock.Timer
+		if d.cfg.Load().Discover.Every > 0 {
+			t = d.o.Clock.NewTimer(wait)
+			due = t.C()
+		}
+		select {
+		case <-ctx.Done():
+			stopTimer(t)
+			return
+		case <-d.rediscover:
+			stopTimer(t)
+			wait = 0
+			continue
+		case <-due:
+		}
+		cfg := d.cfg.Load()
+		if cfg.Discover.Every <= 0 {
+			continue
+		}
+		d.checkDrift(ctx, cfg)
+		wait = cfg.Discover.Every
+	}
+}
+
+func stopTimer(t clock.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// checkDrift runs one comparison: metrics, and a log line per drift.
+func (d *Daemon) checkDrift(ctx context.Context, cfg *config.Config) {
+	start := d.o.Clock.Now()
+	e := d.Discover(ctx, DiffOptions(cfg, nil, nil))
+	if ctx.Err() != nil {
+		return // stopping: a cut-short listing says nothing
+	}
+	r := discover.Diff(e, cfg)
+	d.metrics.DiscoveryDone(d.o.Clock.Now(), r.Counts(), e.Complete())
+	log := d.log.With("component", "discover")
+	for _, x := range r.Drift {
+		log.Warn("inventory drift", "kind", x.Kind, "datasource", x.Name, "gateway_id", x.GatewayID, "datasource_id", x.DatasourceID, "detail", x.Detail)
+	}
+	for _, p := range r.Problems {
+		log.Warn("discovery could not read", "error", p)
+	}
+	attrs := []any{"duration", d.o.Clock.Now().Sub(start).Round(time.Millisecond), "datasources", len(e.Datasources), "complete", e.Complete()}
+	counts := r.Counts()
+	for _, kind := range discover.Kinds() {
+		attrs = append(attrs, kind, counts[kind])
+	}
+	log.Info("discovery", attrs...)
+}
