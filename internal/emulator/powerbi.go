@@ -103,6 +103,7 @@ type pbiDatasource struct {
 	id, gatewayID  string
 	cloud          bool
 	credentialType string
+	info           DatasourceInfo // SetDatasourceInfo's; see described
 	history        []Received
 	users          []User
 	// The database behind the data source, for the status check: accept
@@ -110,6 +111,21 @@ type pbiDatasource struct {
 	// unreachable that the gateway cannot connect to it at all.
 	accept      map[string]string
 	unreachable bool
+}
+
+// DatasourceInfo is what Get Datasource(s) report of a data source besides
+// its ids and credential type: datasourceName, datasourceType,
+// connectionDetails (a JSON document of ConnectionDetails, whose keys must
+// be properties of the swagger DatasourceConnectionDetails: server,
+// database, url, path, …) and credentialDetails.useEndUserOAuth2Credentials.
+// A zero field reports the emulator's default: "emulated-" and the first
+// 8 characters of the id; "Sql" on a gateway, "AzureDataLakeStorage" in the
+// cloud; an emulated server with a database or a path.
+type DatasourceInfo struct {
+	Name              string
+	Type              string
+	ConnectionDetails map[string]string
+	EndUserOAuth2     bool
 }
 
 // Received is a credential the emulator accepted, as a gateway would hold it.
@@ -228,8 +244,8 @@ func (p *PowerBI) addDatasource(gatewayID, datasourceID, credentialType string, 
 			return fmt.Errorf("emulator: id %q is not a UUID", id)
 		}
 	}
-	if credentialFields(credentialType) == nil && credentialType != "Anonymous" {
-		return fmt.Errorf("emulator: credential type %q is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS", credentialType)
+	if err := checkCredentialType(credentialType); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -245,6 +261,40 @@ func (p *PowerBI) addDatasource(gatewayID, datasourceID, credentialType string, 
 		return fmt.Errorf("emulator: data source %s/%s already exists", gatewayID, datasourceID)
 	}
 	p.datasources[k] = &pbiDatasource{id: datasourceID, gatewayID: gatewayID, cloud: cloud, credentialType: credentialType}
+	return nil
+}
+
+// SetDatasourceInfo sets what Get Datasource(s) report of a data source;
+// zero fields of info report the defaults (see DatasourceInfo).
+func (p *PowerBI) SetDatasourceInfo(gatewayID, datasourceID string, info DatasourceInfo) error {
+	if err := checkConnectionDetails(info.ConnectionDetails); err != nil {
+		return fmt.Errorf("emulator: data source %s/%s: %w", gatewayID, datasourceID, err)
+	}
+	info.ConnectionDetails = maps.Clone(info.ConnectionDetails)
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.info = info })
+}
+
+// SetCredentialType changes a data source's credential type, as an admin
+// editing it in the portal does: later PATCHes must carry the new type.
+// The credentials pushed before stay in its History.
+func (p *PowerBI) SetCredentialType(gatewayID, datasourceID, credentialType string) error {
+	if err := checkCredentialType(credentialType); err != nil {
+		return err
+	}
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.credentialType = credentialType })
+}
+
+// RemoveDatasource deletes a data source, as its gateway's admin does in
+// the portal: every request on it then answers 404 DMTS_EntityNotFoundError,
+// and its credentials, users and backend are gone with it.
+func (p *PowerBI) RemoveDatasource(gatewayID, datasourceID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := keyOf(gatewayID, datasourceID)
+	if p.datasources[k] == nil {
+		return fmt.Errorf("emulator: no data source %s/%s", gatewayID, datasourceID)
+	}
+	delete(p.datasources, k)
 	return nil
 }
 
@@ -314,6 +364,35 @@ func (p *PowerBI) Requests() []RequestRecord {
 
 func keyOf(gatewayID, datasourceID string) pbiKey {
 	return pbiKey{strings.ToLower(gatewayID), strings.ToLower(datasourceID)}
+}
+
+// extensibleCredentialTypes are credential types a data source may have
+// beyond the swagger's enum, which Power BI declares extensible: Fabric's
+// WorkspaceIdentity and others rotatord's inventory cannot serve. Get
+// Datasource(s) report them; a PATCH naming one is refused by the enum,
+// which the emulator enforces on requests.
+var extensibleCredentialTypes = []string{"ServicePrincipal", "KeyPair", "WorkspaceIdentity"}
+
+func checkCredentialType(credentialType string) error {
+	if credentialFields(credentialType) == nil && credentialType != "Anonymous" && !slices.Contains(extensibleCredentialTypes, credentialType) {
+		return fmt.Errorf("emulator: credential type %q is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS, %s",
+			credentialType, strings.Join(extensibleCredentialTypes, ", "))
+	}
+	return nil
+}
+
+// connectionKeys are the properties of the swagger
+// DatasourceConnectionDetails, in its order, which is also the order
+// connectionDetails strings list them in.
+var connectionKeys = []string{"server", "database", "url", "path", "kind", "account", "domain", "emailAddress", "loginServer", "classInfo"}
+
+func checkConnectionDetails(m map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(connectionKeys, k) {
+			return fmt.Errorf("connection detail %q is not one of %s", k, strings.Join(connectionKeys, ", "))
+		}
+	}
+	return nil
 }
 
 // credentialFields are the credentialData names each type needs, as the

@@ -219,19 +219,63 @@ func (p *PowerBI) serveDatasource(w http.ResponseWriter, rt pbiRoute) {
 }
 
 func datasourceJSON(d *pbiDatasource) map[string]any {
-	typ, conn := "Sql", `{"server":"emulated-sql.contoso.local","database":"sales"}`
-	if d.cloud {
-		typ, conn = "AzureDataLakeStorage", `{"server":"https://emulated.dfs.core.windows.net","path":"lake"}`
-	}
+	info := d.described()
 	return map[string]any{
 		"id":                d.id,
 		"gatewayId":         d.gatewayID,
-		"datasourceName":    "emulated-" + d.id[:8],
-		"datasourceType":    typ,
-		"connectionDetails": conn,
+		"datasourceName":    info.Name,
+		"datasourceType":    info.Type,
+		"connectionDetails": connectionJSON(info.ConnectionDetails),
 		"credentialType":    d.credentialType,
-		"credentialDetails": map[string]any{"useEndUserOAuth2Credentials": false},
+		"credentialDetails": map[string]any{"useEndUserOAuth2Credentials": info.EndUserOAuth2},
 	}
+}
+
+// described is d's DatasourceInfo with the defaults in its zero fields.
+func (d *pbiDatasource) described() DatasourceInfo {
+	info := d.info
+	if info.Name == "" {
+		info.Name = "emulated-" + d.id[:8]
+	}
+	switch {
+	case info.Type != "":
+	case d.cloud:
+		info.Type = "AzureDataLakeStorage"
+	default:
+		info.Type = "Sql"
+	}
+	switch {
+	case len(info.ConnectionDetails) > 0:
+	case d.cloud:
+		info.ConnectionDetails = map[string]string{"server": "https://emulated.dfs.core.windows.net", "path": "lake"}
+	default:
+		info.ConnectionDetails = map[string]string{"server": "emulated-sql.contoso.local", "database": "sales"}
+	}
+	return info
+}
+
+// connectionJSON is the connectionDetails string of a gateway data source:
+// a JSON object listing the details in the swagger's order, as Power BI
+// does ({"server":…,"database":…}).
+func connectionJSON(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for _, k := range connectionKeys {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, _ := json.Marshal(v)
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // readBody reads and validates the body of op, answering 400 if it is bad.
