@@ -87,6 +87,7 @@ type PowerBI struct {
 	mu          sync.Mutex
 	gateways    map[string]*pbiGateway // by lower-case id
 	datasources map[pbiKey]*pbiDatasource
+	denied      map[string]bool // DenyGateway's, by lower-case id
 	requests    []RequestRecord
 }
 
@@ -169,6 +170,7 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 		spec:        spec,
 		gateways:    map[string]*pbiGateway{},
 		datasources: map[pbiKey]*pbiDatasource{},
+		denied:      map[string]bool{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -296,6 +298,17 @@ func (p *PowerBI) RemoveDatasource(gatewayID, datasourceID string) error {
 	}
 	delete(p.datasources, k)
 	return nil
+}
+
+// DenyGateway makes the caller no admin of a gateway, as when it was
+// added by someone who never shared it: Get Gateways still lists it, but
+// every other request under /gateways/{gatewayID} answers 403
+// PowerBINotAuthorizedException. Datasets bound to its data sources still
+// list them.
+func (p *PowerBI) DenyGateway(gatewayID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.denied[strings.ToLower(gatewayID)] = true
 }
 
 func (p *PowerBI) isCloudGatewayLocked(gk string) bool {

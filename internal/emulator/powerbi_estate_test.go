@@ -215,3 +215,47 @@ func TestPowerBIRetypedDatasource(t *testing.T) {
 		t.Errorf("retyped credentialType %q, want KeyPair", got.CredentialType)
 	}
 }
+
+// TestPowerBIDenyGateway: a gateway the caller does not administer is
+// listed, and nothing under it answers but 403.
+func TestPowerBIDenyGateway(t *testing.T) {
+	f := newPBIFixture(t, PowerBIOptions{})
+	const gw2 = "3d9b93c6-7b6d-4801-a491-1738910904fd"
+	must(t, f.pbi.AddGateway(gw2, 1024))
+	patch := patchBody("Basic", f.encrypt(pbiBasic), "RSA-OAEP", "")
+	f.pbi.DenyGateway(strings.ToUpper(pbiGW))
+	ds := "/gateways/" + pbiGW + "/datasources/" + pbiDS
+	tests := map[string]struct{ method, path, body string }{
+		"GetGateway":             {"GET", "/gateways/" + pbiGW, ""},
+		"GetDatasources":         {"GET", "/gateways/" + pbiGW + "/datasources", ""},
+		"GetDatasource":          {"GET", ds, ""},
+		"UpdateDatasource":       {"PATCH", ds, patch},
+		"GetDatasourceUsers":     {"GET", ds + "/users", ""},
+		"AddDatasourceUser":      {"POST", ds + "/users", `{"emailAddress":"john@contoso.com","datasourceAccessRight":"Read"}`},
+		"DeleteDatasourceUser":   {"DELETE", ds + "/users/john@contoso.com", ""},
+		"GetDatasourceStatus":    {"GET", ds + "/status", ""},
+		"an unknown data source": {"GET", "/gateways/" + pbiGW + "/datasources/" + cloudDS, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			status, hdr, body := f.do(tc.method, tc.path, tc.body)
+			code, msg := pbiErr(t, body)
+			if status != 403 || code != CodeNotAuthorized || msg != "The caller is not an administrator of gateway "+pbiGW+"." {
+				t.Errorf("got %d %s", status, body)
+			}
+			if hdr.Get("RequestId") == "" {
+				t.Error("no RequestId header")
+			}
+		})
+	}
+	status, _, body := f.do("GET", "/gateways", "")
+	if status != 200 || !strings.Contains(string(body), pbiGW) || !strings.Contains(string(body), gw2) {
+		t.Errorf("Get Gateways: %d %s", status, body)
+	}
+	if status, _, body := f.do("GET", "/gateways/"+gw2, ""); status != 200 {
+		t.Errorf("another gateway: %d %s", status, body)
+	}
+	if n := len(f.pbi.History(pbiGW, pbiDS)); n != 0 {
+		t.Errorf("a denied PATCH was stored: %d entries", n)
+	}
+}

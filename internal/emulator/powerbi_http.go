@@ -59,6 +59,10 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rt.gatewayID != "" && p.isDenied(rt.gatewayID) {
+		pbiError(sw, http.StatusForbidden, CodeNotAuthorized, "The caller is not an administrator of gateway "+rt.gatewayID+".")
+		return
+	}
 	switch rt.op {
 	case OpGetGateways:
 		p.serveGateways(sw)
@@ -128,6 +132,12 @@ func routePowerBI(r *http.Request) pbiRoute {
 	rt.op = ops[r.Method]
 	rt.methodNotAllowed = rt.op == ""
 	return rt
+}
+
+func (p *PowerBI) isDenied(gatewayID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.denied[strings.ToLower(gatewayID)]
 }
 
 // authorized answers the request with 401/403 when it must not be served.
