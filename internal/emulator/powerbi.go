@@ -18,15 +18,17 @@ import (
 // Operation names of the Power BI emulator — the swagger operationIds — for
 // Faults().Inject and RequestRecord.Operation.
 const (
-	OpGetGateways          = "Gateways_GetGateways"
-	OpGetGateway           = "Gateways_GetGateway"
-	OpGetDatasources       = "Gateways_GetDatasources"
-	OpGetDatasource        = "Gateways_GetDatasource"
-	OpUpdateDatasource     = "Gateways_UpdateDatasource"
-	OpGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
-	OpAddDatasourceUser    = "Gateways_AddDatasourceUser"
-	OpDeleteDatasourceUser = "Gateways_DeleteDatasourceUser"
-	OpGetDatasourceStatus  = "Gateways_GetDatasourceStatus"
+	OpGetGateways           = "Gateways_GetGateways"
+	OpGetGateway            = "Gateways_GetGateway"
+	OpGetDatasources        = "Gateways_GetDatasources"
+	OpGetDatasource         = "Gateways_GetDatasource"
+	OpUpdateDatasource      = "Gateways_UpdateDatasource"
+	OpGetDatasourceUsers    = "Gateways_GetDatasourceUsers"
+	OpAddDatasourceUser     = "Gateways_AddDatasourceUser"
+	OpDeleteDatasourceUser  = "Gateways_DeleteDatasourceUser"
+	OpGetDatasourceStatus   = "Gateways_GetDatasourceStatus"
+	OpGetDatasetsInGroup    = "Datasets_GetDatasetsInGroup"
+	OpGetDatasourcesInGroup = "Datasets_GetDatasourcesInGroup"
 )
 
 // Error codes the Power BI emulator answers with. Power BI documents none for
@@ -42,6 +44,7 @@ const (
 	CodeDataSourceAccessError      = "DM_GWPipeline_Gateway_DataSourceAccessError"
 	CodeInvalidEncryptionAlgo      = "DMTS_InvalidEncryptionAlgorithmError"
 	CodeEntityNotFound             = "DMTS_EntityNotFoundError"
+	CodePowerBIEntityNotFound      = "PowerBIEntityNotFound" // workspaces, datasets and unknown routes
 	CodeInvalidRequest             = "InvalidRequest"
 	CodeNotAuthorized              = "PowerBINotAuthorizedException"
 	CodeInvalidAuthenticationToken = "InvalidAuthenticationToken"
@@ -87,7 +90,8 @@ type PowerBI struct {
 	mu          sync.Mutex
 	gateways    map[string]*pbiGateway // by lower-case id
 	datasources map[pbiKey]*pbiDatasource
-	denied      map[string]bool // DenyGateway's, by lower-case id
+	denied      map[string]bool          // DenyGateway's, by lower-case id
+	workspaces  map[string]*pbiWorkspace // by lower-case id
 	requests    []RequestRecord
 }
 
@@ -171,6 +175,7 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 		gateways:    map[string]*pbiGateway{},
 		datasources: map[pbiKey]*pbiDatasource{},
 		denied:      map[string]bool{},
+		workspaces:  map[string]*pbiWorkspace{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -288,7 +293,8 @@ func (p *PowerBI) SetCredentialType(gatewayID, datasourceID, credentialType stri
 
 // RemoveDatasource deletes a data source, as its gateway's admin does in
 // the portal: every request on it then answers 404 DMTS_EntityNotFoundError,
-// and its credentials, users and backend are gone with it.
+// its credentials, users and backend are gone with it, and the datasets
+// bound to it no longer list it.
 func (p *PowerBI) RemoveDatasource(gatewayID, datasourceID string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -297,6 +303,7 @@ func (p *PowerBI) RemoveDatasource(gatewayID, datasourceID string) error {
 		return fmt.Errorf("emulator: no data source %s/%s", gatewayID, datasourceID)
 	}
 	delete(p.datasources, k)
+	p.unbindLocked(k)
 	return nil
 }
 

@@ -22,11 +22,13 @@ const maxBody = 1 << 20
 type pbiRoute struct {
 	op               string
 	gatewayID, dsID  string
+	groupID          string
+	datasetID        string // a plain string in the swagger: one that is no UUID names no dataset
 	user             string // the path parameter the swagger names emailAdress (sic)
 	methodNotAllowed bool
 }
 
-// ServeHTTP serves the gateway operations under /v1.0/myorg/.
+// ServeHTTP serves the gateway and dataset operations under /v1.0/myorg/.
 func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("RequestId", reqID)
@@ -44,7 +46,7 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pbiError(sw, http.StatusMethodNotAllowed, "MethodNotAllowed", "The requested resource does not support http method '"+r.Method+"'.")
 		return
 	case rt.op == "":
-		pbiError(sw, http.StatusNotFound, "PowerBIEntityNotFound", "No route matches "+r.URL.Path)
+		pbiError(sw, http.StatusNotFound, CodePowerBIEntityNotFound, "No route matches "+r.URL.Path)
 		return
 	}
 	if !p.authorized(sw, r) {
@@ -53,7 +55,7 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.faults.Apply(sw, r, rt.op, pbiFaultError) {
 		return
 	}
-	for _, param := range [][2]string{{"gatewayId", rt.gatewayID}, {"datasourceId", rt.dsID}} {
+	for _, param := range [][2]string{{"gatewayId", rt.gatewayID}, {"datasourceId", rt.dsID}, {"groupId", rt.groupID}} {
 		if name, id := param[0], param[1]; id != "" && !validUUID(id) {
 			pbiError(sw, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("%s: %q is not a UUID", name, clip(id, 40)))
 			return
@@ -82,6 +84,10 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveDeleteUser(sw, rt)
 	case OpGetDatasourceStatus:
 		p.serveStatus(sw, rt)
+	case OpGetDatasetsInGroup:
+		p.serveDatasets(sw, r, rt)
+	case OpGetDatasourcesInGroup:
+		p.serveDatasetSources(sw, r, rt)
 	}
 }
 
@@ -100,12 +106,20 @@ func routePowerBI(r *http.Request) pbiRoute {
 		}
 		seg = append(seg, u)
 	}
-	if len(seg) == 0 || seg[0] != "gateways" {
+	if len(seg) == 0 || seg[0] != "gateways" && seg[0] != "groups" {
 		return pbiRoute{}
 	}
 	var rt pbiRoute
 	var ops map[string]string // method → operation
 	switch {
+	case seg[0] == "groups" && len(seg) == 3 && seg[2] == "datasets":
+		rt.groupID = seg[1]
+		ops = map[string]string{http.MethodGet: OpGetDatasetsInGroup}
+	case seg[0] == "groups" && len(seg) == 5 && seg[2] == "datasets" && seg[4] == "datasources":
+		rt.groupID, rt.datasetID = seg[1], seg[3]
+		ops = map[string]string{http.MethodGet: OpGetDatasourcesInGroup}
+	case seg[0] == "groups":
+		return pbiRoute{}
 	case len(seg) == 1:
 		ops = map[string]string{http.MethodGet: OpGetGateways}
 	case len(seg) == 2:
@@ -451,6 +465,15 @@ func pbiJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// servePage answers a list operation with items, which must be in a
+// stable order, as the OData wrapper of the swagger's list types.
+func servePage[T any](p *PowerBI, w http.ResponseWriter, r *http.Request, odataContext string, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	pbiJSON(w, map[string]any{"@odata.context": odataContext, "value": items})
 }
 
 // newRequestID returns a random UUID, as Power BI's RequestId header is.
