@@ -67,6 +67,14 @@ type PowerBIOptions struct {
 	// thousands of credentials samples them rather than measuring the
 	// emulator. 0 or 1: decrypt every one.
 	VerifyEvery int
+	// PageSize, when above 0, pages the list operations (Get Gateways,
+	// Get Datasources, Get Datasource Users, Get Datasets In Group, Get
+	// Datasources In Group) as OData server-side paging does: a list of
+	// more items answers the first PageSize with an "@odata.nextLink" of
+	// https://<the request's host><its path>?$skiptoken=<opaque>, which
+	// answers the next page, and so on. A $skiptoken the emulator did not
+	// give for that list answers 400 InvalidRequest. 0: whole lists.
+	PageSize int
 }
 
 // PowerBI emulates the gateway part of the Power BI REST API under
@@ -85,6 +93,7 @@ type PowerBI struct {
 	faults    Faults
 
 	verifyEvery int
+	pageSize    int
 	encrypted   atomic.Uint64 // encrypted PATCHes seen, for verifyEvery
 
 	mu          sync.Mutex
@@ -169,6 +178,7 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 	p := &PowerBI{
 		authorize:   o.Authorize,
 		verifyEvery: o.VerifyEvery,
+		pageSize:    o.PageSize,
 		log:         o.Logger,
 		now:         o.Now,
 		spec:        spec,

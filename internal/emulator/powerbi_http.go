@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
@@ -67,11 +69,11 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rt.op {
 	case OpGetGateways:
-		p.serveGateways(sw)
+		p.serveGateways(sw, r)
 	case OpGetGateway:
 		p.serveGateway(sw, rt)
 	case OpGetDatasources:
-		p.serveDatasources(sw, rt)
+		p.serveDatasources(sw, r, rt)
 	case OpGetDatasource:
 		p.serveDatasource(sw, rt)
 	case OpUpdateDatasource:
@@ -170,7 +172,7 @@ func (p *PowerBI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (p *PowerBI) serveGateways(w http.ResponseWriter) {
+func (p *PowerBI) serveGateways(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	var list []map[string]any
 	for _, g := range p.gateways {
@@ -178,7 +180,7 @@ func (p *PowerBI) serveGateways(w http.ResponseWriter) {
 	}
 	p.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i]["id"].(string) < list[j]["id"].(string) })
-	pbiJSON(w, map[string]any{"@odata.context": "https://api.powerbi.com/v1.0/myorg/$metadata#gateways", "value": list})
+	servePage(p, w, r, "https://api.powerbi.com/v1.0/myorg/$metadata#gateways", list)
 }
 
 func (p *PowerBI) serveGateway(w http.ResponseWriter, rt pbiRoute) {
@@ -208,7 +210,7 @@ func gatewayJSON(g *pbiGateway) map[string]any {
 	}
 }
 
-func (p *PowerBI) serveDatasources(w http.ResponseWriter, rt pbiRoute) {
+func (p *PowerBI) serveDatasources(w http.ResponseWriter, r *http.Request, rt pbiRoute) {
 	gk := strings.ToLower(rt.gatewayID)
 	p.mu.Lock()
 	found := p.gateways[gk] != nil
@@ -224,7 +226,7 @@ func (p *PowerBI) serveDatasources(w http.ResponseWriter, rt pbiRoute) {
 		return
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i]["id"].(string) < list[j]["id"].(string) })
-	pbiJSON(w, map[string]any{"@odata.context": "https://api.powerbi.com/v1.0/myorg/$metadata#gatewayDatasources", "value": list})
+	servePage(p, w, r, "https://api.powerbi.com/v1.0/myorg/$metadata#gatewayDatasources", list)
 }
 
 func (p *PowerBI) serveDatasource(w http.ResponseWriter, rt pbiRoute) {
@@ -328,10 +330,7 @@ func (p *PowerBI) serveUsers(w http.ResponseWriter, r *http.Request, rt pbiRoute
 		pbiError(w, http.StatusNotFound, CodeEntityNotFound, "")
 		return
 	}
-	if users == nil {
-		users = []User{}
-	}
-	pbiJSON(w, map[string]any{"@odata.context": "https://" + r.Host + "/v1.0/myorg/$metadata#datasourceUsers", "value": users})
+	servePage(p, w, r, "https://"+r.Host+"/v1.0/myorg/$metadata#datasourceUsers", users)
 }
 
 func (p *PowerBI) serveAddUser(w http.ResponseWriter, r *http.Request, rt pbiRoute) {
@@ -468,12 +467,51 @@ func pbiJSON(w http.ResponseWriter, v any) {
 }
 
 // servePage answers a list operation with items, which must be in a
-// stable order, as the OData wrapper of the swagger's list types.
+// stable order, as the OData wrapper of the swagger's list types. With a
+// PageSize it follows OData server-side paging: a page of at most PageSize
+// items from where the request's $skiptoken points, and an @odata.nextLink
+// to the rest, if any, on the host the request named.
 func servePage[T any](p *PowerBI, w http.ResponseWriter, r *http.Request, odataContext string, items []T) {
-	if items == nil {
-		items = []T{}
+	start := 0
+	if q := r.URL.Query(); q.Has("$skiptoken") {
+		var ok bool
+		if start, ok = parseSkipToken(q.Get("$skiptoken"), r.URL.Path); !ok {
+			pbiError(w, http.StatusBadRequest, CodeInvalidRequest, "$skiptoken: not a skip token of this list")
+			return
+		}
 	}
-	pbiJSON(w, map[string]any{"@odata.context": odataContext, "value": items})
+	// A token past the end, after the list shrank, gets an empty last page.
+	page := items[min(start, len(items)):]
+	body := map[string]any{"@odata.context": odataContext}
+	if n := p.pageSize; n > 0 && len(page) > n {
+		page = page[:n]
+		body["@odata.nextLink"] = "https://" + r.Host + r.URL.EscapedPath() + "?$skiptoken=" + skipToken(r.URL.Path, start+n)
+	}
+	if page == nil {
+		page = []T{}
+	}
+	body["value"] = page
+	pbiJSON(w, body)
+}
+
+// skipToken is the opaque $skiptoken of the page of the list at path that
+// starts with item offset (> 0). The list's path is in it, so that a token
+// cannot page another list.
+func skipToken(path string, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset) + " " + strings.ToLower(path)))
+}
+
+func parseSkipToken(token, path string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, false
+	}
+	n, p, ok := strings.Cut(string(b), " ")
+	offset, err := strconv.Atoi(n)
+	if !ok || err != nil || offset <= 0 || p != strings.ToLower(path) {
+		return 0, false
+	}
+	return offset, true
 }
 
 // newRequestID returns a random UUID, as Power BI's RequestId header is.
