@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -183,5 +184,41 @@ func TestPowerBIDatasetAdminErrors(t *testing.T) {
 	}
 	if p.workspaces[strings.ToLower(pbiWS)].datasets[pbiEmpty] != nil {
 		t.Error("a refused AddDataset added the dataset")
+	}
+}
+
+// TestPowerBIDatasetsThrottled: a 429 injected into Get Datasets In Group
+// answers once with Retry-After and Power BI's throttling body, then the
+// list is served; both are recorded.
+func TestPowerBIDatasetsThrottled(t *testing.T) {
+	f := newDatasetFixture(t, PowerBIOptions{})
+	f.pbi.Faults().Inject(OpGetDatasetsInGroup, Fault{Status: 429, RetryAfter: "1", Times: 1})
+	path := "/groups/" + pbiWS + "/datasets"
+	status, hdr, body := f.do("GET", path, "")
+	if status != 429 || hdr.Get("Retry-After") != "1" || !strings.Contains(string(body), `"message"`) || hdr.Get("RequestId") == "" {
+		t.Errorf("throttled: %d %v %s", status, hdr, body)
+	}
+	status, _, body = f.do("GET", path, "")
+	if status != 200 || !strings.Contains(string(body), pbiSales) {
+		t.Errorf("after the fault: %d %s", status, body)
+	}
+	want := []RequestRecord{
+		{"GET", "/v1.0/myorg" + path, OpGetDatasetsInGroup, 429},
+		{"GET", "/v1.0/myorg" + path, OpGetDatasetsInGroup, 200},
+	}
+	if got := f.pbi.Requests(); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests %+v\nwant     %+v", got, want)
+	}
+}
+
+// TestPowerBIDatasetsAuthorization: the dataset operations are authorized
+// like the gateway ones.
+func TestPowerBIDatasetsAuthorization(t *testing.T) {
+	f := newDatasetFixture(t, PowerBIOptions{Authorize: func(*http.Request) error { return ErrDenied }})
+	for _, path := range []string{"/groups/" + pbiWS + "/datasets", "/groups/" + pbiWS + "/datasets/" + pbiSales + "/datasources"} {
+		status, _, body := f.do("GET", path, "")
+		if code, _ := pbiErr(t, body); status != 403 || code != CodeNotAuthorized {
+			t.Errorf("%s: %d %s", path, status, body)
+		}
 	}
 }
