@@ -78,13 +78,20 @@ type PowerBIOptions struct {
 }
 
 // PowerBI emulates the gateway part of the Power BI REST API under
-// /v1.0/myorg: it holds gateways with their private keys, decrypts the
-// credentials PATCHed to their data sources like a gateway does, and keeps
-// the data sources' users. Get Datasource Status tries the stored
-// credential against a backend per data source (SetBackend,
-// SetBackendReachable, SetGatewayOnline). Request bodies are validated
-// against the swagger definitions embedded from swagger/gateways.json. It
-// is safe for concurrent use.
+// /v1.0/myorg, and the dataset listings that lead to it: it holds gateways
+// with their private keys, decrypts the credentials PATCHed to their data
+// sources like a gateway does, and keeps the data sources' users. Get
+// Datasource Status tries the stored credential against a backend per data
+// source (SetBackend, SetBackendReachable, SetGatewayOnline). What the
+// listings report of a data source is set with SetDatasourceInfo; an
+// admin's edits in the portal with SetCredentialType and RemoveDatasource;
+// a gateway the caller does not administer with DenyGateway. Workspaces
+// hold datasets (AddWorkspace, AddDataset) whose sources are bound to data
+// sources or to none, served by Get Datasets In Group and Get Datasources
+// In Group. PowerBIOptions.PageSize pages the lists as OData does. Request
+// bodies are validated against the swagger definitions embedded from
+// swagger/gateways.json, and the tests hold the answers to them. It is
+// safe for concurrent use.
 type PowerBI struct {
 	authorize func(*http.Request) error
 	log       *slog.Logger
