@@ -167,6 +167,9 @@ func (p *PowerBI) serveDatasetSources(w http.ResponseWriter, r *http.Request, rt
 				continue
 			}
 			d := p.datasources[keyOf(s.GatewayID, s.DatasourceID)]
+			if d == nil {
+				continue // cannot happen: RemoveDatasource unbinds
+			}
 			info := d.described()
 			list = append(list, map[string]any{
 				"datasourceType":    info.Type,
