@@ -18,15 +18,17 @@ import (
 // Operation names of the Power BI emulator — the swagger operationIds — for
 // Faults().Inject and RequestRecord.Operation.
 const (
-	OpGetGateways          = "Gateways_GetGateways"
-	OpGetGateway           = "Gateways_GetGateway"
-	OpGetDatasources       = "Gateways_GetDatasources"
-	OpGetDatasource        = "Gateways_GetDatasource"
-	OpUpdateDatasource     = "Gateways_UpdateDatasource"
-	OpGetDatasourceUsers   = "Gateways_GetDatasourceUsers"
-	OpAddDatasourceUser    = "Gateways_AddDatasourceUser"
-	OpDeleteDatasourceUser = "Gateways_DeleteDatasourceUser"
-	OpGetDatasourceStatus  = "Gateways_GetDatasourceStatus"
+	OpGetGateways           = "Gateways_GetGateways"
+	OpGetGateway            = "Gateways_GetGateway"
+	OpGetDatasources        = "Gateways_GetDatasources"
+	OpGetDatasource         = "Gateways_GetDatasource"
+	OpUpdateDatasource      = "Gateways_UpdateDatasource"
+	OpGetDatasourceUsers    = "Gateways_GetDatasourceUsers"
+	OpAddDatasourceUser     = "Gateways_AddDatasourceUser"
+	OpDeleteDatasourceUser  = "Gateways_DeleteDatasourceUser"
+	OpGetDatasourceStatus   = "Gateways_GetDatasourceStatus"
+	OpGetDatasetsInGroup    = "Datasets_GetDatasetsInGroup"
+	OpGetDatasourcesInGroup = "Datasets_GetDatasourcesInGroup"
 )
 
 // Error codes the Power BI emulator answers with. Power BI documents none for
@@ -42,6 +44,7 @@ const (
 	CodeDataSourceAccessError      = "DM_GWPipeline_Gateway_DataSourceAccessError"
 	CodeInvalidEncryptionAlgo      = "DMTS_InvalidEncryptionAlgorithmError"
 	CodeEntityNotFound             = "DMTS_EntityNotFoundError"
+	CodePowerBIEntityNotFound      = "PowerBIEntityNotFound" // workspaces, datasets and unknown routes
 	CodeInvalidRequest             = "InvalidRequest"
 	CodeNotAuthorized              = "PowerBINotAuthorizedException"
 	CodeInvalidAuthenticationToken = "InvalidAuthenticationToken"
@@ -64,16 +67,31 @@ type PowerBIOptions struct {
 	// thousands of credentials samples them rather than measuring the
 	// emulator. 0 or 1: decrypt every one.
 	VerifyEvery int
+	// PageSize, when above 0, pages the list operations (Get Gateways,
+	// Get Datasources, Get Datasource Users, Get Datasets In Group, Get
+	// Datasources In Group) as OData server-side paging does: a list of
+	// more items answers the first PageSize with an "@odata.nextLink" of
+	// https://<the request's host><its path>?$skiptoken=<opaque>, which
+	// answers the next page, and so on. A $skiptoken the emulator did not
+	// give for that list answers 400 InvalidRequest. 0: whole lists.
+	PageSize int
 }
 
 // PowerBI emulates the gateway part of the Power BI REST API under
-// /v1.0/myorg: it holds gateways with their private keys, decrypts the
-// credentials PATCHed to their data sources like a gateway does, and keeps
-// the data sources' users. Get Datasource Status tries the stored
-// credential against a backend per data source (SetBackend,
-// SetBackendReachable, SetGatewayOnline). Request bodies are validated
-// against the swagger definitions embedded from swagger/gateways.json. It
-// is safe for concurrent use.
+// /v1.0/myorg, and the dataset listings that lead to it: it holds gateways
+// with their private keys, decrypts the credentials PATCHed to their data
+// sources like a gateway does, and keeps the data sources' users. Get
+// Datasource Status tries the stored credential against a backend per data
+// source (SetBackend, SetBackendReachable, SetGatewayOnline). What the
+// listings report of a data source is set with SetDatasourceInfo; an
+// admin's edits in the portal with SetCredentialType and RemoveDatasource;
+// a gateway the caller does not administer with DenyGateway. Workspaces
+// hold datasets (AddWorkspace, AddDataset) whose sources are bound to data
+// sources or to none, served by Get Datasets In Group and Get Datasources
+// In Group. PowerBIOptions.PageSize pages the lists as OData does. Request
+// bodies are validated against the swagger definitions embedded from
+// swagger/gateways.json, and the tests hold the answers to them. It is
+// safe for concurrent use.
 type PowerBI struct {
 	authorize func(*http.Request) error
 	log       *slog.Logger
@@ -82,11 +100,14 @@ type PowerBI struct {
 	faults    Faults
 
 	verifyEvery int
+	pageSize    int
 	encrypted   atomic.Uint64 // encrypted PATCHes seen, for verifyEvery
 
 	mu          sync.Mutex
 	gateways    map[string]*pbiGateway // by lower-case id
 	datasources map[pbiKey]*pbiDatasource
+	denied      map[string]bool          // DenyGateway's, by lower-case id
+	workspaces  map[string]*pbiWorkspace // by lower-case id
 	requests    []RequestRecord
 }
 
@@ -103,6 +124,7 @@ type pbiDatasource struct {
 	id, gatewayID  string
 	cloud          bool
 	credentialType string
+	info           DatasourceInfo // SetDatasourceInfo's; see described
 	history        []Received
 	users          []User
 	// The database behind the data source, for the status check: accept
@@ -110,6 +132,21 @@ type pbiDatasource struct {
 	// unreachable that the gateway cannot connect to it at all.
 	accept      map[string]string
 	unreachable bool
+}
+
+// DatasourceInfo is what Get Datasource(s) report of a data source besides
+// its ids and credential type: datasourceName, datasourceType,
+// connectionDetails (a JSON document of ConnectionDetails, whose keys must
+// be properties of the swagger DatasourceConnectionDetails: server,
+// database, url, path, …) and credentialDetails.useEndUserOAuth2Credentials.
+// A zero field reports the emulator's default: "emulated-" and the first
+// 8 characters of the id; "Sql" on a gateway, "AzureDataLakeStorage" in the
+// cloud; an emulated server with a database or a path.
+type DatasourceInfo struct {
+	Name              string
+	Type              string
+	ConnectionDetails map[string]string
+	EndUserOAuth2     bool
 }
 
 // Received is a credential the emulator accepted, as a gateway would hold it.
@@ -148,11 +185,14 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 	p := &PowerBI{
 		authorize:   o.Authorize,
 		verifyEvery: o.VerifyEvery,
+		pageSize:    o.PageSize,
 		log:         o.Logger,
 		now:         o.Now,
 		spec:        spec,
 		gateways:    map[string]*pbiGateway{},
 		datasources: map[pbiKey]*pbiDatasource{},
+		denied:      map[string]bool{},
+		workspaces:  map[string]*pbiWorkspace{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -228,8 +268,8 @@ func (p *PowerBI) addDatasource(gatewayID, datasourceID, credentialType string, 
 			return fmt.Errorf("emulator: id %q is not a UUID", id)
 		}
 	}
-	if credentialFields(credentialType) == nil && credentialType != "Anonymous" {
-		return fmt.Errorf("emulator: credential type %q is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS", credentialType)
+	if err := checkCredentialType(credentialType); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -246,6 +286,53 @@ func (p *PowerBI) addDatasource(gatewayID, datasourceID, credentialType string, 
 	}
 	p.datasources[k] = &pbiDatasource{id: datasourceID, gatewayID: gatewayID, cloud: cloud, credentialType: credentialType}
 	return nil
+}
+
+// SetDatasourceInfo sets what Get Datasource(s) report of a data source;
+// zero fields of info report the defaults (see DatasourceInfo).
+func (p *PowerBI) SetDatasourceInfo(gatewayID, datasourceID string, info DatasourceInfo) error {
+	if err := checkConnectionDetails(info.ConnectionDetails); err != nil {
+		return fmt.Errorf("emulator: data source %s/%s: %w", gatewayID, datasourceID, err)
+	}
+	info.ConnectionDetails = maps.Clone(info.ConnectionDetails)
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.info = info })
+}
+
+// SetCredentialType changes a data source's credential type, as an admin
+// editing it in the portal does: later PATCHes must carry the new type.
+// The credentials pushed before stay in its History.
+func (p *PowerBI) SetCredentialType(gatewayID, datasourceID, credentialType string) error {
+	if err := checkCredentialType(credentialType); err != nil {
+		return err
+	}
+	return p.editDatasource(gatewayID, datasourceID, func(d *pbiDatasource) { d.credentialType = credentialType })
+}
+
+// RemoveDatasource deletes a data source, as its gateway's admin does in
+// the portal: every request on it then answers 404 DMTS_EntityNotFoundError,
+// its credentials, users and backend are gone with it, and the datasets
+// bound to it no longer list it.
+func (p *PowerBI) RemoveDatasource(gatewayID, datasourceID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := keyOf(gatewayID, datasourceID)
+	if p.datasources[k] == nil {
+		return fmt.Errorf("emulator: no data source %s/%s", gatewayID, datasourceID)
+	}
+	delete(p.datasources, k)
+	p.unbindLocked(k)
+	return nil
+}
+
+// DenyGateway makes the caller no admin of a gateway, as when it was
+// added by someone who never shared it: Get Gateways still lists it, but
+// every other request under /gateways/{gatewayID} answers 403
+// PowerBINotAuthorizedException. Datasets bound to its data sources still
+// list them.
+func (p *PowerBI) DenyGateway(gatewayID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.denied[strings.ToLower(gatewayID)] = true
 }
 
 func (p *PowerBI) isCloudGatewayLocked(gk string) bool {
@@ -314,6 +401,35 @@ func (p *PowerBI) Requests() []RequestRecord {
 
 func keyOf(gatewayID, datasourceID string) pbiKey {
 	return pbiKey{strings.ToLower(gatewayID), strings.ToLower(datasourceID)}
+}
+
+// extensibleCredentialTypes are credential types a data source may have
+// beyond the swagger's enum, which Power BI declares extensible: Fabric's
+// WorkspaceIdentity and others rotatord's inventory cannot serve. Get
+// Datasource(s) report them; a PATCH naming one is refused by the enum,
+// which the emulator enforces on requests.
+var extensibleCredentialTypes = []string{"ServicePrincipal", "KeyPair", "WorkspaceIdentity"}
+
+func checkCredentialType(credentialType string) error {
+	if credentialFields(credentialType) == nil && credentialType != "Anonymous" && !slices.Contains(extensibleCredentialTypes, credentialType) {
+		return fmt.Errorf("emulator: credential type %q is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS, %s",
+			credentialType, strings.Join(extensibleCredentialTypes, ", "))
+	}
+	return nil
+}
+
+// connectionKeys are the properties of the swagger
+// DatasourceConnectionDetails, in its order, which is also the order
+// connectionDetails strings list them in.
+var connectionKeys = []string{"server", "database", "url", "path", "kind", "account", "domain", "emailAddress", "loginServer", "classInfo"}
+
+func checkConnectionDetails(m map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(connectionKeys, k) {
+			return fmt.Errorf("connection detail %q is not one of %s", k, strings.Join(connectionKeys, ", "))
+		}
+	}
+	return nil
 }
 
 // credentialFields are the credentialData names each type needs, as the

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/cipher/ciphertest"
@@ -22,11 +24,13 @@ const maxBody = 1 << 20
 type pbiRoute struct {
 	op               string
 	gatewayID, dsID  string
+	groupID          string
+	datasetID        string // a plain string in the swagger: one that is no UUID names no dataset
 	user             string // the path parameter the swagger names emailAdress (sic)
 	methodNotAllowed bool
 }
 
-// ServeHTTP serves the gateway operations under /v1.0/myorg/.
+// ServeHTTP serves the gateway and dataset operations under /v1.0/myorg/.
 func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("RequestId", reqID)
@@ -44,7 +48,7 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pbiError(sw, http.StatusMethodNotAllowed, "MethodNotAllowed", "The requested resource does not support http method '"+r.Method+"'.")
 		return
 	case rt.op == "":
-		pbiError(sw, http.StatusNotFound, "PowerBIEntityNotFound", "No route matches "+r.URL.Path)
+		pbiError(sw, http.StatusNotFound, CodePowerBIEntityNotFound, "No route matches "+r.URL.Path)
 		return
 	}
 	if !p.authorized(sw, r) {
@@ -53,19 +57,23 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.faults.Apply(sw, r, rt.op, pbiFaultError) {
 		return
 	}
-	for _, param := range [][2]string{{"gatewayId", rt.gatewayID}, {"datasourceId", rt.dsID}} {
+	for _, param := range [][2]string{{"gatewayId", rt.gatewayID}, {"datasourceId", rt.dsID}, {"groupId", rt.groupID}} {
 		if name, id := param[0], param[1]; id != "" && !validUUID(id) {
 			pbiError(sw, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("%s: %q is not a UUID", name, clip(id, 40)))
 			return
 		}
 	}
+	if rt.gatewayID != "" && p.isDenied(rt.gatewayID) {
+		pbiError(sw, http.StatusForbidden, CodeNotAuthorized, "The caller is not an administrator of gateway "+rt.gatewayID+".")
+		return
+	}
 	switch rt.op {
 	case OpGetGateways:
-		p.serveGateways(sw)
+		p.serveGateways(sw, r)
 	case OpGetGateway:
 		p.serveGateway(sw, rt)
 	case OpGetDatasources:
-		p.serveDatasources(sw, rt)
+		p.serveDatasources(sw, r, rt)
 	case OpGetDatasource:
 		p.serveDatasource(sw, rt)
 	case OpUpdateDatasource:
@@ -78,6 +86,10 @@ func (p *PowerBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveDeleteUser(sw, rt)
 	case OpGetDatasourceStatus:
 		p.serveStatus(sw, rt)
+	case OpGetDatasetsInGroup:
+		p.serveDatasets(sw, r, rt)
+	case OpGetDatasourcesInGroup:
+		p.serveDatasetSources(sw, r, rt)
 	}
 }
 
@@ -96,12 +108,20 @@ func routePowerBI(r *http.Request) pbiRoute {
 		}
 		seg = append(seg, u)
 	}
-	if len(seg) == 0 || seg[0] != "gateways" {
+	if len(seg) == 0 || seg[0] != "gateways" && seg[0] != "groups" {
 		return pbiRoute{}
 	}
 	var rt pbiRoute
 	var ops map[string]string // method → operation
 	switch {
+	case seg[0] == "groups" && len(seg) == 3 && seg[2] == "datasets":
+		rt.groupID = seg[1]
+		ops = map[string]string{http.MethodGet: OpGetDatasetsInGroup}
+	case seg[0] == "groups" && len(seg) == 5 && seg[2] == "datasets" && seg[4] == "datasources":
+		rt.groupID, rt.datasetID = seg[1], seg[3]
+		ops = map[string]string{http.MethodGet: OpGetDatasourcesInGroup}
+	case seg[0] == "groups":
+		return pbiRoute{}
 	case len(seg) == 1:
 		ops = map[string]string{http.MethodGet: OpGetGateways}
 	case len(seg) == 2:
@@ -130,6 +150,12 @@ func routePowerBI(r *http.Request) pbiRoute {
 	return rt
 }
 
+func (p *PowerBI) isDenied(gatewayID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.denied[strings.ToLower(gatewayID)]
+}
+
 // authorized answers the request with 401/403 when it must not be served.
 func (p *PowerBI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	switch err := checkAuth(p.authorize, r); {
@@ -146,7 +172,7 @@ func (p *PowerBI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (p *PowerBI) serveGateways(w http.ResponseWriter) {
+func (p *PowerBI) serveGateways(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	var list []map[string]any
 	for _, g := range p.gateways {
@@ -154,7 +180,7 @@ func (p *PowerBI) serveGateways(w http.ResponseWriter) {
 	}
 	p.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i]["id"].(string) < list[j]["id"].(string) })
-	pbiJSON(w, map[string]any{"@odata.context": "https://api.powerbi.com/v1.0/myorg/$metadata#gateways", "value": list})
+	servePage(p, w, r, "https://api.powerbi.com/v1.0/myorg/$metadata#gateways", list)
 }
 
 func (p *PowerBI) serveGateway(w http.ResponseWriter, rt pbiRoute) {
@@ -184,7 +210,7 @@ func gatewayJSON(g *pbiGateway) map[string]any {
 	}
 }
 
-func (p *PowerBI) serveDatasources(w http.ResponseWriter, rt pbiRoute) {
+func (p *PowerBI) serveDatasources(w http.ResponseWriter, r *http.Request, rt pbiRoute) {
 	gk := strings.ToLower(rt.gatewayID)
 	p.mu.Lock()
 	found := p.gateways[gk] != nil
@@ -200,7 +226,7 @@ func (p *PowerBI) serveDatasources(w http.ResponseWriter, rt pbiRoute) {
 		return
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i]["id"].(string) < list[j]["id"].(string) })
-	pbiJSON(w, map[string]any{"@odata.context": "https://api.powerbi.com/v1.0/myorg/$metadata#gatewayDatasources", "value": list})
+	servePage(p, w, r, "https://api.powerbi.com/v1.0/myorg/$metadata#gatewayDatasources", list)
 }
 
 func (p *PowerBI) serveDatasource(w http.ResponseWriter, rt pbiRoute) {
@@ -219,19 +245,63 @@ func (p *PowerBI) serveDatasource(w http.ResponseWriter, rt pbiRoute) {
 }
 
 func datasourceJSON(d *pbiDatasource) map[string]any {
-	typ, conn := "Sql", `{"server":"emulated-sql.contoso.local","database":"sales"}`
-	if d.cloud {
-		typ, conn = "AzureDataLakeStorage", `{"server":"https://emulated.dfs.core.windows.net","path":"lake"}`
-	}
+	info := d.described()
 	return map[string]any{
 		"id":                d.id,
 		"gatewayId":         d.gatewayID,
-		"datasourceName":    "emulated-" + d.id[:8],
-		"datasourceType":    typ,
-		"connectionDetails": conn,
+		"datasourceName":    info.Name,
+		"datasourceType":    info.Type,
+		"connectionDetails": connectionJSON(info.ConnectionDetails),
 		"credentialType":    d.credentialType,
-		"credentialDetails": map[string]any{"useEndUserOAuth2Credentials": false},
+		"credentialDetails": map[string]any{"useEndUserOAuth2Credentials": info.EndUserOAuth2},
 	}
+}
+
+// described is d's DatasourceInfo with the defaults in its zero fields.
+func (d *pbiDatasource) described() DatasourceInfo {
+	info := d.info
+	if info.Name == "" {
+		info.Name = "emulated-" + d.id[:8]
+	}
+	switch {
+	case info.Type != "":
+	case d.cloud:
+		info.Type = "AzureDataLakeStorage"
+	default:
+		info.Type = "Sql"
+	}
+	switch {
+	case len(info.ConnectionDetails) > 0:
+	case d.cloud:
+		info.ConnectionDetails = map[string]string{"server": "https://emulated.dfs.core.windows.net", "path": "lake"}
+	default:
+		info.ConnectionDetails = map[string]string{"server": "emulated-sql.contoso.local", "database": "sales"}
+	}
+	return info
+}
+
+// connectionJSON is the connectionDetails string of a gateway data source:
+// a JSON object listing the details in the swagger's order, as Power BI
+// does ({"server":…,"database":…}).
+func connectionJSON(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for _, k := range connectionKeys {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, _ := json.Marshal(v)
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // readBody reads and validates the body of op, answering 400 if it is bad.
@@ -260,10 +330,7 @@ func (p *PowerBI) serveUsers(w http.ResponseWriter, r *http.Request, rt pbiRoute
 		pbiError(w, http.StatusNotFound, CodeEntityNotFound, "")
 		return
 	}
-	if users == nil {
-		users = []User{}
-	}
-	pbiJSON(w, map[string]any{"@odata.context": "https://" + r.Host + "/v1.0/myorg/$metadata#datasourceUsers", "value": users})
+	servePage(p, w, r, "https://"+r.Host+"/v1.0/myorg/$metadata#datasourceUsers", users)
 }
 
 func (p *PowerBI) serveAddUser(w http.ResponseWriter, r *http.Request, rt pbiRoute) {
@@ -397,6 +464,54 @@ func pbiJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// servePage answers a list operation with items, which must be in a
+// stable order, as the OData wrapper of the swagger's list types. With a
+// PageSize it follows OData server-side paging: a page of at most PageSize
+// items from where the request's $skiptoken points, and an @odata.nextLink
+// to the rest, if any, on the host the request named.
+func servePage[T any](p *PowerBI, w http.ResponseWriter, r *http.Request, odataContext string, items []T) {
+	start := 0
+	if q := r.URL.Query(); q.Has("$skiptoken") {
+		var ok bool
+		if start, ok = parseSkipToken(q.Get("$skiptoken"), r.URL.Path); !ok {
+			pbiError(w, http.StatusBadRequest, CodeInvalidRequest, "$skiptoken: not a skip token of this list")
+			return
+		}
+	}
+	// A token past the end, after the list shrank, gets an empty last page.
+	page := items[min(start, len(items)):]
+	body := map[string]any{"@odata.context": odataContext}
+	if n := p.pageSize; n > 0 && len(page) > n {
+		page = page[:n]
+		body["@odata.nextLink"] = "https://" + r.Host + r.URL.EscapedPath() + "?$skiptoken=" + skipToken(r.URL.Path, start+n)
+	}
+	if page == nil {
+		page = []T{}
+	}
+	body["value"] = page
+	pbiJSON(w, body)
+}
+
+// skipToken is the opaque $skiptoken of the page of the list at path that
+// starts with item offset (> 0). The list's path is in it, so that a token
+// cannot page another list.
+func skipToken(path string, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset) + " " + strings.ToLower(path)))
+}
+
+func parseSkipToken(token, path string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, false
+	}
+	n, p, ok := strings.Cut(string(b), " ")
+	offset, err := strconv.Atoi(n)
+	if !ok || err != nil || offset <= 0 || p != strings.ToLower(path) {
+		return 0, false
+	}
+	return offset, true
 }
 
 // newRequestID returns a random UUID, as Power BI's RequestId header is.

@@ -4,12 +4,15 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
 
 // gatewaysSwagger is the part of Microsoft's Power BI swagger covering the
-// operations the emulator serves; swagger/trim.go generates it.
+// operations the emulator serves; swagger/trim.go generates it. The
+// emulator validates request bodies against it, its tests the emulator's
+// response bodies.
 //
 //go:generate go run ./swagger/trim.go -in ../../../shared/spec/powerbi-swagger.json -out swagger/gateways.json
 //go:embed swagger/gateways.json
@@ -24,12 +27,18 @@ type schema struct {
 	Required   []string           `json:"required"`
 	Properties map[string]*schema `json:"properties"`
 	Items      *schema            `json:"items"`
+	AllOf      []*schema          `json:"allOf"`
+	XMsEnum    struct {
+		ModelAsExtensible bool `json:"modelAsExtensible"`
+	} `json:"x-ms-enum"`
 }
 
-// apiSpec validates request bodies against the swagger definitions.
+// apiSpec validates request and response bodies against the swagger
+// definitions.
 type apiSpec struct {
 	definitions map[string]*schema
 	bodies      map[string]*schema // operationId → body schema, for operations that take one
+	responses   map[string]*schema // operationId → schema of its 200 answer, for operations that answer a body
 }
 
 func loadSpec(doc string) (*apiSpec, error) {
@@ -40,15 +49,21 @@ func loadSpec(doc string) (*apiSpec, error) {
 				In     string  `json:"in"`
 				Schema *schema `json:"schema"`
 			} `json:"parameters"`
+			Responses map[string]struct {
+				Schema *schema `json:"schema"`
+			} `json:"responses"`
 		} `json:"paths"`
 		Definitions map[string]*schema `json:"definitions"`
 	}
 	if err := json.Unmarshal([]byte(doc), &raw); err != nil {
 		return nil, fmt.Errorf("power bi swagger: %w", err)
 	}
-	s := &apiSpec{definitions: raw.Definitions, bodies: map[string]*schema{}}
+	s := &apiSpec{definitions: raw.Definitions, bodies: map[string]*schema{}, responses: map[string]*schema{}}
 	for _, methods := range raw.Paths {
 		for _, op := range methods {
+			if ok := op.Responses["200"]; ok.Schema != nil {
+				s.responses[op.OperationID] = ok.Schema
+			}
 			for _, p := range op.Parameters {
 				if p.In == "body" && p.Schema != nil {
 					s.bodies[op.OperationID] = p.Schema
@@ -75,7 +90,35 @@ func (s *apiSpec) validate(op string, body []byte) error {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return fmt.Errorf("request body is not valid JSON")
 	}
-	return s.check(sc, v, "")
+	return s.check(sc, v, "", false)
+}
+
+// validateResponse checks body, a 200 answer of operation op, against the
+// swagger the same way, but for three departures of the real service from
+// its own swagger, which a client must take too and so the emulator sends:
+//   - OData control information ("@odata.context", "@odata.nextLink") is
+//     allowed on any object: Power BI sends OData v4's, where the swagger
+//     declares v3's "odata.context" on list wrappers only;
+//   - a property name matches the swagger's in another case: the service
+//     and the swagger's own examples send camelCase (isRefreshable) where
+//     Dataset's definitions say IsRefreshable, and clients read it
+//     case-insensitively (encoding/json, the .NET SDK);
+//   - an enum with x-ms-enum modelAsExtensible takes other values
+//     (credentialType WorkspaceIdentity): the enum may grow, and clients
+//     must not refuse what they do not know. Requests are held to the enum.
+//
+// Unknown properties are refused otherwise, so that the emulator cannot
+// invent fields a client would come to rely on.
+func (s *apiSpec) validateResponse(op string, body []byte) error {
+	sc, ok := s.responses[op]
+	if !ok {
+		return fmt.Errorf("swagger: %s answers no body", op)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("response body is not valid JSON")
+	}
+	return s.check(sc, v, "", true)
 }
 
 func (s *apiSpec) resolve(sc *schema) (*schema, error) {
@@ -90,13 +133,46 @@ func (s *apiSpec) resolve(sc *schema) (*schema, error) {
 	return sc, nil
 }
 
-func (s *apiSpec) check(sc *schema, v any, path string) error {
+// flatten merges the properties and required names of an allOf schema's
+// parts into one object schema.
+func (s *apiSpec) flatten(sc *schema) (*schema, error) {
+	if len(sc.AllOf) == 0 {
+		return sc, nil
+	}
+	out := &schema{Type: "object", Properties: maps.Clone(sc.Properties), Required: slices.Clone(sc.Required)}
+	if out.Properties == nil {
+		out.Properties = map[string]*schema{}
+	}
+	for _, part := range sc.AllOf {
+		p, err := s.resolve(part)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = s.flatten(p); err != nil {
+			return nil, err
+		}
+		maps.Copy(out.Properties, p.Properties)
+		out.Required = append(out.Required, p.Required...)
+	}
+	return out, nil
+}
+
+// check validates v against sc; response relaxes it as validateResponse
+// says.
+func (s *apiSpec) check(sc *schema, v any, path string, response bool) error {
 	sc, err := s.resolve(sc)
 	if err != nil {
 		return err
 	}
+	if sc, err = s.flatten(sc); err != nil {
+		return err
+	}
 	where := path
-	if where == "" {
+	switch {
+	case where != "":
+	case response:
+		where = "response body"
+	default:
 		where = "request body"
 	}
 	typ := sc.Type
@@ -109,7 +185,7 @@ func (s *apiSpec) check(sc *schema, v any, path string) error {
 		if !ok {
 			return fmt.Errorf("%s: expected a string", where)
 		}
-		if len(sc.Enum) > 0 && !slices.Contains(sc.Enum, str) {
+		if len(sc.Enum) > 0 && !slices.Contains(sc.Enum, str) && !(response && sc.XMsEnum.ModelAsExtensible) {
 			return fmt.Errorf("%s: %q is not one of %s", where, clip(str, 40), strings.Join(sc.Enum, ", "))
 		}
 		if sc.Format == "uuid" && !validUUID(str) {
@@ -132,7 +208,7 @@ func (s *apiSpec) check(sc *schema, v any, path string) error {
 			if sc.Items == nil {
 				break
 			}
-			if err := s.check(sc.Items, it, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := s.check(sc.Items, it, fmt.Sprintf("%s[%d]", path, i), response); err != nil {
 				return err
 			}
 		}
@@ -141,25 +217,45 @@ func (s *apiSpec) check(sc *schema, v any, path string) error {
 		if !ok {
 			return fmt.Errorf("%s: expected an object", where)
 		}
-		for _, name := range sc.Required {
-			if x, ok := obj[name]; !ok || x == nil {
-				return fmt.Errorf("%s: required property missing", schemaPath(path, name))
+		props := sc.Properties
+		if response {
+			// Match the swagger's names in any case (see validateResponse).
+			props = make(map[string]*schema, len(sc.Properties))
+			for name, p := range sc.Properties {
+				props[strings.ToLower(name)] = p
+			}
+			lower := make(map[string]any, len(obj))
+			for name, x := range obj {
+				lower[strings.ToLower(name)] = x
+			}
+			for _, name := range sc.Required {
+				if x, ok := lower[strings.ToLower(name)]; !ok || x == nil {
+					return fmt.Errorf("%s: required property missing", schemaPath(path, name))
+				}
+			}
+		} else {
+			for _, name := range sc.Required {
+				if x, ok := obj[name]; !ok || x == nil {
+					return fmt.Errorf("%s: required property missing", schemaPath(path, name))
+				}
 			}
 		}
-		names := make([]string, 0, len(obj))
-		for name := range obj {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			p, known := sc.Properties[name]
+		for _, name := range slices.Sorted(maps.Keys(obj)) {
+			key := name
+			if response {
+				if strings.HasPrefix(name, "@odata.") {
+					continue // OData control information (see validateResponse)
+				}
+				key = strings.ToLower(name)
+			}
+			p, known := props[key]
 			if !known {
 				return fmt.Errorf("%s: unknown property", schemaPath(path, name))
 			}
 			if obj[name] == nil {
 				continue // an optional property set to null reads as absent
 			}
-			if err := s.check(p, obj[name], schemaPath(path, name)); err != nil {
+			if err := s.check(p, obj[name], schemaPath(path, name), response); err != nil {
 				return err
 			}
 		}

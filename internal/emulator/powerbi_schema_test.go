@@ -2,9 +2,13 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +53,133 @@ func TestSpecCoversValidatedBodies(t *testing.T) {
 	}
 	if len(s.bodies) != 2 {
 		t.Errorf("body schemas for %d operations, want 2", len(s.bodies))
+	}
+	answering := []string{OpGetGateways, OpGetGateway, OpGetDatasources, OpGetDatasource, OpGetDatasourceUsers, OpGetDatasetsInGroup, OpGetDatasourcesInGroup}
+	for _, op := range answering {
+		sc, ok := s.responses[op]
+		if !ok {
+			t.Fatalf("no response schema for %s", op)
+		}
+		if _, err := s.resolve(sc); err != nil {
+			t.Errorf("%s: %v", op, err)
+		}
+	}
+	if len(s.responses) != len(answering) {
+		t.Errorf("response schemas for %d operations, want %d", len(s.responses), len(answering))
+	}
+}
+
+// TestConnectionKeysAreTheSwaggers: the connection details the emulator
+// takes are DatasourceConnectionDetails' properties.
+func TestConnectionKeysAreTheSwaggers(t *testing.T) {
+	s, err := loadSpec(gatewaysSwagger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.definitions["DatasourceConnectionDetails"]
+	if d == nil {
+		t.Fatal("no DatasourceConnectionDetails in the swagger")
+	}
+	if got, want := slices.Sorted(maps.Keys(d.Properties)), slices.Sorted(slices.Values(connectionKeys)); !slices.Equal(got, want) {
+		t.Errorf("swagger has %q, connectionKeys %q", got, want)
+	}
+}
+
+func TestValidateResponse(t *testing.T) {
+	s, err := loadSpec(gatewaysSwagger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ds = `"id":"252b9de8-d915-4788-aaeb-ec8c2395f970","gatewayId":"1f69e798-5852-4fdd-ab01-33bb14b6e934"`
+	tests := map[string]struct {
+		op, body, want string
+	}{
+		"a data source":        {OpGetDatasource, `{` + ds + `,"credentialType":"Basic","connectionDetails":"{}"}`, ""},
+		"OData annotations":    {OpGetDatasources, `{"@odata.context":"c","@odata.nextLink":"https://h/p?$skiptoken=x","value":[]}`, ""},
+		"v3 odata.context":     {OpGetDatasources, `{"odata.context":"c","value":[]}`, ""},
+		"other annotations":    {OpGetDatasources, `{"@odata.count":3,"@search.score":1,"value":[]}`, "@search.score: unknown property"},
+		"unknown property":     {OpGetDatasource, `{` + ds + `,"credentialType":"Basic","owner":"x"}`, "owner: unknown property"},
+		"missing required":     {OpGetDatasource, `{` + ds + `}`, "credentialType: required property missing"},
+		"extensible enum":      {OpGetDatasource, `{` + ds + `,"credentialType":"WorkspaceIdentity"}`, ""},
+		"not a UUID":           {OpGetDatasource, `{"id":"ds-1","gatewayId":"g","credentialType":"Basic"}`, `gatewayId: "g" is not a UUID`},
+		"details not a string": {OpGetDatasource, `{` + ds + `,"credentialType":"Basic","connectionDetails":{"server":"s"}}`, "connectionDetails: expected a string"},
+		"details not an object": {OpGetDatasourcesInGroup, `{"value":[{"datasourceType":"Sql","connectionDetails":"{}"}]}`,
+			"value[0].connectionDetails: expected an object"},
+		"unknown detail":       {OpGetDatasourcesInGroup, `{"value":[{"connectionDetails":{"host":"h"}}]}`, "value[0].connectionDetails.host: unknown property"},
+		"camelCase of allOf":   {OpGetDatasetsInGroup, `{"value":[{"id":"d","isRefreshable":true,"createdDate":"2025-03-01T12:00:00Z","webUrl":"u"}]}`, ""},
+		"allOf type":           {OpGetDatasetsInGroup, `{"value":[{"id":"d","isRefreshable":"yes"}]}`, "value[0].isRefreshable: expected true or false"},
+		"allOf required":       {OpGetDatasetsInGroup, `{"value":[{"name":"d"}]}`, "value[0].id: required property missing"},
+		"not JSON":             {OpGetGateways, `{`, "response body is not valid JSON"},
+		"an array":             {OpGetGateway, `[]`, "response body: expected an object"},
+		"an op without a body": {OpUpdateDatasource, `{}`, "swagger: Gateways_UpdateDatasource answers no body"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := s.validateResponse(tc.op, []byte(tc.body))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Requests are held to the swagger's case and enums.
+	body := `{"credentialDetails":{"credentialType":"WorkspaceIdentity","credentials":"x","encryptedConnection":"Encrypted","encryptionAlgorithm":"None","privacyLevel":"None"}}`
+	if err := s.validate(OpUpdateDatasource, []byte(body)); err == nil {
+		t.Error("a request took an extensible credential type")
+	}
+	if err := s.validate(OpAddDatasourceUser, []byte(`{"DatasourceAccessRight":"Read"}`)); err == nil {
+		t.Error("a request matched a property in another case")
+	}
+}
+
+// TestPowerBIResponsesMatchSwagger validates what the emulator answers to
+// every operation that answers a body, in a rich estate and over several
+// pages, against the swagger's response definitions.
+func TestPowerBIResponsesMatchSwagger(t *testing.T) {
+	f := pageFixture(t)
+	const spDS = "11111111-2222-4333-8444-555555555555"
+	must(t, f.pbi.AddDatasource(pbiGW, spDS, "ServicePrincipal"))
+	must(t, f.pbi.SetDatasourceInfo(pbiGW, spDS, DatasourceInfo{Name: "lake", Type: "AzureDataLakeStorage", EndUserOAuth2: true,
+		ConnectionDetails: map[string]string{"server": "https://lake.dfs.core.windows.net", "path": "raw", "kind": "AzureDataLakeStorage"}}))
+	f.pbi.SetUsers(pbiGW, spDS, []User{
+		{DatasourceAccessRight: "ReadOverrideEffectiveIdentity", EmailAddress: "john@contoso.com", DisplayName: "John", PrincipalType: "User"},
+		{DatasourceAccessRight: "Read", Identifier: "3d9b93c6-7b6d-4801-a491-1738910904fd", PrincipalType: "App"},
+		{DatasourceAccessRight: "Read", Identifier: "a1b2c3d4-0000-4000-8000-000000000000", PrincipalType: "Group"},
+	})
+	gw, ds := "/gateways/"+pbiGW, "/gateways/"+pbiGW+"/datasources/"
+	tests := map[string]struct{ op, path string }{
+		"Get Gateways":                       {OpGetGateways, "/gateways"},
+		"Get Gateway":                        {OpGetGateway, gw},
+		"Get Datasources":                    {OpGetDatasources, gw + "/datasources"},
+		"Get Datasource":                     {OpGetDatasource, ds + pbiDS},
+		"Get Datasource, extensible type":    {OpGetDatasource, ds + spDS},
+		"Get Datasource, cloud":              {OpGetDatasource, "/gateways/" + cloudGW + "/datasources/" + cloudDS},
+		"Get Datasource Users":               {OpGetDatasourceUsers, ds + pbiDS + "/users"},
+		"Get Datasource Users, apps, groups": {OpGetDatasourceUsers, ds + spDS + "/users"},
+		"Get Datasource Users, none":         {OpGetDatasourceUsers, "/gateways/" + cloudGW + "/datasources/" + cloudDS + "/users"},
+		"Get Datasets In Group":              {OpGetDatasetsInGroup, "/groups/" + pbiWS + "/datasets"},
+		"Get Datasources In Group":           {OpGetDatasourcesInGroup, "/groups/" + pbiWS + "/datasets/" + pbiSales + "/datasources"},
+		"Get Datasources In Group, many":     {OpGetDatasourcesInGroup, "/groups/" + pbiWS + "/datasets/" + pbiMany + "/datasources"},
+		"Get Datasources In Group, none":     {OpGetDatasourcesInGroup, "/groups/" + pbiWS + "/datasets/" + pbiEmpty + "/datasources"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			for path, n := tc.path, 1; path != ""; n++ {
+				status, _, body := f.do("GET", path, "")
+				if status != 200 {
+					t.Fatalf("page %d: %d %s", n, status, body)
+				}
+				if err := f.pbi.spec.validateResponse(tc.op, body); err != nil {
+					t.Errorf("page %d: %v\n%s", n, err, body)
+				}
+				var p page
+				must(t, json.Unmarshal(body, &p))
+				path = strings.TrimPrefix(p.NextLink, f.base)
+			}
+		})
 	}
 }
 

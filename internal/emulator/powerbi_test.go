@@ -481,7 +481,7 @@ func TestPowerBIAdminErrors(t *testing.T) {
 		"cloud id as gateway": {p.AddGateway(cloudGW, 1024), "emulator: " + cloudGW + " is the gateway id of cloud data sources"},
 		"no gateway":          {p.AddDatasource(cloudDS, pbiDS, "Basic"), "emulator: data source " + pbiDS + ": no gateway " + cloudDS + " (AddGateway first)"},
 		"cloud on a gateway":  {p.AddCloudDatasource(pbiGW, pbiDS, "Key"), "emulator: cloud data source " + pbiDS + ": " + pbiGW + " is a real gateway"},
-		"credential type":     {p.AddDatasource(pbiGW, pbiDS, "Password"), `emulator: credential type "Password" is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS`},
+		"credential type":     {p.AddDatasource(pbiGW, pbiDS, "Password"), `emulator: credential type "Password" is not one of Basic, Windows, Anonymous, OAuth2, Key, SAS, ServicePrincipal, KeyPair, WorkspaceIdentity`},
 		"duplicate":           {p.AddCloudDatasource(cloudGW, cloudDS, "OAuth2"), "emulator: data source " + cloudGW + "/" + cloudDS + " already exists"},
 		"rotate unknown":      {p.RotateGatewayKey(pbiDS), "emulator: no gateway " + pbiDS},
 	}
