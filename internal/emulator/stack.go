@@ -43,6 +43,8 @@ type StackOptions struct {
 	TokenTTL time.Duration    // default 1h
 	// VerifyEvery is the Power BI emulator's PowerBIOptions.VerifyEvery.
 	VerifyEvery int
+	// PageSize is the Power BI emulator's PowerBIOptions.PageSize.
+	PageSize int
 }
 
 // StartStack starts every emulator. Close it when done.
@@ -103,6 +105,7 @@ func StartStack(o StackOptions) (st *Stack, err error) {
 		Logger:      o.Logger,
 		Now:         o.Now,
 		VerifyEvery: o.VerifyEvery,
+		PageSize:    o.PageSize,
 	})
 	pbiSrv, err := st.serve(st.PowerBI)
 	if err != nil {
