@@ -12,6 +12,7 @@ import (
 
 func runDemo(ctx context.Context, env *Env, args []string) int {
 	var listen, dir, fail string
+	var discover bool
 	c, code, ok := inventoryFlags{name: "demo", synopsis: "[-listen ADDR] [-fail NAME]",
 		help: "Runs the real daemon against in-process emulators of Power BI, Key Vault and Entra ID,\n" +
 			"with a sample inventory covering every credential type and both gateway key sizes.\n" +
@@ -21,6 +22,8 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 			fs.StringVar(&dir, "dir", "", "`DIR` for the demo inventory, secrets and state (default: a new temporary directory)")
 			fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing;\n"+
 				"or rejected: sales-sql's database refuses every new password, so verification fails")
+			fs.BoolVar(&discover, "discover", false, "print what `rotatord discover` finds in the emulated Power BI (gateways and the\n"+
+				"demo's two workspaces) as an inventory, and exit, instead of running the daemon")
 		}}.parse(env, args)
 	if !ok {
 		return code
@@ -52,6 +55,9 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 	}
 	defer dm.Close()
 	c.config = dm.ConfigPath
+	if discover {
+		return discoverWith(ctx, env, []string{"-config", dm.ConfigPath}, daemon.Options{Transport: dm.Stack.CA.Client(), LookupEnv: dm.LookupEnv})
+	}
 	fmt.Fprintf(env.Stdout, "rotatord demo: emulated Power BI at %s, Key Vault at %s\n", dm.Stack.PowerBIURL, dm.Stack.KeyVaultURL)
 	fmt.Fprintf(env.Stdout, "rotatord demo: inventory %s; metrics http://%s/metrics; Ctrl-C to stop\n", dm.ConfigPath, listen)
 	return serve(ctx, env, "demo", c, daemon.Options{

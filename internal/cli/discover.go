@@ -24,6 +24,12 @@ type discoverFlags struct {
 }
 
 func runDiscover(ctx context.Context, env *Env, args []string) int {
+	return discoverWith(ctx, env, args, daemon.Options{})
+}
+
+// discoverWith runs discover with the daemon options o: demo's trust the
+// emulators.
+func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options) int {
 	var f discoverFlags
 	c, code, ok := inventoryFlags{name: "discover", noDefaultConfig: true,
 		synopsis: "[-config FILE] [-gateway ID]... [-workspace ID]... [-keyvault NAME] [-diff [-output text|json]]",
@@ -47,24 +53,25 @@ func runDiscover(ctx context.Context, env *Env, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	d, code := newDaemon(env, "discover", c, cfg, daemon.Options{ReadOnly: true})
+	o.ReadOnly = true
+	d, code := newDaemon(env, "discover", c, cfg, o)
 	if d == nil {
 		return code
 	}
 	defer d.Close()
 
-	o := daemon.DiffOptions(cfg, f.gateways, f.workspaces)
+	do := daemon.DiffOptions(cfg, f.gateways, f.workspaces)
 	if !f.diff {
-		o.Known = nil
+		do.Known = nil
 	}
 	if isTerminal(env.Stderr) {
-		o.Progress = func(p discover.Progress) {
+		do.Progress = func(p discover.Progress) {
 			fmt.Fprintf(env.Stderr, "\rrotatord discover: %d/%d gateways, %d data sources, users of %d/%d ",
 				p.Gateways, p.GatewaysTotal, p.Datasources, p.Users, p.UsersTotal)
 		}
 	}
-	e := d.Discover(ctx, o)
-	if o.Progress != nil {
+	e := d.Discover(ctx, do)
+	if do.Progress != nil {
 		fmt.Fprintln(env.Stderr)
 	}
 	for _, p := range e.Problems {
@@ -73,7 +80,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) int {
 	if f.diff {
 		return f.printDiff(env, e, cfg)
 	}
-	return f.printInventory(env, e, cfg, header, o)
+	return f.printInventory(env, e, cfg, header, do)
 }
 
 // config checks the flags and reads the inventory, before any call: a bad

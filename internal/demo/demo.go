@@ -42,6 +42,31 @@ func Catalog() []Entry {
 	}
 }
 
+// The demo's workspaces, whose datasets use its data sources: the cloud
+// ones are found only through them. Workspace2's Budget shares lake-oauth
+// with Workspace1's Sales.
+const (
+	Workspace1 = "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"
+	Workspace2 = "4a3b2c1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d"
+)
+
+// SSODatasource is a data source on the 2048-bit gateway that signs in
+// with each viewer's identity: discover lists it as one rotatord cannot
+// rotate. The inventory does not name it.
+const SSODatasource = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"
+
+// info is how the emulated Power BI describes each demo data source, so
+// that `rotatord discover` names them as an operator would.
+var info = map[string]emulator.DatasourceInfo{
+	"sales-sql":     {Name: "Sales DB", Type: "Sql", ConnectionDetails: map[string]string{"server": "sql01.contoso.local", "database": "sales"}},
+	"hr-fileshare":  {Name: "HR share", Type: "File", ConnectionDetails: map[string]string{"path": `\\files01\hr`}},
+	"ledger-key":    {Name: "Ledger API", Type: "Web", ConnectionDetails: map[string]string{"url": "https://ledger.contoso.local/api"}},
+	"lake-oauth":    {Name: "Data lake", Type: "AzureDataLakeStorage", ConnectionDetails: map[string]string{"url": "https://contoso.dfs.core.windows.net/lake"}},
+	"blob-sas":      {Name: "Exports", Type: "AzureBlobs", ConnectionDetails: map[string]string{"url": "https://contoso.blob.core.windows.net/exports"}},
+	"public-feed":   {Name: "Public feed", Type: "OData", ConnectionDetails: map[string]string{"url": "https://feeds.contoso.local/public"}},
+	"warehouse-key": {Name: "Warehouse", Type: "Web", ConnectionDetails: map[string]string{"url": "https://warehouse.contoso.local/v1"}},
+}
+
 // SASEnv is the environment variable the blob-sas data source reads.
 const SASEnv = "ROTATORD_DEMO_SAS"
 
@@ -114,6 +139,9 @@ func (d *Demo) seed(o Options) error {
 			return err
 		}
 	}
+	if err := d.seedEstate(); err != nil {
+		return err
+	}
 	if o.Fail == FailRejected {
 		// The database's password changed behind Key Vault's back.
 		accept := map[string]string{"username": "svc_powerbi", "password": secretText()}
@@ -178,12 +206,51 @@ func (d *Demo) seed(o Options) error {
 		"Gateway2048":      Gateway2048,
 		"CloudGateway":     CloudGateway,
 		"WarehouseVersion": versions["warehouse-key"],
+		"Workspace1":       Workspace1,
+		"Workspace2":       Workspace2,
 	})
 	if err != nil {
 		return fmt.Errorf("demo inventory: %w", err)
 	}
 	d.ConfigPath = filepath.Join(o.Dir, "rotatord.yaml")
 	return write("rotatord.yaml", buf.Bytes())
+}
+
+// seedEstate gives the data sources their descriptions and adds what only
+// discover sees: the workspaces' datasets and a single sign-on data source.
+func (d *Demo) seedEstate() error {
+	pbi := d.Stack.PowerBI
+	byName := map[string]Entry{}
+	for _, e := range Catalog() {
+		byName[e.Name] = e
+		if err := pbi.SetDatasourceInfo(e.Gateway, e.ID, info[e.Name]); err != nil {
+			return err
+		}
+	}
+	if err := pbi.AddDatasource(Gateway2048, SSODatasource, "OAuth2"); err != nil {
+		return err
+	}
+	sso := emulator.DatasourceInfo{Name: "Finance DWH (SSO)", Type: "Sql", EndUserOAuth2: true,
+		ConnectionDetails: map[string]string{"server": "dwh.contoso.local", "database": "finance"}}
+	if err := pbi.SetDatasourceInfo(Gateway2048, SSODatasource, sso); err != nil {
+		return err
+	}
+	bound := func(names ...string) []emulator.DatasetSource {
+		var out []emulator.DatasetSource
+		for _, n := range names {
+			out = append(out, emulator.DatasetSource{GatewayID: byName[n].Gateway, DatasourceID: byName[n].ID})
+		}
+		return out
+	}
+	for _, ws := range []string{Workspace1, Workspace2} {
+		if err := pbi.AddWorkspace(ws); err != nil {
+			return err
+		}
+	}
+	if err := pbi.AddDataset(Workspace1, "8b7c6d5e-4f3a-4b2c-9d1e-0f9a8b7c6d5e", "Sales", bound("sales-sql", "lake-oauth")...); err != nil {
+		return err
+	}
+	return pbi.AddDataset(Workspace2, "9c8d7e6f-5a4b-4c3d-8e2f-1a0b9c8d7e6f", "Budget", bound("lake-oauth", "blob-sas", "ledger-key")...)
 }
 
 // secretText is a fresh random secret value.

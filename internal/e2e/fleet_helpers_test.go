@@ -302,10 +302,7 @@ func (f *fleet) once(tb testing.TB, bin string) fleetRun {
 	} else if err != nil {
 		tb.Fatalf("rotatord once: %v", err)
 	}
-	data, err := os.ReadFile(usagePath)
-	fleetMust(tb, err)
-	var usage struct{ MaxRSSKiB, UserNS, SystemNS int64 }
-	fleetMust(tb, json.Unmarshal(data, &usage))
+	usage := readUsage(tb, usagePath)
 	run.maxRSSKiB = usage.MaxRSSKiB
 	run.cpu = time.Duration(usage.UserNS + usage.SystemNS)
 	fleetMust(tb, out.Sync())

@@ -100,7 +100,7 @@ type PowerBI struct {
 	faults    Faults
 
 	verifyEvery int
-	pageSize    int
+	pageSize    atomic.Int64  // PowerBIOptions.PageSize, or SetPageSize's
 	encrypted   atomic.Uint64 // encrypted PATCHes seen, for verifyEvery
 
 	mu          sync.Mutex
@@ -185,7 +185,6 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 	p := &PowerBI{
 		authorize:   o.Authorize,
 		verifyEvery: o.VerifyEvery,
-		pageSize:    o.PageSize,
 		log:         o.Logger,
 		now:         o.Now,
 		spec:        spec,
@@ -194,6 +193,7 @@ func NewPowerBI(o PowerBIOptions) *PowerBI {
 		denied:      map[string]bool{},
 		workspaces:  map[string]*pbiWorkspace{},
 	}
+	p.pageSize.Store(int64(o.PageSize))
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -387,6 +387,9 @@ func (p *PowerBI) SetUsers(gatewayID, datasourceID string, users []User) {
 		d.users = slices.Clone(users)
 	}
 }
+
+// SetPageSize changes PowerBIOptions.PageSize for the requests to come.
+func (p *PowerBI) SetPageSize(n int) { p.pageSize.Store(int64(n)) }
 
 // Faults returns the faults injected into operations named by swagger
 // operationId (OpUpdateDatasource, …).

@@ -483,7 +483,7 @@ func servePage[T any](p *PowerBI, w http.ResponseWriter, r *http.Request, odataC
 	// A token past the end, after the list shrank, gets an empty last page.
 	page := items[min(start, len(items)):]
 	body := map[string]any{"@odata.context": odataContext}
-	if n := p.pageSize; n > 0 && len(page) > n {
+	if n := int(p.pageSize.Load()); n > 0 && len(page) > n {
 		page = page[:n]
 		body["@odata.nextLink"] = "https://" + r.Host + r.URL.EscapedPath() + "?$skiptoken=" + skipToken(r.URL.Path, start+n)
 	}

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/secret"
+)
+
+// The estate the discovery tests add to the demo's: a third gateway, whose
+// data source shares sales-sql's server and database, a gateway the
+// identity may not read, and a connection only Fabric's API serves.
+const (
+	gwExtra      = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
+	dsExtra      = "3b4c5d6e-7f8a-4b9c-8d0e-2f3a4b5c6d7e"
+	gwDenied     = "4c5d6e7f-8a9b-4c0d-9e1f-3a4b5c6d7e8f"
+	dsDenied     = "5d6e7f8a-9b0c-4d1e-8f2a-4b5c6d7e8f9a"
+	dsFabricOnly = "6e7f8a9b-0c1d-4e2f-9a3b-5c6d7e8f9a0b"
+)
+
+// growEstate adds the discovery tests' estate, and pages every list by
+// two, so that discover must follow @odata.nextLink.
+func growEstate(t *testing.T, e *env) {
+	t.Helper()
+	pbi := e.demo.Stack.PowerBI
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(pbi.AddGateway(gwExtra, 2048))
+	must(pbi.AddDatasource(gwExtra, dsExtra, "Basic"))
+	must(pbi.SetDatasourceInfo(gwExtra, dsExtra, emulator.DatasourceInfo{Type: "Sql",
+		ConnectionDetails: map[string]string{"server": "SQL01.contoso.local", "database": "Sales"}}))
+	pbi.SetUsers(gwExtra, dsExtra, []emulator.User{{DatasourceAccessRight: "Read", EmailAddress: "ana@contoso.com", PrincipalType: "User"}})
+	must(pbi.AddGateway(gwDenied, 1024))
+	must(pbi.AddDatasource(gwDenied, dsDenied, "Basic"))
+	pbi.DenyGateway(gwDenied)
+	must(pbi.AddDatasource(demo.Gateway1024, dsFabricOnly, "ServicePrincipal"))
+	pbi.SetPageSize(2)
+}
+
+// discoverRun runs rotatord with args and returns its exit code, stdout
+// and stderr apart.
+func (e *env) discoverRun(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("rotatord %v: %v", args, err)
+	}
+	e.out.WriteString(errOut.String()) // for checkNoLeak
+	return code, out.String(), errOut.String()
+}
+
+// TestDiscoverRoundTrip: discover prints an inventory of every data source
+// it can see exactly once, check accepts it, plan names the secrets to
+// create, and once rotates every data source after they are created. What
+// it cannot rotate is a comment, what it cannot read a line on stderr.
+func TestDiscoverRoundTrip(t *testing.T) {
+	skipIfShort(t)
+	e := newEnv(t, "")
+	growEstate(t, e)
+	pbi := e.demo.Stack.PowerBI
+	pbi.Faults().Inject(emulator.OpGetDatasourcesInGroup, emulator.Fault{Status: 429, RetryAfter: "1", Times: 1})
+
+	code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (a gateway could not be read)\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, gwDenied) || !strings.Contains(stderr, "403") || !strings.Contains(stderr, "admin") {
+		t.Errorf("stderr does not name the unreadable gateway with the 403's hint:\n%s", stderr)
+	}
+	inv := filepath.Join(e.dir, "discovered.yaml")
+	if err := os.WriteFile(inv, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.run("check", "-config", inv); code != 0 {
+		t.Fatalf("check refuses the discovered inventory (exit %d):\n%s\n%s", code, e.out, out)
+	}
+	cfg, err := config.Load(t.Context(), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every data source the identity can rotate, exactly once: the demo's
+	// seven (lake-oauth shared by two datasets) and the third gateway's.
+	want := map[string]bool{strings.ToLower(gwExtra + "/" + dsExtra): true}
+	for _, x := range demo.Catalog() {
+		want[strings.ToLower(x.Gateway+"/"+x.ID)] = true
+	}
+	got := map[string]config.Datasource{}
+	for _, ds := range cfg.Datasources {
+		k := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
+		if _, dup := got[k]; dup {
+			t.Errorf("%s listed twice", k)
+		}
+		got[k] = ds
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d data sources, want %d:\n%s", len(got), len(want), out)
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s missing from the inventory", k)
+		}
+	}
+	for _, x := range demo.Catalog() {
+		ds := got[strings.ToLower(x.Gateway+"/"+x.ID)]
+		cloud := x.Gateway == demo.CloudGateway
+		if string(ds.CredentialType) != x.Type || (ds.Encrypt == config.EncryptNone) != cloud {
+			t.Errorf("%s as %s: type %s, encrypt %s", x.Name, ds.Name, ds.CredentialType, ds.Encrypt)
+		}
+	}
+	for _, want := range []string{dsFabricOnly, "ServicePrincipal is served by Fabric", demo.SSODatasource, "single sign-on",
+		"legacy@contoso.com", `"Sales" (workspace ` + demo.Workspace1} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the inventory lacks %q", want)
+		}
+	}
+	if strings.Contains(out, dsDenied) {
+		t.Error("a data source of the unreadable gateway is listed")
+	}
+	lake := got[strings.ToLower(demo.CloudGateway+"/"+demo.Catalog()[3].ID)]
+	if lake.Source.OAuthScope != "https://storage.azure.com/.default" {
+		t.Errorf("lake-oauth's scope %q, want storage's", lake.Source.OAuthScope)
+	}
+
+	// plan names the secrets that do not exist yet; create them, then
+	// once rotates everything.
+	e.out.Reset()
+	if code := e.run("plan", "-config", inv); code != 1 {
+		t.Errorf("plan exit %d before the secrets exist, want 1", code)
+	}
+	values := map[string]string{}
+	for _, ds := range cfg.Datasources {
+		for _, f := range ds.Source.Fields {
+			if f.Kind != config.RefKeyVault {
+				continue
+			}
+			if !strings.Contains(e.out.String(), f.Ref.Name) {
+				t.Errorf("plan does not name the secret %s to create", f.Ref.Name)
+			}
+			v := rand.Text()
+			values[f.Ref.Name] = v
+			e.demo.Stack.KeyVault.SetSecret(f.Ref.Name, secret.FromString(v), emulator.SecretAttributes{})
+		}
+	}
+	e.out.Reset()
+	if code := e.run("once", "-config", inv); code != 0 {
+		t.Fatalf("once exit %d after the secrets were created:\n%s", code, e.out)
+	}
+	for _, ds := range cfg.Datasources {
+		r, ok := pbi.Credential(ds.GatewayID, ds.DatasourceID)
+		if !ok {
+			t.Errorf("%s: never rotated", ds.Name)
+			continue
+		}
+		for _, f := range ds.Source.Fields {
+			// Power BI's names of the fields, as the gateway decrypts them.
+			wire := map[string]string{"access_token": "accessToken"}[f.Name]
+			if wire == "" {
+				wire = f.Name
+			}
+			if got := r.Fields[wire]; got != values[f.Ref.Name] {
+				t.Errorf("%s: %s from secret %s did not arrive", ds.Name, f.Name, f.Ref.Name)
+			}
+		}
+	}
+	for _, v := range values {
+		if strings.Contains(e.out.String(), v) {
+			t.Error("a created secret appears in rotatord's output")
+		}
+	}
+	e.checkNoLeak()
+}
+
+// TestDiscoverDiff: -diff reports a data source added, one deleted and one
+// retyped since the inventory was written, one line each, and exits 1.
+func TestDiscoverDiff(t *testing.T) {
+	skipIfShort(t)
+	e := newEnv(t, "")
+	pbi := e.demo.Stack.PowerBI
+	if code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff"); slices.Contains(kinds(t, e, out), "added") {
+		t.Errorf("the demo drifts before anything changed (exit %d):\n%s%s", code, out, stderr)
+	}
+	if err := pbi.AddDatasource(demo.Gateway2048, dsExtra, "Key"); err != nil {
+		t.Fatal(err)
+	}
+	ledger, hr := e.entry("ledger-key"), e.entry("hr-fileshare")
+	if err := pbi.RemoveDatasource(ledger.Gateway, ledger.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pbi.SetCredentialType(hr.Gateway, hr.ID, "Basic"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff")
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, want := range []string{"added ", dsExtra, "deleted     ledger-key", "retyped     hr-fileshare", "the inventory says Windows, Power BI Basic"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the diff lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff", "-output", "json")
+	got := kinds(t, e, out)
+	for _, k := range []string{"added", "deleted", "retyped"} {
+		if !slices.Contains(got, k) || code != 1 {
+			t.Errorf("json kinds %v (exit %d), want %s among them", got, code, k)
+		}
+	}
+}
+
+// kinds are the drift kinds of a -diff -output json report; "" when out
+// is not one.
+func kinds(t *testing.T, e *env, out string) []string {
+	t.Helper()
+	var r struct {
+		Drift []struct{ Kind string } `json:"drift"`
+	}
+	if json.Unmarshal([]byte(out), &r) != nil {
+		// A text report: its first words.
+		var ks []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				ks = append(ks, f[0])
+			}
+		}
+		return ks
+	}
+	var ks []string
+	for _, d := range r.Drift {
+		ks = append(ks, d.Kind)
+	}
+	return ks
+}
+
+// TestDiscoverBadInput: ids the service does not know are named with its
+// hint (exit 1); a config that fails check exits 2 before any call.
+func TestDiscoverBadInput(t *testing.T) {
+	skipIfShort(t)
+	e := newEnv(t, "")
+	const unknown = "00000000-0000-4000-8000-0000000000aa"
+	for name, tc := range map[string]struct {
+		args []string
+		hint string
+	}{
+		"unknown gateway":   {[]string{"-gateway", unknown}, "no such gateway"},
+		"unknown workspace": {[]string{"-workspace", unknown}, "workspace"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := e.discoverRun(append([]string{"discover", "-config", e.demo.ConfigPath}, tc.args...)...)
+			if code != 1 || !strings.Contains(stderr, unknown) || !strings.Contains(stderr, "404") || !strings.Contains(stderr, tc.hint) {
+				t.Errorf("exit %d, stderr:\n%s\nwant 1 naming %s with a 404 and %q", code, stderr, unknown, tc.hint)
+			}
+		})
+	}
+	bad := filepath.Join(e.dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("datasources:\n  - name: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.demo.Stack.PowerBI.Requests())
+	for _, args := range [][]string{
+		{"-config", bad},
+		{"-config", bad, "-diff"},
+		{"-diff"},
+		{"-gateway", "not-a-uuid"},
+		{"-config", e.demo.ConfigPath, "-keyvault", "nosuchvault"},
+	} {
+		code, _, stderr := e.discoverRun(append([]string{"discover"}, args...)...)
+		if code != 2 || stderr == "" {
+			t.Errorf("discover %v: exit %d, want 2 with a reason:\n%s", args, code, stderr)
+		}
+	}
+	if n := len(e.demo.Stack.PowerBI.Requests()) - before; n != 0 {
+		t.Errorf("%d Power BI requests for bad input, want none", n)
+	}
+}
