@@ -62,6 +62,7 @@ type Metrics struct {
 	rollbacks    *prometheus.CounterVec
 	reloadOK     prometheus.Gauge
 	reloadOKTime prometheus.Gauge
+	discovery    *discoveryCollector
 }
 
 // New creates rotatord's metrics and registers them, together with the Go
@@ -116,6 +117,7 @@ func New(o Options) (*Metrics, error) {
 		}),
 	}
 	m.rotations = newRotationCounters(m.now)
+	m.discovery = newDiscoveryCollector()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace,
 		Name:      "build_info",
@@ -130,6 +132,7 @@ func New(o Options) (*Metrics, error) {
 
 	cs := []prometheus.Collector{
 		m.rotations, m.failures, m.durations, m.requests, m.rollbacks, m.reloadOK, m.reloadOKTime, buildInfo,
+		m.discovery,
 		newStateCollector(m.now, o.States, o.Encrypt),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

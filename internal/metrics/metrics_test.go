@@ -288,6 +288,94 @@ rotatord_last_verify_timestamp_seconds{datasource="ledger-key"} 1.735787045e+09
 rotatord_last_verify_timestamp_seconds{datasource="sales-sql"} 1.735786985e+09
 `,
 		},
+		"inventory drift, every kind present, unknown kinds ignored": {
+			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
+				m.DiscoveryDone(testNow, map[string]int{
+					"added": 3, "users": 1,
+					"unsupported":      5,  // not a kind of drift
+					"gw-1f69e798/ds-0": 1,  // input never becomes a label value
+					"deleted":          -1, // no count is negative
+				}, true)
+			},
+			name: "rotatord_inventory_drift",
+			want: `
+# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
+# TYPE rotatord_inventory_drift gauge
+rotatord_inventory_drift{kind="added"} 3
+rotatord_inventory_drift{kind="deleted"} 0
+rotatord_inventory_drift{kind="retyped"} 0
+rotatord_inventory_drift{kind="users"} 1
+`,
+		},
+		"inventory drift, the last discovery replaces the one before": {
+			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
+				m.DiscoveryDone(testNow.Add(-24*time.Hour), map[string]int{"added": 3, "retyped": 2}, true)
+				m.DiscoveryDone(testNow, map[string]int{"deleted": 1}, true)
+			},
+			name: "rotatord_inventory_drift",
+			want: `
+# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
+# TYPE rotatord_inventory_drift gauge
+rotatord_inventory_drift{kind="added"} 0
+rotatord_inventory_drift{kind="deleted"} 1
+rotatord_inventory_drift{kind="retyped"} 0
+rotatord_inventory_drift{kind="users"} 0
+`,
+		},
+		"inventory drift of a discovery with no drift": {
+			act:  func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) { m.DiscoveryDone(testNow, nil, true) },
+			name: "rotatord_inventory_drift",
+			want: `
+# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
+# TYPE rotatord_inventory_drift gauge
+rotatord_inventory_drift{kind="added"} 0
+rotatord_inventory_drift{kind="deleted"} 0
+rotatord_inventory_drift{kind="retyped"} 0
+rotatord_inventory_drift{kind="users"} 0
+`,
+		},
+		"last discovery, complete or not": {
+			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
+				m.DiscoveryDone(testNow.Add(-time.Hour), nil, true)
+				m.DiscoveryDone(testNow.Add(-time.Minute), map[string]int{"added": 1}, false)
+			},
+			name: "rotatord_last_discovery_timestamp_seconds",
+			want: `
+# HELP rotatord_last_discovery_timestamp_seconds Unix time of the last discovery that ran, complete or not. Absent until the first discovery has run. No labels.
+# TYPE rotatord_last_discovery_timestamp_seconds gauge
+rotatord_last_discovery_timestamp_seconds 1.735786985e+09
+`,
+		},
+		"last discovery at the zero time stamps the injected clock": {
+			act:  func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) { m.DiscoveryDone(time.Time{}, nil, true) },
+			name: "rotatord_last_discovery_timestamp_seconds",
+			want: `
+# HELP rotatord_last_discovery_timestamp_seconds Unix time of the last discovery that ran, complete or not. Absent until the first discovery has run. No labels.
+# TYPE rotatord_last_discovery_timestamp_seconds gauge
+rotatord_last_discovery_timestamp_seconds 1.735787045e+09
+`,
+		},
+		"discovery incomplete after a complete one": {
+			act: func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) {
+				m.DiscoveryDone(testNow.Add(-time.Hour), nil, true)
+				m.DiscoveryDone(testNow, nil, false)
+			},
+			name: "rotatord_discovery_complete",
+			want: `
+# HELP rotatord_discovery_complete 1 if the last discovery could read everything it asked for, 0 if some gateway, data source or workspace could not be read, so that rotatord_inventory_drift may undercount (added above all). Absent until the first discovery has run. No labels.
+# TYPE rotatord_discovery_complete gauge
+rotatord_discovery_complete 0
+`,
+		},
+		"discovery complete": {
+			act:  func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) { m.DiscoveryDone(testNow, nil, true) },
+			name: "rotatord_discovery_complete",
+			want: `
+# HELP rotatord_discovery_complete 1 if the last discovery could read everything it asked for, 0 if some gateway, data source or workspace could not be read, so that rotatord_inventory_drift may undercount (added above all). Absent until the first discovery has run. No labels.
+# TYPE rotatord_discovery_complete gauge
+rotatord_discovery_complete 1
+`,
+		},
 		"encrypt segments": {
 			act:  func(_ *Metrics, _ *[]DatasourceState, e *fakeEncrypt) { e.segments = 42 },
 			name: "rotatord_encrypt_segments_total",
@@ -406,6 +494,75 @@ func TestStateSeriesFollowInventory(t *testing.T) {
 	}
 }
 
+// Before the first discovery there is nothing to report: a 0 would read as
+// "no drift", and a 0 timestamp as a discovery in 1970.
+func TestDiscoverySeriesAbsentUntilFirstDiscovery(t *testing.T) {
+	m, reg, _, _ := newTest(t)
+	m.ConfigReloaded(true)
+	names := []string{
+		"rotatord_inventory_drift", "rotatord_last_discovery_timestamp_seconds", "rotatord_discovery_complete",
+	}
+	for _, name := range names {
+		if n := countSeries(t, reg, name); n != 0 {
+			t.Errorf("%s: %d series before a discovery, want 0", name, n)
+		}
+	}
+	m.DiscoveryDone(testNow, nil, false)
+	for name, want := range map[string]int{names[0]: 4, names[1]: 1, names[2]: 1} {
+		if n := countSeries(t, reg, name); n != want {
+			t.Errorf("%s: %d series after a discovery, want %d", name, n, want)
+		}
+	}
+}
+
+// A scrape sees one discovery whole: never the counts of one with the
+// timestamp of another.
+func TestDiscoveryDoneConcurrentWithScrapes(t *testing.T) {
+	m, reg, _, _ := newTest(t)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 50 {
+				n := i*100 + j
+				m.DiscoveryDone(time.Unix(int64(n), 0), map[string]int{"added": n, "users": n}, n%2 == 0)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got := map[string]float64{}
+			for _, mf := range mfs {
+				for _, mt := range mf.GetMetric() {
+					key := mf.GetName()
+					for _, l := range mt.GetLabel() {
+						key += "/" + l.GetValue()
+					}
+					got[key] = mt.GetGauge().GetValue()
+				}
+			}
+			at, ok := got["rotatord_last_discovery_timestamp_seconds"]
+			if !ok {
+				continue // no discovery yet
+			}
+			complete := 0.0
+			if int(at)%2 == 0 {
+				complete = 1
+			}
+			if got["rotatord_inventory_drift/added"] != at || got["rotatord_inventory_drift/users"] != at ||
+				got["rotatord_discovery_complete"] != complete {
+				t.Errorf("a scrape mixed discoveries: %v", got)
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
+
 func TestNilEncryptOmitsEncryptSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	if _, err := New(Options{Registerer: reg}); err != nil {
@@ -460,6 +617,7 @@ func exercise(m *Metrics) {
 	m.PowerBIRequest("update_datasource", 429)
 	m.RollbackDone("sales-sql", "restored")
 	m.ConfigReloaded(true)
+	m.DiscoveryDone(testNow, map[string]int{"added": 1}, true)
 }
 
 func countSeries(t *testing.T, g prometheus.Gatherer, name string) int {
