@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rotatord/rotatord/internal/clock/clocktest"
+	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/discover"
+	rtestutil "github.com/rotatord/rotatord/internal/testutil"
+)
+
+// TestDriftLoop: with discover_every, run compares the estate with the
+// inventory at start and then every period, exporting the drift by kind
+// (every kind discover knows) and logging each drift.
+func TestDriftLoop(t *testing.T) {
+	fake := clocktest.NewFake(time.Now())
+	logs := &rtestutil.SyncBuffer{}
+	reg := prometheus.NewRegistry()
+	dm, cfg := startDemo(t, "")
+	for i := range cfg.Datasources {
+		cfg.Datasources[i].Schedule = "@every 24h"
+	}
+	cfg.Discover.Every = time.Hour
+	d, err := New(cfg, Options{Clock: fake, Registry: reg, Transport: demoClient(t, dm), LookupEnv: dm.LookupEnv,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drift := func(kind string) (float64, bool) { return gaugeValue(t, reg, "rotatord_inventory_drift", kind) }
+	if _, ok := drift(discover.Added); ok {
+		t.Fatal("rotatord_inventory_drift before any discovery")
+	}
+	_, cancel, done := startDaemon(t, d)
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	rtestutil.WaitFor(t, "the first discovery", 30*time.Second, func() bool { _, ok := drift(discover.Added); return ok })
+	for _, k := range discover.Kinds() {
+		if _, ok := drift(k); !ok {
+			t.Errorf("no rotatord_inventory_drift{kind=%q}", k)
+		}
+	}
+	if n, _ := drift(discover.Added); n != 0 {
+		t.Errorf("added %v at start, want 0: the demo inventory lists every data source it can rotate", n)
+	}
+
+	const extra = "7e8f9a0b-1c2d-4e3f-8a4b-6c7d8e9f0a1b"
+	if err := dm.Stack.PowerBI.AddDatasource(demo.Gateway2048, extra, "Key"); err != nil {
+		t.Fatal(err)
+	}
+	rtestutil.WaitFor(t, "the next discovery to find the new data source", 30*time.Second, func() bool {
+		fake.Advance(10 * time.Minute)
+		n, _ := drift(discover.Added)
+		return n == 1
+	})
+	if lines := logs.Lines("msg=\"inventory drift\"", "kind=added", "datasource_id="+extra); len(lines) != 1 {
+		t.Errorf("%d drift lines for the new data source, want 1:\n%s", len(lines), logs.String())
+	}
+	if got, _ := gaugeValue(t, reg, "rotatord_discovery_complete", ""); got != 1 {
+		t.Errorf("rotatord_discovery_complete %v, want 1", got)
+	}
+}
+
+// gaugeValue is the value of gauge name in reg, with the kind label if
+// kind is not "", and whether it is there.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, kind string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if kind == "" || len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == kind {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
