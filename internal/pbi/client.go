@@ -61,7 +61,8 @@ type Options struct {
 
 // Client calls the Power BI gateway API. It is safe for concurrent use.
 type Client struct {
-	base          string // API URL without a trailing slash
+	base          string   // API URL without a trailing slash
+	baseURL       *url.URL // base, parsed: a next page's link must stay under it
 	pl            runtime.Pipeline
 	maxTries      int // MaxRetries+1: wire attempts one call may make
 	retryDelay    time.Duration
@@ -111,8 +112,11 @@ func New(o Options) (*Client, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
 	c := &Client{
 		base:          strings.TrimRight(o.APIURL, "/"),
+		baseURL:       u,
 		maxTries:      o.MaxRetries + 1,
 		retryDelay:    o.RetryDelay,
 		maxRetryDelay: o.MaxRetryDelay,
@@ -255,6 +259,7 @@ type request struct {
 	op     string
 	method string
 	path   []string // segments after the API URL, escaped here
+	url    string   // or a whole URL, query included: a listing's next page, checked by nextPage
 	body   []byte   // JSON, or nil
 	// emptyOK: an empty 200 is the answer, even to a GET (the data source
 	// status), not a document lost on the way.
@@ -271,9 +276,12 @@ type request struct {
 // budget as azcore's retries: the tick's retry budget when ctx carries one
 // (every re-send takes one retry from it), else MaxRetries+1 wire attempts.
 func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
-	u := c.base
-	for _, s := range r.path {
-		u += "/" + url.PathEscape(s)
+	u := r.url
+	if u == "" {
+		u = c.base
+		for _, s := range r.path {
+			u += "/" + url.PathEscape(s)
+		}
 	}
 	st := &call{op: r.op, onResponse: c.onResponse, budget: budget.FromContext(ctx), emptyOK: r.emptyOK}
 	// One call for wire.SpendBudget across every pipeline run below: only

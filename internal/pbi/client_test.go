@@ -192,6 +192,14 @@ func TestInvalidPathParameters(t *testing.T) {
 			`pbi: Gateways_DeleteDatasourceUser: path parameter emailAdress (sic: the swagger's name) is empty: invalid argument (pass the user's email address or object ID)`},
 		"users, bad gateway": {func() error { _, err := h.client.GetDatasourceUsers(ctx, "{"+gw+"}", ds); return err },
 			`pbi: Gateways_GetDatasourceUsers: gatewayId "{` + gw + `}" is not a UUID: invalid argument (check gateway_id in the inventory)`},
+		"datasources, bad gateway": {func() error { _, err := h.client.GetDatasources(ctx, gw[1:]); return err },
+			`pbi: Gateways_GetDatasources: gatewayId "` + gw[1:] + `" is not a UUID: invalid argument (check gateway_id in the inventory)`},
+		"datasets, bad workspace": {func() error { _, err := h.client.GetDatasetsInGroup(ctx, "me"); return err },
+			`pbi: Datasets_GetDatasetsInGroup: groupId "me" is not a UUID: invalid argument (check --workspace: the workspace id, as in app.powerbi.com/groups/ID/...)`},
+		"datasources in group, bad workspace": {func() error { _, err := h.client.GetDatasourcesInGroup(ctx, "", ds); return err },
+			`pbi: Datasets_GetDatasourcesInGroup: groupId "" is not a UUID: invalid argument (check --workspace: the workspace id, as in app.powerbi.com/groups/ID/...)`},
+		"datasources in group, bad dataset": {func() error { _, err := h.client.GetDatasourcesInGroup(ctx, gw, "Sales"); return err },
+			`pbi: Datasets_GetDatasourcesInGroup: datasetId "Sales" is not a UUID: invalid argument (check the dataset id, as Get Datasets In Group lists it (app.powerbi.com/groups/.../datasets/ID/...))`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,21 @@
 // operations: read a gateway's public key, PATCH a data source's
 // credentials, ask whether the gateway connects with them
 // (GetDatasourceStatus), and list, add and remove data source users.
+// For `rotatord discover` it also lists, read-only, the gateways the
+// identity is an admin of (GetGateways), a gateway's data sources
+// (GetDatasources, GetDatasource), a workspace's datasets
+// (GetDatasetsInGroup) and the data sources a dataset uses
+// (GetDatasourcesInGroup).
+//
+// Every list call follows the answer's @odata.nextLink until a page has
+// none, and returns the pages' values in order, or nothing when a page
+// fails. Each page is a call of its own, with the retries, re-authorization
+// and Retry-After waits below, reported to OnResponse under the listing's
+// operation. A next-page link is followed only if it is an https URL on the
+// API URL's host and port, under its path — the bearer token goes nowhere
+// else — and has not been read before in the listing; a listing stops with
+// an error at its 1000th page. A refused link fails the listing with an
+// *Error for ErrPaging, nothing sent for it.
 //
 // The status call answers a connection with an empty 200, and a failure
 // with a 400 whose error code and details (the database's native error code
@@ -34,5 +49,6 @@
 //
 // The package does not read the inventory: rotate and daemon pass it plain
 // values, and config borrows IsUUID. Its hints name inventory keys
-// (gateway_id, powerbi.api_url, encrypt) so an operator knows where to look.
+// (gateway_id, powerbi.api_url, encrypt), and discover's --workspace, so an
+// operator knows where to look.
 package pbi

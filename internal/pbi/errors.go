@@ -88,11 +88,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // or tick: 408, 429, 5xx and transport failures. Bad requests, missing rights,
 // unknown ids, invalid arguments, cancellation and the endpoint faults
 // package wire refuses (a redirect to another host, a body over its limit,
-// a certificate that does not verify) are not.
+// a certificate that does not verify) and a next page refused (ErrPaging)
+// are not.
 func (e *Error) Retryable() bool {
 	switch {
 	case e.StatusCode == 0:
-		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, context.Canceled) && !wire.Final(e.Err)
+		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, ErrPaging) &&
+			!errors.Is(e.Err, context.Canceled) && !wire.Final(e.Err)
 	case e.waitLonger:
 		return false
 	default:
@@ -143,6 +145,21 @@ const (
 	hintRedirect       = "Power BI's answer redirected rotatord to another host, which it refuses — check powerbi.api_url and any proxy in between"
 	hintTooLarge       = "Power BI's answer was larger than any it sends — check powerbi.api_url and any proxy in between"
 	hintTLS            = "Power BI's certificate did not verify for the host asked for — check powerbi.api_url, and SSL_CERT_FILE behind a TLS-inspecting proxy"
+	hintUnexpected     = "unexpected response — is powerbi.api_url the Power BI API?"
+
+	// The listing calls: who may list what.
+	hintNotGatewayAdmin = "the identity is not an admin of this gateway — grant it gateway admin rights (Manage connections and gateways); a service principal also needs the Tenant.Read.All or Dataset.Read.All permission"
+	hintNotMember       = "the identity is not a member of this workspace — add it (Viewer or higher is enough to list); an app needs that workspace access too, beside its API permission"
+	hintNoWorkspace     = "no such workspace — check the workspace id (app.powerbi.com/groups/ID/...)"
+	hintNoDataset       = "no such workspace or dataset — check the workspace id (app.powerbi.com/groups/ID/...) and the dataset id"
+	hintNoGateway       = "no such gateway — check the gateway id (Get Gateways lists those the identity is an admin of)"
+
+	// Why a listing's next page was refused (ErrPaging); none is sent.
+	hintPageNotHTTPS = "Power BI's next-page link (@odata.nextLink) is not an absolute https URL, and rotatord sends its token over https only — check powerbi.api_url and any proxy in between"
+	hintPageOffHost  = "Power BI's next-page link (@odata.nextLink) points to another host than powerbi.api_url, and rotatord sends its token to no other — check powerbi.api_url and any proxy in between"
+	hintPageOffPath  = "Power BI's next-page link (@odata.nextLink) points outside powerbi.api_url's path, where rotatord sends no token — check powerbi.api_url and any proxy in between"
+	hintPageLoop     = "Power BI's next-page link (@odata.nextLink) points back to a page of this listing already read, so it would never end — try again later"
+	hintTooManyPages = "the listing ran past 1000 pages, more than any Power BI listing has: Power BI or a proxy keeps sending next-page links — try again later"
 
 	// Why GetDatasourceStatus failed, by ConnectionFailure.
 	hintGatewayUnreachable    = "the gateway did not answer — is it running and online? The credential is not to blame"
@@ -170,12 +187,22 @@ func hintFor(op string, status int, code, failure string) string {
 		return hintBadRequest
 	case status == http.StatusUnauthorized:
 		return hintUnauthorized
+	case status == http.StatusForbidden && (op == opGetDatasources || op == opGetDatasource || op == opGetDatasourceUsers):
+		return hintNotGatewayAdmin
+	case status == http.StatusForbidden && (op == opGetDatasetsInGroup || op == opGetDatasourcesInGroup):
+		return hintNotMember
 	case status == http.StatusForbidden:
 		return hintForbidden
 	case status == http.StatusNotFound && op == opDeleteDatasourceUser:
 		return hintNoUser + hintNotFound
 	case status == http.StatusNotFound && op == opGetGateway:
 		return hintNotFound + hintCloudGateway
+	case status == http.StatusNotFound && op == opGetDatasetsInGroup:
+		return hintNoWorkspace
+	case status == http.StatusNotFound && op == opGetDatasourcesInGroup:
+		return hintNoDataset
+	case status == http.StatusNotFound && op == opGetDatasources:
+		return hintNoGateway
 	case status == http.StatusNotFound:
 		return hintNotFound
 	case status == http.StatusTooManyRequests:

@@ -147,16 +147,13 @@ func (c *Client) UpdateDatasource(ctx context.Context, gatewayID, datasourceID s
 	return err
 }
 
-// GetDatasourceUsers lists the users with access to a data source.
+// GetDatasourceUsers lists the users with access to a data source, across
+// every page Power BI answers with (see list).
 func (c *Client) GetDatasourceUsers(ctx context.Context, gatewayID, datasourceID string) ([]DatasourceUser, error) {
 	if err := checkUUIDs(opGetDatasourceUsers, "gatewayId", gatewayID, "datasourceId", datasourceID); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Value []DatasourceUser `json:"value"`
-	}
-	err := c.getJSON(ctx, opGetDatasourceUsers, &out, "gateways", gatewayID, "datasources", datasourceID, "users")
-	return out.Value, err
+	return list[DatasourceUser](ctx, c, opGetDatasourceUsers, "gateways", gatewayID, "datasources", datasourceID, "users")
 }
 
 // AddDatasourceUser grants a user access to a data source, or updates the
@@ -224,10 +221,14 @@ func (c *Client) getJSON(ctx context.Context, op string, out any, path ...string
 		return err
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return &Error{Operation: op, StatusCode: http.StatusOK, Err: fmt.Errorf("decoding response: %w", err),
-			Hint: "unexpected response — is powerbi.api_url the Power BI API?"}
+		return decodeError(op, err)
 	}
 	return nil
+}
+
+// decodeError is the *Error for a 2xx whose document is not the one due.
+func decodeError(op string, err error) *Error {
+	return &Error{Operation: op, StatusCode: http.StatusOK, Err: fmt.Errorf("decoding response: %w", err), Hint: hintUnexpected}
 }
 
 // checkUUIDs validates path parameters given as name, value pairs; Power BI
@@ -235,10 +236,23 @@ func (c *Client) getJSON(ctx context.Context, op string, out any, path ...string
 func checkUUIDs(op string, nameValues ...string) error {
 	for i := 0; i+1 < len(nameValues); i += 2 {
 		if name, v := nameValues[i], nameValues[i+1]; !IsUUID(v) {
-			return invalid(op, fmt.Sprintf("%s %q is not a UUID", name, v), "check "+snake(name)+" in the inventory")
+			return invalid(op, fmt.Sprintf("%s %q is not a UUID", name, v), uuidHint(name))
 		}
 	}
 	return nil
+}
+
+// uuidHint says where a malformed path parameter came from: the inventory
+// for a gateway or data source, discover's arguments for a workspace or
+// dataset.
+func uuidHint(name string) string {
+	switch name {
+	case "groupId":
+		return "check --workspace: the workspace id, as in app.powerbi.com/groups/ID/..."
+	case "datasetId":
+		return "check the dataset id, as Get Datasets In Group lists it (app.powerbi.com/groups/.../datasets/ID/...)"
+	}
+	return "check " + snake(name) + " in the inventory"
 }
 
 func invalid(op, what, hint string) *Error {

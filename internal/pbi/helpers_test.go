@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,9 +52,12 @@ type step struct {
 // seen is what the fake received.
 type seen struct {
 	method, path, auth, body string
+	query                    string // raw, as sent
 }
 
 // fakePBI answers requests with its steps in order, repeating the last one.
+// A body's {{host}} becomes the host the request was sent to, for the
+// absolute next-page links of a listing.
 type fakePBI struct {
 	mu    sync.Mutex
 	steps []step
@@ -63,7 +67,7 @@ type fakePBI struct {
 func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
-	f.reqs = append(f.reqs, seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(b)})
+	f.reqs = append(f.reqs, seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(b), r.URL.RawQuery})
 	st := f.steps[min(len(f.reqs), len(f.steps))-1]
 	f.mu.Unlock()
 	if st.stall > 0 {
@@ -88,6 +92,7 @@ func (f *fakePBI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msg, _ := json.Marshal(string(b))
 		st.body = `{"error":{"code":"X","message":` + string(msg) + `}}`
 	}
+	st.body = strings.ReplaceAll(st.body, "{{host}}", r.Host)
 	if st.body != "" {
 		w.Header().Set("Content-Type", "application/json")
 	}

@@ -272,7 +272,7 @@ func TestErrorHintsAndRequestID(t *testing.T) {
 			"pbi: Gateways_GetDatasource: 404 Not Found, code DMTS_EntityNotFoundError, request id 5b2c2d7c-0000-4000-8000-000000000001 (" + hintNotFound + ")"},
 		"403 on users": {pbiError(403, "PowerBINotAuthorizedException", hdr),
 			func(c *Client) error { _, err := c.GetDatasourceUsers(context.Background(), gw, ds); return err },
-			"pbi: Gateways_GetDatasourceUsers: 403 Forbidden, code PowerBINotAuthorizedException, request id 5b2c2d7c-0000-4000-8000-000000000001 (" + hintForbidden + ")"},
+			"pbi: Gateways_GetDatasourceUsers: 403 Forbidden, code PowerBINotAuthorizedException, request id 5b2c2d7c-0000-4000-8000-000000000001 (" + hintNotGatewayAdmin + ")"},
 		"400 on PATCH": {pbiError(400, "DM_GWPipeline_Gateway_InvalidConnectionCredentials", hdr),
 			func(c *Client) error { return c.UpdateDatasource(context.Background(), gw, ds, details) },
 			"pbi: Gateways_UpdateDatasource: 400 Bad Request, code DM_GWPipeline_Gateway_InvalidConnectionCredentials, request id 5b2c2d7c-0000-4000-8000-000000000001 (" + hintBadCredentials + ")"},
