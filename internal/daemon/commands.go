@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -110,7 +112,22 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 			orDash(p.SourceVersion), orDash(formatTime(p.ExpiresAt)), verifies, patch, describeUsers(p))
 	}
 	_ = tw.Flush()
+	printMissing(w, cfg, plans)
 	return failed
+}
+
+// printMissing lists, by vault, the Key Vault secrets the plan found
+// missing: after `rotatord discover`, what is left to create.
+func printMissing(w io.Writer, cfg *config.Config, plans []rotate.Plan) {
+	byVault := map[string][]string{}
+	for i, ds := range cfg.Datasources {
+		byVault[ds.Source.KeyVault] = append(byVault[ds.Source.KeyVault], plans[i].MissingSecrets...)
+	}
+	for _, vault := range slices.Sorted(maps.Keys(byVault)) {
+		if names := byVault[vault]; len(names) > 0 {
+			fmt.Fprintf(w, "\nKey Vault secrets to create in %s (%s):\n  %s\n", vault, cfg.KeyVaults[vault], strings.Join(names, "\n  "))
+		}
+	}
 }
 
 // checkResult is a check in a word or two: "yes", "no: REASON" when the

@@ -189,6 +189,9 @@ func (g *gatherer) gateways(ctx context.Context) {
 			id := g.o.Gateways[i]
 			gw, err := g.l.GetGateway(ctx, id)
 			if err != nil {
+				if notFound(err) {
+					err = fmt.Errorf("no such gateway (the virtual gateway of cloud data sources is not one: -workspace finds those): %w", err)
+				}
 				g.problem("-gateway "+id, err)
 				g.mu.Lock()
 				g.failed[strings.ToLower(id)] = true

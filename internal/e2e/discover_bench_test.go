@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,20 +107,6 @@ datasources:
 	b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 	b.ReportMetric(100*float64(throttled)/float64(calls), "throttled-%")
-}
-
-// envInt reads a positive integer setting from the environment.
-func envInt(tb testing.TB, name string, def int) int {
-	tb.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		tb.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
 }
 
 // childUsage is what testdata/rusage reports of a child.

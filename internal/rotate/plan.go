@@ -2,11 +2,13 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // Plan is what a rotation of one data source would do. It holds no secret.
@@ -21,6 +23,10 @@ type Plan struct {
 	// Check says whether the credential Power BI holds now connects, when
 	// ds.Verify; nil otherwise. It does not fail the plan.
 	Check *Check
+	// MissingSecrets, when the source failed for a Key Vault secret that
+	// does not exist, names every secret of ds's source that does not:
+	// what onboarding ds still has to create, not only the first.
+	MissingSecrets []string
 }
 
 // Plan resolves ds's source and gateway key and compares its users, changing
@@ -33,8 +39,31 @@ func (r *Rotator) Plan(ctx context.Context, ds config.Datasource) (Plan, error) 
 	ctx = secret.WithValues(ctx, cred.values...)
 	if err == nil {
 		err = r.plan(ctx, ds, cred, &p)
+	} else if missing(err) {
+		p.MissingSecrets = r.missingSecrets(ctx, ds)
 	}
 	return p, scrubbed(ctx, ds.Name, err)
+}
+
+// missing reports whether err is a source that does not exist.
+func missing(err error) bool {
+	var se *sources.Error
+	return errors.As(err, &se) && se.Reason == sources.ReasonNotFound
+}
+
+// missingSecrets names the Key Vault secrets of ds's source that do not
+// exist, reading each; the values read are dropped.
+func (r *Rotator) missingSecrets(ctx context.Context, ds config.Datasource) []string {
+	var names []string
+	for _, f := range ds.Source.Fields {
+		if f.Kind != config.RefKeyVault {
+			continue
+		}
+		if _, err := r.srcs.Load().fetch(ctx, ds, f.Name, f.Ref, nil); missing(err) {
+			names = append(names, f.Ref.Name)
+		}
+	}
+	return names
 }
 
 func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared, p *Plan) error {
