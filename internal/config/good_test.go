@@ -134,12 +134,12 @@ func TestLoadGood(t *testing.T) {
 				c := stockConfig("../../config.example.yaml")
 				c.Auth = Auth{Method: "managed_identity", ClientID: "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"}
 				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/", "finance": "https://contoso-finance-kv.vault.azure.net/"}
-				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 40,
+				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 45,
 					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc_powerbi", "password", RefKeyVault, "sales-sql-password")})
 				sales.Schedule, sales.SkipUnchanged = "0 3 * * *", true
 				sales.Rollback, sales.VerifyEvery = true, time.Hour
 				sales.Users = []User{john, app}
-				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 59,
+				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 64,
 					Source{KeyVault: "finance", Version: "0f3c9a7e5b2d4c1e8a6f9b3d7e2c5a14",
 						Fields: fields("username", RefKeyVault, "olap-user", "password", RefKeyVault, "olap-password")})
 				olap.PrivacyLevel, olap.Retry.Attempts, olap.Prune = "Private", 3, true
@@ -147,22 +147,23 @@ func TestLoadGood(t *testing.T) {
 					{Email: "finance-analysts@contoso.com", PrincipalType: "Group", Access: "Read"},
 					{Email: "jane@contoso.com", PrincipalType: "User", Access: "Read", DisplayName: "Jane Doe"},
 				}
-				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 78,
+				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 83,
 					Source{OAuthScope: "https://storage.azure.com/.default"})
 				lake.Schedule, lake.Jitter = "@every 45m", 2*time.Minute
-				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 89,
+				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 94,
 					Source{KeyVault: "main", Fields: fields("access_token", RefKeyVault, "crm-access-token")})
 				crm.Schedule = "@every 30m"
-				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 100,
+				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 105,
 					Source{Fields: fields("key", RefFile, "/run/credentials/rotatord.service/ledger-key")})
-				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 108,
+				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 113,
 					Source{Fields: fields("token", RefEnv, "BLOB_SAS_TOKEN")})
 				blob.EncryptedConnection = "NotEncrypted"
-				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 118, Source{})
+				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 123, Source{})
 				feed.PrivacyLevel = "Public"
 				feed.Users = []User{john}
 				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed}
 				c.Lines = Lines{StateFile: 22, Listen: 21, Auth: 12, KeyVaults: map[string]int{"main": 18, "finance": 19}}
+				c.Discover = Discover{Every: 24 * time.Hour, Workspaces: []string{"3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"}}
 				return c
 			},
 		},
