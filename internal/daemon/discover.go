@@ -11,9 +11,12 @@ import (
 
 // Discover lists the estate o asks for with the daemon's identity, its
 // calls bounded by powerbi.max_concurrency like every other Power BI call.
+// It has as many calls under way as Once has rotations: more than the
+// transport lets through, so that one waiting out a Retry-After, which
+// holds no slot, leaves none idle.
 func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Estate {
 	if o.Workers <= 0 {
-		o.Workers = d.cfg.Load().PowerBI.MaxConcurrency
+		o.Workers = workers(d.cfg.Load())
 	}
 	return discover.Discover(ctx, d.pbi, o)
 }
