@@ -93,17 +93,8 @@ func TestPowerBIDatasets(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			status, hdr, body := f.do(tc.method, tc.path, "")
-			if status != tc.wantStatus {
-				t.Fatalf("status %d, want %d: %s", status, tc.wantStatus, body)
-			}
-			if hdr.Get("RequestId") == "" {
-				t.Error("no RequestId header")
-			}
-			if tc.wantCode != "" {
-				if code, _ := pbiErr(t, body); code != tc.wantCode {
-					t.Errorf("code %s, want %s", code, tc.wantCode)
-				}
+			body, ok := f.read(t, tc.method, tc.path, tc.wantStatus, tc.wantCode)
+			if !ok {
 				return
 			}
 			checkDatasetSources(t, body, tc.want)

@@ -54,6 +54,27 @@ func must(t *testing.T, err error) {
 }
 
 // do sends a request with a bearer token and returns status, headers and body.
+// read sends a GET (or method) with no body and checks the status, the
+// RequestId header and, for an error (wantCode set), Power BI's code; ok
+// says the answer is a success to look into.
+func (f *pbiFixture) read(t *testing.T, method, path string, wantStatus int, wantCode string) (body []byte, ok bool) {
+	t.Helper()
+	status, hdr, body := f.do(method, path, "")
+	if status != wantStatus {
+		t.Fatalf("status %d, want %d: %s", status, wantStatus, body)
+	}
+	if hdr.Get("RequestId") == "" {
+		t.Error("no RequestId header")
+	}
+	if wantCode != "" {
+		if code, _ := pbiErr(t, body); code != wantCode {
+			t.Errorf("code %s, want %s", code, wantCode)
+		}
+		return body, false
+	}
+	return body, true
+}
+
 func (f *pbiFixture) do(method, path, body string) (int, http.Header, []byte) {
 	f.t.Helper()
 	var rd io.Reader
@@ -288,17 +309,8 @@ func TestPowerBIReads(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			status, hdr, body := f.do(tc.method, tc.path, "")
-			if status != tc.wantStatus {
-				t.Fatalf("status %d, want %d: %s", status, tc.wantStatus, body)
-			}
-			if hdr.Get("RequestId") == "" {
-				t.Error("no RequestId header")
-			}
-			if tc.wantCode != "" {
-				if code, _ := pbiErr(t, body); code != tc.wantCode {
-					t.Errorf("code %s, want %s", code, tc.wantCode)
-				}
+			body, ok := f.read(t, tc.method, tc.path, tc.wantStatus, tc.wantCode)
+			if !ok {
 				return
 			}
 			var m map[string]any

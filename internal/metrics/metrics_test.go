@@ -298,10 +298,7 @@ rotatord_last_verify_timestamp_seconds{datasource="sales-sql"} 1.735786985e+09
 				}, true)
 			},
 			name: "rotatord_inventory_drift",
-			want: `
-# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
-# TYPE rotatord_inventory_drift gauge
-rotatord_inventory_drift{kind="added"} 3
+			want: driftHeader + `rotatord_inventory_drift{kind="added"} 3
 rotatord_inventory_drift{kind="deleted"} 0
 rotatord_inventory_drift{kind="retyped"} 0
 rotatord_inventory_drift{kind="users"} 1
@@ -313,10 +310,7 @@ rotatord_inventory_drift{kind="users"} 1
 				m.DiscoveryDone(testNow, map[string]int{"deleted": 1}, true)
 			},
 			name: "rotatord_inventory_drift",
-			want: `
-# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
-# TYPE rotatord_inventory_drift gauge
-rotatord_inventory_drift{kind="added"} 0
+			want: driftHeader + `rotatord_inventory_drift{kind="added"} 0
 rotatord_inventory_drift{kind="deleted"} 1
 rotatord_inventory_drift{kind="retyped"} 0
 rotatord_inventory_drift{kind="users"} 0
@@ -325,10 +319,7 @@ rotatord_inventory_drift{kind="users"} 0
 		"inventory drift of a discovery with no drift": {
 			act:  func(m *Metrics, _ *[]DatasourceState, _ *fakeEncrypt) { m.DiscoveryDone(testNow, nil, true) },
 			name: "rotatord_inventory_drift",
-			want: `
-# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
-# TYPE rotatord_inventory_drift gauge
-rotatord_inventory_drift{kind="added"} 0
+			want: driftHeader + `rotatord_inventory_drift{kind="added"} 0
 rotatord_inventory_drift{kind="deleted"} 0
 rotatord_inventory_drift{kind="retyped"} 0
 rotatord_inventory_drift{kind="users"} 0
@@ -692,3 +683,9 @@ func TestRotationCountersCreatedTimestamp(t *testing.T) {
 	}
 	t.Fatal("no rotatord_rotations_total family")
 }
+
+// driftHeader is the exposition's HELP and TYPE of rotatord_inventory_drift.
+const driftHeader = `
+# HELP rotatord_inventory_drift Data sources that differed from the inventory at the last discovery, by kind: added (in Power BI, rotatable, in no inventory entry), deleted (an inventory entry Power BI does not know: 404), retyped (credential type changed), users (users differ). Absent until the first discovery has run. Cardinality: kind (4: added, deleted, retyped, users).
+# TYPE rotatord_inventory_drift gauge
+`
