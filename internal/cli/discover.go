@@ -35,7 +35,7 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 		synopsis: "[-config FILE] [-gateway ID]... [-workspace ID]... [-keyvault NAME] [-diff [-output text|json]]",
 		help: "Lists the gateways rotatord's identity administers, their data sources and users, and the\n" +
 			"data sources of each -workspace's datasets, and prints them as an inventory that `rotatord check`\n" +
-			"accepts (the settings of -config kept, its data sources replaced). With -diff, compares them with\n" +
+			"accepts (the settings of -config kept, its data sources, if any, replaced). With -diff, compares them with\n" +
 			"the inventory in -config instead: one line per drift. Without -config, the identity is auth.method\n" +
 			"default. Exits 0 when everything could be read (with -diff: and nothing drifted), 1 when something\n" +
 			"could not be read or drifted, 2 on bad usage or configuration.\n",
@@ -114,7 +114,11 @@ func (f *discoverFlags) config(ctx context.Context, env *Env, path string) (cfg 
 	if err != nil {
 		return usage("%v", err)
 	}
-	if cfg, err = config.Parse(path, data); err != nil {
+	parse := config.ParseSettings // a config to start from needs no data source yet
+	if f.diff {
+		parse = config.Parse
+	}
+	if cfg, err = parse(path, data); err != nil {
 		fmt.Fprintln(env.Stderr, err) // FILE:LINE: message, as check prints them
 		return nil, nil, ExitUsage
 	}

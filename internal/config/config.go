@@ -254,7 +254,18 @@ func Load(ctx context.Context, path string) (*Config, error) {
 // applied. name is the file name used in messages and Config.Path. On
 // failure the error is a *Errors listing every problem, sorted by line.
 func Parse(name string, data []byte) (*Config, error) {
-	p := &parser{file: name}
+	return parse(&parser{file: name}, data)
+}
+
+// ParseSettings is Parse for an inventory whose data sources may be
+// missing or an empty list: the settings `rotatord discover` starts from
+// (its auth, vaults and defaults) before there is any data source.
+func ParseSettings(name string, data []byte) (*Config, error) {
+	return parse(&parser{file: name, settings: true}, data)
+}
+
+func parse(p *parser, data []byte) (*Config, error) {
+	name := p.file
 	cfg := p.inventory(data)
 	if len(p.errs) > 0 {
 		errs := p.errs.finish()

@@ -36,7 +36,7 @@ func (p *parser) datasources(e entry, base policy, vaults map[string]string) []D
 		p.errorf(e.val.Line, "%s: must be a list, not %s", e.path, kindName(e.val))
 		return nil
 	}
-	if len(e.val.Content) == 0 {
+	if len(e.val.Content) == 0 && !p.settings {
 		p.errorf(e.val.Line, "%s: the list is empty: declare at least one data source", e.path)
 		return nil
 	}

@@ -35,3 +35,23 @@ datasources:
 		})
 	}
 }
+
+func TestParseSettings(t *testing.T) {
+	for name, yaml := range map[string]string{
+		"no datasources key":     "keyvaults: {main: https://contoso-kv.vault.azure.net/}\n",
+		"empty datasources list": "keyvaults: {main: https://contoso-kv.vault.azure.net/}\ndatasources: []\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := ParseSettings("base.yaml", []byte(yaml))
+			if err != nil || cfg.KeyVaults["main"] == "" || len(cfg.Datasources) != 0 {
+				t.Errorf("ParseSettings = %+v, %v; want the vault and no data source", cfg, err)
+			}
+			if _, err := Parse("base.yaml", []byte(yaml)); err == nil {
+				t.Error("Parse accepts an inventory without data sources")
+			}
+		})
+	}
+	if _, err := ParseSettings("base.yaml", []byte("listen: nonsense\ndatasources: []\n")); err == nil {
+		t.Error("ParseSettings accepts a bad listen")
+	}
+}

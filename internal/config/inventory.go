@@ -53,7 +53,7 @@ func (p *parser) inventory(data []byte) *Config {
 				}
 				return cfg
 			}
-			*p = parser{file: p.file, whole: true}
+			*p = parser{file: p.file, whole: true, settings: p.settings}
 		}
 	}
 	cfg, _ := p.inventoryOf(data, nil)
@@ -109,6 +109,8 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 		failed := false
 		cfg.Datasources = p.datasourceList(e.path, parsedChunks(items, &failed), len(items), base, cfg.KeyVaults)
 		return cfg, !failed
+	case (!ok || isNull(e.val)) && p.settings:
+		return cfg, true
 	case !ok || isNull(e.val):
 		p.errorf(root.Line, "missing key \"datasources\": list the data sources to rotate")
 		return cfg, true

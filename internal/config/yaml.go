@@ -22,6 +22,8 @@ type parser struct {
 	errs    Errors
 	aliases int  // aliases followed so far; see maxAliases
 	syntax  bool // a YAML syntax error was reported
+	// settings: the data sources may be missing or none (ParseSettings).
+	settings bool
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {

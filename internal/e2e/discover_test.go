@@ -83,7 +83,17 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	pbi := e.demo.Stack.PowerBI
 	pbi.Faults().Inject(emulator.OpGetDatasourcesInGroup, emulator.Fault{Status: 429, RetryAfter: "1", Times: 1})
 
-	code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath)
+	// Onboarding starts from settings alone: the demo's, without its data sources.
+	demoConfig, err := os.ReadFile(e.demo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, _, _ := strings.Cut(string(demoConfig), "\ndatasources:")
+	base := filepath.Join(e.dir, "base.yaml")
+	if err := os.WriteFile(base, []byte(settings+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.discoverRun("discover", "-config", base)
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (a gateway could not be read)\n%s", code, stderr)
 	}
@@ -100,6 +110,10 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	cfg, err := config.Load(t.Context(), inv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Auth != (config.Auth{Method: "client_secret", TenantID: e.demo.Stack.TenantID, ClientID: e.demo.Stack.ClientID,
+		ClientSecretFile: filepath.Join(e.dir, "client-secret"), AuthorityHost: e.demo.Stack.AuthorityURL}) {
+		t.Errorf("the base's auth is not kept: %+v", cfg.Auth)
 	}
 
 	// Every data source the identity can rotate, exactly once: the demo's
