@@ -53,7 +53,7 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 	if cfg == nil {
 		return code
 	}
-	o.ReadOnly = true
+	o.NoState = true
 	d, code := newDaemon(env, "discover", c, cfg, o)
 	if d == nil {
 		return code

@@ -46,7 +46,9 @@ type Options struct {
 	// ReadOnly opens the state file with state.OpenReadOnly, for Plan: it
 	// needs no state directory, takes no lock and writes nothing. Not for
 	// Run or Once, whose state then cannot be saved.
-	ReadOnly bool
+	ReadOnly bool	// NoState reads no state file at all (state.Empty), for Discover,
+	// which uses none: its user may not be allowed to read rotatord's.
+	NoState bool
 }
 
 // Daemon is rotatord assembled from one configuration.
@@ -117,7 +119,9 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	// auth..., pbi: ..., scheduler: ...); each is returned prefixed with
 	// FILE:LINE of the setting it refuses, as check reports its problems,
 	// or with FILE alone for a default or a part no setting drives.
-	if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
+	if o.NoState {
+		d.state = state.Empty(state.Options{Logger: o.Logger, Clock: o.Clock})
+	} else if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
 		return nil, cfg.At(cfg.Lines.StateFile, err)
 	}
 	// Each service gets its own max_concurrency slots: a tick storm of

@@ -106,6 +106,18 @@ func OpenReadOnly(path string, o Options) (*Store, error) {
 	return open(path, o, true)
 }
 
+// Empty is a read-only Store of no file, for a command that needs no state
+// at all (discover): it must not fail for a state file its user may not read.
+func Empty(o Options) *Store {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	return &Store{log: o.Logger.With("component", "state"), clock: o.Clock, readOnly: true, dss: map[string]Datasource{}}
+}
+
 func open(path string, o Options, readOnly bool) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

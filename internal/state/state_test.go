@@ -430,3 +430,18 @@ func TestSetAsideNamedOnTheClock(t *testing.T) {
 		t.Errorf("corrupt file not set aside as %s: %v", want, err)
 	}
 }
+
+// TestEmpty: a Store of no file holds nothing and refuses to save.
+func TestEmpty(t *testing.T) {
+	s := state.Empty(state.Options{})
+	if n := len(s.Snapshot()); n != 0 {
+		t.Errorf("%d records, want none", n)
+	}
+	s.Update("sales-sql", func(d *state.Datasource) { d.SourceVersion = "v1" })
+	if err := s.Save(); err == nil {
+		t.Error("Save of a Store of no file succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+}
