@@ -60,7 +60,7 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 	}
 	defer d.Close()
 
-	do := daemon.DiffOptions(cfg, f.gateways, f.workspaces)
+	do := daemon.DiscoverOptions(cfg, f.gateways, f.workspaces)
 	if !f.diff {
 		do.Known = nil
 	}

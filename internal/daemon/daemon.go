@@ -46,7 +46,8 @@ type Options struct {
 	// ReadOnly opens the state file with state.OpenReadOnly, for Plan: it
 	// needs no state directory, takes no lock and writes nothing. Not for
 	// Run or Once, whose state then cannot be saved.
-	ReadOnly bool	// NoState reads no state file at all (state.Empty), for Discover,
+	ReadOnly bool
+	// NoState reads no state file at all (state.Empty), for Discover,
 	// which uses none: its user may not be allowed to read rotatord's.
 	NoState bool
 }

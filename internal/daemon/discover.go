@@ -21,11 +21,11 @@ func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Est
 	return discover.Discover(ctx, d.pbi, o)
 }
 
-// DiffOptions are the discovery options that compare the Power BI estate
-// with cfg's inventory: its discover_gateways and discover_workspaces
-// unless gateways or workspaces name others, and its data sources looked up
-// one by one where no listing covers them.
-func DiffOptions(cfg *config.Config, gateways, workspaces []string) discover.Options {
+// DiscoverOptions are the discovery options of cfg: its discover_gateways
+// and discover_workspaces unless gateways or workspaces name others, and, as
+// Known, its data sources, which a diff looks up one by one where no
+// listing covers them (a plain listing drops Known).
+func DiscoverOptions(cfg *config.Config, gateways, workspaces []string) discover.Options {
 	if len(gateways) == 0 {
 		gateways = cfg.Discover.Gateways
 	}
@@ -80,7 +80,7 @@ func stopTimer(t clock.Timer) {
 // checkDrift runs one comparison: metrics, and a log line per drift.
 func (d *Daemon) checkDrift(ctx context.Context, cfg *config.Config) {
 	start := d.o.Clock.Now()
-	e := d.Discover(ctx, DiffOptions(cfg, nil, nil))
+	e := d.Discover(ctx, DiscoverOptions(cfg, nil, nil))
 	if ctx.Err() != nil {
 		return // stopping: a cut-short listing says nothing
 	}
