@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -66,6 +67,26 @@ func TestDriftLoop(t *testing.T) {
 	if got, _ := gaugeValue(t, reg, "rotatord_discovery_complete", ""); got != 1 {
 		t.Errorf("rotatord_discovery_complete %v, want 1", got)
 	}
+
+	// A reload that changes discover_every compares at once, with no wait.
+	ran := len(logs.Lines("msg=discovery "))
+	f, err := os.OpenFile(dm.ConfigPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("discover_every: 2h\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Reload(t.Context(), "test")
+	if d.cfg.Load().Discover.Every != 2*time.Hour {
+		t.Fatalf("the reload was refused:\n%s", logs.String())
+	}
+	rtestutil.WaitFor(t, "a discovery after the reload", 30*time.Second, func() bool {
+		return len(logs.Lines("msg=discovery ")) == ran+1
+	})
 }
 
 // gaugeValue is the value of gauge name in reg, with the kind label if
