@@ -116,6 +116,9 @@ func Discover(ctx context.Context, l Lister, o Options) *Estate {
 	g.workspaces(ctx)
 	g.lookups(ctx)
 	g.users(ctx)
+	if err := ctx.Err(); err != nil {
+		g.problem("discovery", err) // cut short: whatever was not reached is missing
+	}
 	return g.estate()
 }
 
@@ -151,17 +154,11 @@ func (g *gatherer) each(ctx context.Context, n int, f func(i int)) {
 		eg.Go(func() error { f(i); return nil })
 	}
 	_ = eg.Wait()
-	if err := ctx.Err(); err != nil {
-		g.problem("discovery", err)
-	}
 }
 
 func (g *gatherer) problem(subject string, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if subject == "discovery" && slices.ContainsFunc(g.problems, func(p Problem) bool { return p.Subject == subject }) {
-		return // one cancellation is enough
-	}
 	g.problems = append(g.problems, Problem{subject, err})
 }
 
@@ -325,6 +322,11 @@ func (g *gatherer) lookups(ctx context.Context) {
 	}
 	// Which gateway each pending pair is on, once per gateway.
 	kinds := map[string]*pbi.Gateway{} // folded id → the gateway, nil for a cloud one
+	for i, gw := range g.gws {
+		if g.listed[strings.ToLower(gw.ID)] {
+			kinds[strings.ToLower(gw.ID)] = &g.gws[i] // listed: a real gateway, no need to ask
+		}
+	}
 	var gwIDs []string
 	for _, w := range pending {
 		id := strings.ToLower(w.pair.GatewayID)

@@ -283,6 +283,12 @@ datasources:
     credential_type: Key
     encrypt: none
     source: {keyvault: main, key_secret: gone-key}
+  - name: gone-too
+    gateway_id: ` + gwFinance + `
+    datasource_id: 00000000-0000-4000-8000-000000000002
+    credential_type: Key
+    encrypt: gateway
+    source: {keyvault: main, key_secret: gone-too-key}
   - name: hidden
     gateway_id: ` + gwDenied + `
     datasource_id: ` + dsHidden + `
@@ -303,11 +309,15 @@ datasources:
 	for _, d := range r.Drift {
 		got = append(got, d.Kind+" "+d.Name)
 	}
-	want := []string{"added contoso-exports", "added contoso-lake", "added sql01-sales-352b9de8", "deleted gone", "retyped hr", "users sales"}
+	want := []string{"added contoso-exports", "added contoso-lake", "added sql01-sales-352b9de8", "deleted gone", "deleted gone-too", "retyped hr", "users sales"}
 	if !slices.Equal(got, want) {
 		t.Errorf("drift %v,\nwant %v", got, want)
 	}
-	if !r.Drifted() || r.Counts()[Added] != 3 || r.Counts()[Users] != 1 {
+	// A gateway the listing read is known to be real: only the cloud one is asked about.
+	if n := f.calls["GetGateway"]; n != 1 {
+		t.Errorf("%d Get Gateway calls, want 1", n)
+	}
+		if !r.Drifted() || r.Counts()[Added] != 3 || r.Counts()[Users] != 1 {
 		t.Errorf("counts %v", r.Counts())
 	}
 	if len(r.Unsupported) != 2 || !slices.Equal(r.Unchecked, []string{"hidden"}) || len(r.Problems) != 1 {
