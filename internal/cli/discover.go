@@ -74,6 +74,12 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 	if do.Progress != nil {
 		fmt.Fprintln(env.Stderr)
 	}
+	if ctx.Err() != nil {
+		// A stop cut the listing short: half an inventory redirected into
+		// a file would pass for a whole one.
+		fmt.Fprintln(env.Stderr, "rotatord discover: interrupted; nothing printed")
+		return ExitFailure
+	}
 	for _, p := range e.Problems {
 		fmt.Fprintf(env.Stderr, "rotatord discover: %s\n", p)
 	}

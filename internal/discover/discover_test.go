@@ -317,7 +317,7 @@ datasources:
 	if n := f.calls["GetGateway"]; n != 1 {
 		t.Errorf("%d Get Gateway calls, want 1", n)
 	}
-		if !r.Drifted() || r.Counts()[Added] != 3 || r.Counts()[Users] != 1 {
+	if !r.Drifted() || r.Counts()[Added] != 3 || r.Counts()[Users] != 1 {
 		t.Errorf("counts %v", r.Counts())
 	}
 	if len(r.Unsupported) != 2 || !slices.Equal(r.Unchecked, []string{"hidden"}) || len(r.Problems) != 1 {
