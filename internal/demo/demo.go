@@ -57,14 +57,16 @@ const SSODatasource = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"
 
 // info is how the emulated Power BI describes each demo data source, so
 // that `rotatord discover` names them as an operator would.
-var info = map[string]emulator.DatasourceInfo{
-	"sales-sql":     {Name: "Sales DB", Type: "Sql", ConnectionDetails: map[string]string{"server": "sql01.contoso.local", "database": "sales"}},
-	"hr-fileshare":  {Name: "HR share", Type: "File", ConnectionDetails: map[string]string{"path": `\\files01\hr`}},
-	"ledger-key":    {Name: "Ledger API", Type: "Web", ConnectionDetails: map[string]string{"url": "https://ledger.contoso.local/api"}},
-	"lake-oauth":    {Name: "Data lake", Type: "AzureDataLakeStorage", ConnectionDetails: map[string]string{"url": "https://contoso.dfs.core.windows.net/lake"}},
-	"blob-sas":      {Name: "Exports", Type: "AzureBlobs", ConnectionDetails: map[string]string{"url": "https://contoso.blob.core.windows.net/exports"}},
-	"public-feed":   {Name: "Public feed", Type: "OData", ConnectionDetails: map[string]string{"url": "https://feeds.contoso.local/public"}},
-	"warehouse-key": {Name: "Warehouse", Type: "Web", ConnectionDetails: map[string]string{"url": "https://warehouse.contoso.local/v1"}},
+func info() map[string]emulator.DatasourceInfo {
+	return map[string]emulator.DatasourceInfo{
+		"sales-sql":     {Name: "Sales DB", Type: "Sql", ConnectionDetails: map[string]string{"server": "sql01.contoso.local", "database": "sales"}},
+		"hr-fileshare":  {Name: "HR share", Type: "File", ConnectionDetails: map[string]string{"path": `\\files01\hr`}},
+		"ledger-key":    {Name: "Ledger API", Type: "Web", ConnectionDetails: map[string]string{"url": "https://ledger.contoso.local/api"}},
+		"lake-oauth":    {Name: "Data lake", Type: "AzureDataLakeStorage", ConnectionDetails: map[string]string{"url": "https://contoso.dfs.core.windows.net/lake"}},
+		"blob-sas":      {Name: "Exports", Type: "AzureBlobs", ConnectionDetails: map[string]string{"url": "https://contoso.blob.core.windows.net/exports"}},
+		"public-feed":   {Name: "Public feed", Type: "OData", ConnectionDetails: map[string]string{"url": "https://feeds.contoso.local/public"}},
+		"warehouse-key": {Name: "Warehouse", Type: "Web", ConnectionDetails: map[string]string{"url": "https://warehouse.contoso.local/v1"}},
+	}
 }
 
 // SASEnv is the environment variable the blob-sas data source reads.
@@ -221,9 +223,10 @@ func (d *Demo) seed(o Options) error {
 func (d *Demo) seedEstate() error {
 	pbi := d.Stack.PowerBI
 	byName := map[string]Entry{}
+	described := info()
 	for _, e := range Catalog() {
 		byName[e.Name] = e
-		if err := pbi.SetDatasourceInfo(e.Gateway, e.ID, info[e.Name]); err != nil {
+		if err := pbi.SetDatasourceInfo(e.Gateway, e.ID, described[e.Name]); err != nil {
 			return err
 		}
 	}
