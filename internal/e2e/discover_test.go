@@ -218,7 +218,7 @@ func TestDiscoverDiff(t *testing.T) {
 	// discover reads no state: one it could not read (a FIFO here; on a
 	// server, rotatord's own 0600 file) is no reason to fail.
 	testutil.FIFO(t, filepath.Join(e.dir, "state.json"))
-	if code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff"); slices.Contains(kinds(t, e, out), "added") {
+	if code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff", "-output", "json"); slices.Contains(kinds(t, out), "added") {
 		t.Errorf("the demo drifts before anything changed (exit %d):\n%s%s", code, out, stderr)
 	}
 	if err := pbi.AddDatasource(demo.Gateway2048, dsExtra, "Key"); err != nil {
@@ -241,7 +241,7 @@ func TestDiscoverDiff(t *testing.T) {
 		}
 	}
 	code, out, _ = e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff", "-output", "json")
-	got := kinds(t, e, out)
+	got := kinds(t, out)
 	for _, k := range []string{"added", "deleted", "retyped"} {
 		if !slices.Contains(got, k) || code != 1 {
 			t.Errorf("json kinds %v (exit %d), want %s among them", got, code, k)
@@ -249,22 +249,14 @@ func TestDiscoverDiff(t *testing.T) {
 	}
 }
 
-// kinds are the drift kinds of a -diff -output json report; "" when out
-// is not one.
-func kinds(t *testing.T, e *env, out string) []string {
+// kinds are the drift kinds of a -diff -output json report.
+func kinds(t *testing.T, out string) []string {
 	t.Helper()
 	var r struct {
 		Drift []struct{ Kind string } `json:"drift"`
 	}
-	if json.Unmarshal([]byte(out), &r) != nil {
-		// A text report: its first words.
-		var ks []string
-		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			if f := strings.Fields(l); len(f) > 0 {
-				ks = append(ks, f[0])
-			}
-		}
-		return ks
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not a -output json report: %v\n%s", err, out)
 	}
 	var ks []string
 	for _, d := range r.Drift {
