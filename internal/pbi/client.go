@@ -70,6 +70,7 @@ type Client struct {
 	maxRetryAfter time.Duration
 	tryTimeout    time.Duration
 	onResponse    func(string, int)
+	maxListing    int // bytes one listing's pages may hold together; maxListing, tests set less
 	clock         clock.Clock
 	// sleep waits out a long Retry-After on clock; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -123,6 +124,7 @@ func New(o Options) (*Client, error) {
 		maxRetryAfter: o.MaxRetryAfter,
 		tryTimeout:    o.TryTimeout,
 		onResponse:    o.OnResponse,
+		maxListing:    maxListing,
 		clock:         o.Clock,
 	}
 	c.sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, c.clock, d) }

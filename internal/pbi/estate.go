@@ -139,6 +139,11 @@ var ErrPaging = errors.New("next page refused")
 // stops sending links.
 const maxPages = 1000
 
+// maxListing bounds the bodies of one listing's pages together: 1000 pages
+// of maxResponseBody would be 4 GB. 64 MiB holds a gateway of 100,000 data
+// sources, or a users list of 200,000.
+const maxListing = 64 << 20
+
 // list GETs the OData list at path and every page its @odata.nextLink chains
 // to, and returns their values in order. Each page is one call of do, with
 // its own retries, re-authorization and Retry-After waits, reported to
@@ -146,12 +151,16 @@ const maxPages = 1000
 // a partial list would read as a complete one.
 func list[T any](ctx context.Context, c *Client, op string, path ...string) ([]T, error) {
 	var all []T
+	total := 0 // bytes of the pages read
 	r := request{op: op, method: http.MethodGet, path: path}
 	seen := map[string]bool{}
 	for n := 1; ; n++ {
 		body, err := c.do(ctx, r)
 		if err != nil {
 			return nil, err
+		}
+		if total += len(body); total > c.maxListing {
+			return nil, pagingError(op, fmt.Sprintf("the %d pages read hold more than %d MiB", n, c.maxListing>>20), hintTooLarge)
 		}
 		var page struct {
 			Value    json.RawMessage `json:"value"`

@@ -415,3 +415,29 @@ func TestListingHints(t *testing.T) {
 		})
 	}
 }
+
+// TestListingTooLarge: pages that each fit the body limit but together
+// pass the listing's are refused, so an endless listing of full pages
+// cannot fill memory before the 1000th.
+func TestListingTooLarge(t *testing.T) {
+	var n atomic.Int32
+	filler := strings.Repeat("x", 1000)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		fmt.Fprintf(w, `{"value":[{"id":"%d","name":"%s"}],"@odata.nextLink":"https://%s/v1.0/myorg/gateways?$skiptoken=%d"}`, i, filler, r.Host, i)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Options{APIURL: srv.URL + "/v1.0/myorg", Credential: &countingCredential{}, Transport: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.maxListing = 10_000 // ten pages
+	got, err := c.GetGateways(context.Background())
+	var pe *Error
+	if got != nil || !errors.As(err, &pe) || !errors.Is(err, ErrPaging) || pe.Hint != hintTooLarge || pe.Retryable() {
+		t.Fatalf("got %d gateways, %v; want a non-retryable *Error with hint %q", len(got), err, hintTooLarge)
+	}
+	if got := n.Load(); got != 10 {
+		t.Errorf("%d pages read, want 10 (the tenth passes the bound)", got)
+	}
+}
