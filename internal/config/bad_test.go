@@ -59,6 +59,15 @@ var badCases = map[string]string{
 	"rollback":            "rollback needs Key Vault secrets and verify; verify_every is 0 or at least 1m",
 	"discover":            "discover_every is 0 or at least 1m; discover_gateways and discover_workspaces list distinct UUIDs",
 	"multiple-errors":     "every problem is reported, sorted by line",
+	// Fabric connections.
+	"fabric":               "fabric: api_url https without query, scope non-empty, max_concurrency 1 to 64, known keys",
+	"fabric-zero":          "fabric: an http api_url, max_concurrency below 1",
+	"connection-target":    "connection_id or gateway_id and datasource_id, not both and not neither; connection_id a UUID",
+	"duplicate-connection": "one Fabric connection is rotated by one entry only, ids compared case-insensitively",
+	"fabric-encrypt":       "encrypt is refused on a connection, still required on a Power BI data source",
+	"fabric-types":         "ServicePrincipal, KeyPair, WorkspaceIdentity on Fabric only; OAuth2 not on Fabric",
+	"fabric-sources":       "ServicePrincipal and KeyPair source keys: UUID literals, required fields, optional passphrase, version, rollback",
+	"fabric-users":         "a connection's users are role assignments; access, email, display_name refused there and role on Power BI",
 }
 
 func TestParseBad(t *testing.T) {
@@ -108,7 +117,7 @@ func TestParseBad(t *testing.T) {
 // A literal secret must not reach the terminal or a CI log, whatever else
 // is wrong around it.
 func TestLiteralSecretNeverEchoed(t *testing.T) {
-	for _, name := range []string{"literal-secret", "multiple-errors"} {
+	for _, name := range []string{"literal-secret", "multiple-errors", "fabric-sources"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "bad", name+".yaml"))
 		if err != nil {
 			t.Fatal(err)

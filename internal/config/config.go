@@ -23,6 +23,7 @@ import (
 type Config struct {
 	Path        string // the file name errors and logs use
 	PowerBI     PowerBI
+	Fabric      Fabric // for data sources with a connection_id
 	Auth        Auth
 	KeyVaults   map[string]string // inventory name → vault URL (https)
 	Listen      string            // host:port for /metrics /healthz /readyz
@@ -63,6 +64,14 @@ type PowerBI struct {
 	MaxConcurrency int    // requests in flight to each service (Power BI, Key Vault, the token endpoint), at least 1
 }
 
+// Fabric is where and how rotatord calls the Fabric REST API, which
+// serves the data sources written with a connection_id.
+type Fabric struct {
+	APIURL         string // https, without a trailing slash
+	Scope          string // the token scope for Fabric calls
+	MaxConcurrency int    // Fabric requests in flight, 1 to MaxFabricConcurrency
+}
+
 // Discover is what `run` compares the inventory with, and how often: the
 // discover_every, discover_gateways and discover_workspaces keys, which
 // `rotatord discover --diff` also reads when given no -gateway or -workspace.
@@ -88,16 +97,21 @@ type Auth struct {
 // least 1, initial backoff positive and at most the maximum).
 type Retry = scheduler.Retry
 
-// Datasource is one gateway data source whose credential rotatord keeps fresh.
+// Datasource is one data source whose credential rotatord keeps fresh: a
+// Power BI gateway data source (GatewayID and DatasourceID) or a Fabric
+// connection (ConnectionID), never both.
 type Datasource struct {
 	Name           string // unique in the inventory; the metric label
-	GatewayID      string // UUID
-	DatasourceID   string // UUID
+	GatewayID      string // UUID; empty for a Fabric connection
+	DatasourceID   string // UUID; empty for a Fabric connection
+	ConnectionID   string // UUID of a Fabric connection; empty for a Power BI data source
 	CredentialType credentials.Type
-	Encrypt        EncryptMode
-	Schedule       string // a cron spec that parses: 5 fields, @hourly..., or @every D
-	Jitter         time.Duration
-	PrivacyLevel   string // None, Public, Organizational or Private
+	// Encrypt is how a Power BI data source's credential is sent; empty
+	// for a Fabric connection, whose connectivity type decides.
+	Encrypt      EncryptMode
+	Schedule     string // a cron spec that parses: 5 fields, @hourly..., or @every D
+	Jitter       time.Duration
+	PrivacyLevel string // None, Public, Organizational or Private
 	// EncryptedConnection is Encrypted or NotEncrypted.
 	EncryptedConnection string
 	Retry               Retry
@@ -118,6 +132,21 @@ type Datasource struct {
 	Line        int // line of the data source's list item, for messages
 }
 
+// Fabric reports whether d is a Fabric connection, rotated through
+// Fabric's REST API, rather than a Power BI gateway data source.
+func (d Datasource) Fabric() bool { return d.ConnectionID != "" }
+
+// PinnedVersion returns the Key Vault version the inventory's version: key
+// pins field to, or "" for the latest: version: pins the one secret field
+// the shorthand keys (secret, file, env) name, never a user name, a
+// passphrase or a tenant ID.
+func (d Datasource) PinnedVersion(field string) string {
+	if field != "" && field == secretField(d.CredentialType) {
+		return d.Source.Version
+	}
+	return ""
+}
+
 // EncryptMode is how a data source's credential is sent: the inventory's
 // encrypt key.
 type EncryptMode string
@@ -134,8 +163,8 @@ type Source struct {
 	Version    string // pinned version of the secret field's Key Vault secret; empty means latest
 	OAuthScope string // OAuth2 only: rotatord gets the token itself; Fields is then empty
 	// Fields says where each credential field (username, password, key,
-	// token, access_token) is. Shorthand keys are resolved: a Key data
-	// source's `file: P` is the field "key".
+	// token, access_token, tenant_id, ...) is. Shorthand keys are
+	// resolved: a Key data source's `file: P` is the field "key".
 	Fields Fields
 }
 
@@ -146,7 +175,7 @@ type Fields []Field
 
 // Field is where one credential field's value is.
 type Field struct {
-	Name string // username, password, key, token or access_token
+	Name string // a credentials field: username, password, key, token, access_token, tenant_id, ...
 	Ref
 }
 
@@ -179,7 +208,8 @@ type Ref struct {
 // RefKind is where a Ref points.
 type RefKind int
 
-// The places a credential field can come from. Only username may be literal.
+// The places a credential field can come from. Only the fields
+// credentials.IsLiteral names may be literal.
 const (
 	RefLiteral RefKind = iota
 	RefKeyVault
@@ -202,13 +232,17 @@ func (k RefKind) String() string {
 	return fmt.Sprintf("RefKind(%d)", int(k))
 }
 
-// User is a user the data source should have.
+// User is a user the data source should have. A Power BI data source's
+// users have an Access right; a Fabric connection's are role assignments:
+// an Identifier, a PrincipalType and a Role, never an Email, Access or
+// DisplayName.
 type User struct {
-	Email         string // exactly one of Email and Identifier is set
-	Identifier    string // object ID (a UUID for App)
-	PrincipalType string // None, User, Group or App
-	Access        string // Read or ReadOverrideEffectiveIdentity
+	Email         string // exactly one of Email and Identifier is set; never on a Fabric connection
+	Identifier    string // object ID (a UUID for App, and on a Fabric connection)
+	PrincipalType string // None, User, Group or App; on a Fabric connection User, Group, ServicePrincipal or ServicePrincipalProfile
+	Access        string // Read or ReadOverrideEffectiveIdentity; empty on a Fabric connection
 	DisplayName   string
+	Role          string // a Fabric connection's only: Owner, User or UserWithReshare
 }
 
 // ID returns what names u to Power BI: its email, else its identifier.
@@ -323,6 +357,7 @@ func Builtin(path string) *Config {
 	cfg := &Config{
 		Path:      path,
 		PowerBI:   PowerBI{APIURL: DefaultAPIURL, Scope: DefaultScope, MaxConcurrency: DefaultMaxConcurrency},
+		Fabric:    Fabric{APIURL: DefaultFabricAPIURL, Scope: DefaultFabricScope, MaxConcurrency: DefaultFabricMaxConcurrency},
 		Auth:      Auth{Method: DefaultAuthMethod},
 		KeyVaults: map[string]string{},
 		Listen:    DefaultListen,

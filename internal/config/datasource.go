@@ -13,11 +13,16 @@ import (
 )
 
 var (
-	datasourceKeys = append([]string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt", "source", "users"}, policyKeys...)
+	datasourceKeys = append([]string{"name", "gateway_id", "datasource_id", "connection_id", "credential_type", "encrypt", "source", "users"}, policyKeys...)
 	userKeys       = []string{"email", "identifier", "principal_type", "access", "display_name"}
 	principalTypes = []string{"None", "User", "Group", "App"}
 	// Power BI also knows None, but a user cannot be added with it.
 	accessRights = []string{"Read", "ReadOverrideEffectiveIdentity"}
+
+	// A Fabric connection's users are role assignments of principals.
+	roleKeys             = []string{"identifier", "principal_type", "role"}
+	fabricPrincipalTypes = []string{"User", "Group", "ServicePrincipal", "ServicePrincipalProfile"}
+	connectionRoles      = []string{"Owner", "User", "UserWithReshare"}
 )
 
 // strs spells typed names such as credential types as p.enum takes them.
@@ -47,7 +52,7 @@ func (p *parser) datasources(e entry, base policy, vaults map[string]string) []D
 func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n int, base policy, vaults map[string]string) []Datasource {
 	out := make([]Datasource, 0, n) // a fleet's worth of regrowth is megabytes
 	byName := map[string]int{}      // name → line
-	byTarget := map[string]int{}    // gateway/datasource → index in out
+	byTarget := map[string]int{}    // gateway/datasource, or connection, → index in out
 	for i, item := range items {
 		ds, ok := p.datasource(p.resolve(item), indexPath(path, i), base, vaults)
 		if !ok {
@@ -60,12 +65,23 @@ func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n
 		}
 		// Two entries for one data source would overwrite each other's
 		// credential on every tick.
-		target := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
-		if j, dup := byTarget[target]; dup && ds.GatewayID != "" && ds.DatasourceID != "" {
-			p.errorf(ds.Line, "%s: datasource_id %s on gateway %s is already rotated by %s (line %d)",
-				indexPath(path, i), ds.DatasourceID, ds.GatewayID, quote(out[j].Name), out[j].Line)
-		} else {
-			byTarget[target] = len(out)
+		switch {
+		case ds.ConnectionID != "":
+			target := "connection:" + strings.ToLower(ds.ConnectionID)
+			if j, dup := byTarget[target]; dup {
+				p.errorf(ds.Line, "%s: connection_id %s is already rotated by %s (line %d)",
+					indexPath(path, i), ds.ConnectionID, quote(out[j].Name), out[j].Line)
+			} else {
+				byTarget[target] = len(out)
+			}
+		case ds.GatewayID != "" && ds.DatasourceID != "":
+			target := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
+			if j, dup := byTarget[target]; dup {
+				p.errorf(ds.Line, "%s: datasource_id %s on gateway %s is already rotated by %s (line %d)",
+					indexPath(path, i), ds.DatasourceID, ds.GatewayID, quote(out[j].Name), out[j].Line)
+			} else {
+				byTarget[target] = len(out)
+			}
 		}
 		out = append(out, ds)
 	}
@@ -85,7 +101,14 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	m, _ := p.mapping(n, path, n.Line, datasourceKeys...)
 	ds := Datasource{Line: n.Line}
 	var usersLine, invalidUsers int // a users list none of whose entries is valid
-	for _, key := range []string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt"} {
+	kind := p.target(m, path)
+	required := []string{"name", "gateway_id", "datasource_id", "credential_type", "encrypt"}
+	if kind != targetPowerBI {
+		// A connection takes no encrypt; an entry that is neither or both
+		// has been told so, and what it needs besides depends on the fix.
+		required = []string{"name", "credential_type"}
+	}
+	for _, key := range required {
 		if !m.has(key) {
 			p.errorf(n.Line, "%s: missing key %s", path, quote(key))
 		}
@@ -102,7 +125,7 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	ids := []struct {
 		key string
 		dst *string
-	}{{"gateway_id", &ds.GatewayID}, {"datasource_id", &ds.DatasourceID}}
+	}{{"gateway_id", &ds.GatewayID}, {"datasource_id", &ds.DatasourceID}, {"connection_id", &ds.ConnectionID}}
 	for _, id := range ids {
 		if e, ok := m.get(id.key); ok && !isNull(e.val) {
 			if s, ok := p.str(e); ok && pbi.IsUUID(s) {
@@ -116,9 +139,17 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	if e, ok := m.get("credential_type"); ok && !isNull(e.val) {
 		if s, ok := p.enum(e, strs(credentials.Types())...); ok {
 			ds.CredentialType, typeKnown = credentials.Type(s), true
+			switch t := ds.CredentialType; {
+			case kind == targetPowerBI && t.FabricOnly():
+				p.errorf(e.val.Line, "%s: %s is served by Fabric's API only: use connection_id (the Fabric connection's id) instead of gateway_id and datasource_id", e.path, t)
+			case kind == targetFabric && t == credentials.OAuth2:
+				p.errorf(e.val.Line, "%s: Fabric's API takes no OAuth2 credential: rotate it as a Power BI data source (gateway_id and datasource_id), whose API does", e.path)
+			}
 		}
 	}
-	if e, ok := m.get("encrypt"); ok && !isNull(e.val) {
+	if e, ok := m.get("encrypt"); ok && kind == targetFabric {
+		p.errorf(e.key.Line, "%s: not set on a Fabric connection (connection_id): the connection's connectivity type decides: on-premises gateways encrypt, cloud and virtual-network ones do not", e.path)
+	} else if ok && !isNull(e.val) {
 		if s, ok := p.enum(e, string(EncryptGateway), string(EncryptNone)); ok {
 			ds.Encrypt = EncryptMode(s)
 		}
@@ -127,7 +158,7 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	ds.Source = p.source(m, ds.CredentialType, typeKnown, vaults)
 
 	if e, ok := m.get("users"); ok {
-		ds.Users = p.users(e)
+		ds.Users = p.users(e, kind == targetFabric || kind == targetBoth)
 		if e.val.Kind == yaml.SequenceNode && len(ds.Users) == 0 {
 			usersLine, invalidUsers = e.key.Line, len(e.val.Content)
 		}
@@ -170,6 +201,37 @@ func (p *parser) datasource(n *yaml.Node, path string, base policy, vaults map[s
 	return ds, true
 }
 
+// target is what an inventory entry rotates, as its keys say.
+type target int
+
+const (
+	targetPowerBI target = iota // gateway_id and datasource_id (or one of them)
+	targetFabric                // connection_id
+	targetBoth                  // connection_id and a gateway or data source id: refused
+	targetNone                  // neither: refused
+)
+
+// target tells a Power BI data source from a Fabric connection by its
+// keys, and refuses an entry that is both or neither. Neither kind's rules
+// for encrypt and credential_type are applied to an entry that is both or
+// neither, so that its one mistake is reported once; the users of one that
+// is both are read as a connection's.
+func (p *parser) target(m mapping, path string) target {
+	fabric, powerbi := m.has("connection_id"), m.has("gateway_id") || m.has("datasource_id")
+	switch {
+	case fabric && powerbi:
+		e, _ := m.get("connection_id")
+		p.errorf(e.key.Line, "%s: set connection_id (a Fabric connection) or gateway_id and datasource_id (a Power BI data source), not both", e.path)
+		return targetBoth
+	case fabric:
+		return targetFabric
+	case !powerbi:
+		p.errorf(m.line, "%s: set connection_id (a Fabric connection) or gateway_id and datasource_id (a Power BI data source)", path)
+		return targetNone
+	}
+	return targetPowerBI
+}
+
 // checkRollback sets ds.Rollback. Like skip_unchanged, set on the data
 // source it must make sense; inherited from defaults it applies where it
 // can (Key Vault sources that verify), so that one defaults: fits a mixed
@@ -188,16 +250,18 @@ func (p *parser) checkRollback(ds *Datasource, local, pol policy, typeKnown bool
 	ds.Rollback = versioned && pol.verify.v
 }
 
-// versionedSecrets reports whether every secret field of s (all but the
-// user name) is a Key Vault secret, and there is one: what a rollback can
-// fetch at an earlier version.
+// versionedSecrets reports whether every secret field of s (not the
+// literals: a user name, a tenant ID) that it sets is a Key Vault secret,
+// and there is one: what a rollback can fetch at an earlier version. An
+// optional field left out (a key pair's passphrase) is no obstacle; a
+// required one left out is.
 func versionedSecrets(s Source, t credentials.Type) bool {
 	n := 0
-	for _, field := range t.Fields() {
-		if field == credentials.FieldUsername {
+	for _, field := range t.SecretFields() {
+		r, ok := s.Fields.Get(field)
+		if !ok && t.Optional(field) {
 			continue
 		}
-		r, ok := s.Fields.Get(field)
 		if !ok || r.Kind != RefKeyVault {
 			return false
 		}
@@ -215,7 +279,9 @@ func usesKeyVault(s Source) bool {
 	return false
 }
 
-func (p *parser) users(e entry) []User {
+// users reads a users list: a Power BI data source's, or with fabric a
+// Fabric connection's role assignments.
+func (p *parser) users(e entry, fabric bool) []User {
 	if isNull(e.val) {
 		return nil
 	}
@@ -228,11 +294,21 @@ func (p *parser) users(e entry) []User {
 	for i, item := range e.val.Content {
 		path := indexPath(e.path, i)
 		n := p.resolve(item)
-		if n.Kind != yaml.MappingNode {
+		switch {
+		case n.Kind != yaml.MappingNode && fabric:
+			p.errorf(item.Line, "%s: must be a mapping like {identifier: OBJECT_ID, principal_type: Group, role: User}", path)
+			continue
+		case n.Kind != yaml.MappingNode:
 			p.errorf(item.Line, "%s: must be a mapping like {email: someone@contoso.com, access: Read}", path)
 			continue
 		}
-		u, ok := p.user(n, path)
+		var u User
+		var ok bool
+		if fabric {
+			u, ok = p.roleUser(n, path)
+		} else {
+			u, ok = p.user(n, path)
+		}
 		if !ok {
 			continue
 		}
@@ -246,9 +322,9 @@ func (p *parser) users(e entry) []User {
 	return out
 }
 
-// user reads one user.
+// user reads one user of a Power BI data source.
 func (p *parser) user(n *yaml.Node, path string) (u User, ok bool) {
-	m, _ := p.mapping(n, path, n.Line, userKeys...)
+	m := p.userKeys(n, path, userKeys, false)
 	ok = true
 	get := func(k string) string {
 		if e, found := m.get(k); found {
@@ -302,6 +378,79 @@ func (p *parser) user(n *yaml.Node, path string) (u User, ok bool) {
 	case u.PrincipalType == "App" && u.Identifier != "" && !pbi.IsUUID(u.Identifier):
 		e, _ := m.get("identifier")
 		p.errorf(e.val.Line, "%s: %s is not a UUID (an App is identified by its service principal's object ID)", e.path, quote(u.Identifier))
+		ok = false
+	}
+	return u, ok
+}
+
+// userKeys checks the keys of a user mapping against allowed, the keys of
+// the kind of user it is (fabric: a connection's role assignment). A key
+// of the other kind gets its own message: copying a users list from a
+// Power BI data source to a connection is the likely mistake, and
+// "unknown key" would not say what to write instead. As with any unknown
+// key, the rest of the user is still read.
+func (p *parser) userKeys(n *yaml.Node, path string, allowed []string, fabric bool) mapping {
+	m, _ := p.keys(n, path, n.Line)
+	for _, e := range m.entries {
+		if slices.Contains(allowed, e.name) {
+			continue
+		}
+		delete(m.byName, e.name)
+		switch {
+		case fabric && e.name == "access":
+			p.errorf(e.key.Line, "%s: a Fabric connection's users take role (%s), not access", e.path, strings.Join(connectionRoles, ", "))
+		case fabric && e.name == "email":
+			p.errorf(e.key.Line, "%s: a Fabric connection's users are principals named by identifier (their object ID), not email", e.path)
+		case fabric && e.name == "display_name":
+			p.errorf(e.key.Line, "%s: a Fabric connection's users take no display_name (the service knows its principals' names)", e.path)
+		case !fabric && e.name == "role":
+			p.errorf(e.key.Line, "%s: role is for a Fabric connection's users (connection_id); a Power BI data source's take access (%s)", e.path, strings.Join(accessRights, " or "))
+		default:
+			p.unknownKey(e, path, allowed)
+		}
+	}
+	return m
+}
+
+// roleUser reads one user of a Fabric connection: a role assignment of a
+// principal, by object ID.
+func (p *parser) roleUser(n *yaml.Node, path string) (u User, ok bool) {
+	m := p.userKeys(n, path, roleKeys, true)
+	ok = true
+	if e, found := m.get("identifier"); found && !isNull(e.val) {
+		s, good := p.str(e)
+		s = strings.TrimSpace(s)
+		switch {
+		case !good:
+			ok = false
+		case !pbi.IsUUID(s):
+			p.errorf(e.val.Line, "%s: %s is not a UUID (a Fabric connection's user is named by its Entra object ID)", e.path, quote(s))
+			ok = false
+		default:
+			u.Identifier = s
+		}
+	} else {
+		p.errorf(n.Line, "%s: missing key \"identifier\" (the principal's Entra object ID)", path)
+		ok = false
+	}
+	if e, found := m.get("principal_type"); found && !isNull(e.val) {
+		if s, good := p.enum(e, fabricPrincipalTypes...); good {
+			u.PrincipalType = s
+		} else {
+			ok = false
+		}
+	} else {
+		p.errorf(n.Line, "%s: missing key \"principal_type\" (%s)", path, strings.Join(fabricPrincipalTypes, ", "))
+		ok = false
+	}
+	if e, found := m.get("role"); found && !isNull(e.val) {
+		if s, good := p.enum(e, connectionRoles...); good {
+			u.Role = s
+		} else {
+			ok = false
+		}
+	} else {
+		p.errorf(n.Line, "%s: missing key \"role\" (%s)", path, strings.Join(connectionRoles, ", "))
 		ok = false
 	}
 	return u, ok

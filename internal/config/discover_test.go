@@ -54,4 +54,27 @@ func TestParseSettings(t *testing.T) {
 	if _, err := ParseSettings("base.yaml", []byte("listen: nonsense\ndatasources: []\n")); err == nil {
 		t.Error("ParseSettings accepts a bad listen")
 	}
+	if _, err := ParseSettings("base.yaml", []byte("fabric: {max_concurrency: 65}\n")); err == nil {
+		t.Error("ParseSettings accepts fabric.max_concurrency 65")
+	}
+}
+
+// The fabric block reaches the settings discover starts from, and Builtin
+// fills in its defaults as Parse does.
+func TestFabricSettings(t *testing.T) {
+	cfg, err := ParseSettings("base.yaml", []byte("fabric:\n  api_url: https://api.fabric.microsoft.us/v1/\n  max_concurrency: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: DefaultFabricScope, MaxConcurrency: 3}
+	if cfg.Fabric != want {
+		t.Errorf("ParseSettings: Fabric = %+v, want %+v", cfg.Fabric, want)
+	}
+	builtin := Builtin("none").Fabric
+	if builtin != (Fabric{APIURL: "https://api.fabric.microsoft.com/v1", Scope: "https://api.fabric.microsoft.com/.default", MaxConcurrency: 8}) {
+		t.Errorf("Builtin: Fabric = %+v", builtin)
+	}
+	if cfg, err := ParseSettings("base.yaml", []byte("auth: {method: default}\n")); err != nil || cfg.Fabric != builtin {
+		t.Errorf("ParseSettings without fabric: %+v, %v; want the built-in %+v", cfg.Fabric, err, builtin)
+	}
 }

@@ -55,13 +55,16 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 	if cfg.Hash != sha256.Sum256(data) {
 		t.Fatal("Hash is not the sha256 of the input")
 	}
+	if cfg.Fabric.MaxConcurrency < 1 || cfg.Fabric.MaxConcurrency > MaxFabricConcurrency || cfg.Fabric.APIURL == "" || cfg.Fabric.Scope == "" {
+		t.Fatalf("fabric settings: %+v", cfg.Fabric)
+	}
 	if cfg.PowerBI.MaxConcurrency < 1 || cfg.Listen == "" || cfg.StateFile == "" || cfg.Auth.Method == "" {
 		t.Fatalf("top-level default missing: %+v", cfg)
 	}
 	if len(cfg.Datasources) == 0 {
 		t.Fatal("accepted an inventory without data sources")
 	}
-	names := map[string]bool{}
+	names, connections := map[string]bool{}, map[string]bool{}
 	for _, ds := range cfg.Datasources {
 		if ds.Name == "" || names[ds.Name] {
 			t.Fatalf("name %q empty or not unique", ds.Name)
@@ -73,18 +76,35 @@ func checkAccepted(t *testing.T, cfg *Config, data []byte) {
 		if ds.Jitter < 0 || ds.Retry.Attempts < 1 || ds.Retry.InitialBackoff <= 0 || ds.Retry.InitialBackoff > ds.Retry.MaxBackoff {
 			t.Fatalf("%s: bad timing %v %+v", ds.Name, ds.Jitter, ds.Retry)
 		}
-		if !pbi.IsUUID(ds.GatewayID) || !pbi.IsUUID(ds.DatasourceID) {
-			t.Fatalf("%s: ids %q %q", ds.Name, ds.GatewayID, ds.DatasourceID)
-		}
 		if _, err := credentials.ParseType(string(ds.CredentialType)); err != nil {
 			t.Fatalf("%s: %v", ds.Name, err)
+		}
+		if ds.Fabric() {
+			id := strings.ToLower(ds.ConnectionID)
+			if !pbi.IsUUID(ds.ConnectionID) || ds.GatewayID != "" || ds.DatasourceID != "" || ds.Encrypt != "" || connections[id] {
+				t.Fatalf("%s: connection %q with gateway %q, data source %q, encrypt %q (or a second entry for it)", ds.Name, ds.ConnectionID, ds.GatewayID, ds.DatasourceID, ds.Encrypt)
+			}
+			connections[id] = true
+			if ds.CredentialType == credentials.OAuth2 {
+				t.Fatalf("%s: OAuth2 on a Fabric connection", ds.Name)
+			}
+		} else {
+			if !pbi.IsUUID(ds.GatewayID) || !pbi.IsUUID(ds.DatasourceID) || (ds.Encrypt != EncryptGateway && ds.Encrypt != EncryptNone) {
+				t.Fatalf("%s: ids %q %q, encrypt %q", ds.Name, ds.GatewayID, ds.DatasourceID, ds.Encrypt)
+			}
+			if ds.CredentialType.FabricOnly() {
+				t.Fatalf("%s: %s on a Power BI data source", ds.Name, ds.CredentialType)
+			}
 		}
 		checkSource(t, ds)
 		if ds.Prune && len(ds.Users) == 0 {
 			t.Fatalf("%s: prune without users", ds.Name)
 		}
 		for _, u := range ds.Users {
-			if (u.Email == "") == (u.Identifier == "") || u.Access == "" || u.PrincipalType == "" {
+			switch {
+			case ds.Fabric() && (!pbi.IsUUID(u.Identifier) || u.Email != "" || u.Access != "" || u.DisplayName != "" || u.Role == "" || u.PrincipalType == ""):
+				t.Fatalf("%s: connection user %+v", ds.Name, u)
+			case !ds.Fabric() && ((u.Email == "") == (u.Identifier == "") || u.Access == "" || u.PrincipalType == "" || u.Role != ""):
 				t.Fatalf("%s: user %+v", ds.Name, u)
 			}
 		}
@@ -95,12 +115,21 @@ func checkSource(t *testing.T, ds Datasource) {
 	src := ds.Source
 	for _, field := range ds.CredentialType.Fields() {
 		ref, ok := src.Fields.Get(field)
-		if !ok && !(field == credentials.FieldAccessToken && src.OAuthScope != "") {
+		if !ok && !(field == credentials.FieldAccessToken && src.OAuthScope != "") && !ds.CredentialType.Optional(field) {
 			t.Fatalf("%s: no source for %s", ds.Name, field)
 		}
-		if ok && ref.Kind == RefLiteral && field != credentials.FieldUsername {
+		if ok && ref.Kind == RefLiteral && !credentials.IsLiteral(field) {
 			t.Fatalf("%s: literal %s accepted", ds.Name, field)
 		}
+		if ok && literalOnly(field) && (ref.Kind != RefLiteral || ref.Name == "") {
+			t.Fatalf("%s: %s is %s %q, want a literal", ds.Name, field, ref.Kind, ref.Name)
+		}
+		if ok && (field == credentials.FieldTenantID || field == credentials.FieldClientID) && !pbi.IsUUID(ref.Name) {
+			t.Fatalf("%s: %s %q is no UUID", ds.Name, field, ref.Name)
+		}
+	}
+	if ds.Rollback && !versionedSecrets(src, ds.CredentialType) {
+		t.Fatalf("%s: rollback without every secret field in Key Vault", ds.Name)
 	}
 	for i := 1; i < len(src.Fields); i++ {
 		if src.Fields[i-1].Name >= src.Fields[i].Name {

@@ -35,6 +35,14 @@ func stock(name, gateway, id string, t credentials.Type, encrypt EncryptMode, li
 	}
 }
 
+// connection is stock for a Fabric connection: a connection_id, no
+// gateway, data source or encrypt.
+func connection(name, id string, t credentials.Type, line int, src Source) Datasource {
+	ds := stock(name, "", "", t, "", line, src)
+	ds.ConnectionID = id
+	return ds
+}
+
 func fields(kv ...any) Fields {
 	var fs Fields
 	for i := 0; i < len(kv); i += 3 {
@@ -47,6 +55,7 @@ func stockConfig(path string, ds ...Datasource) Config {
 	return Config{
 		Path:        path,
 		PowerBI:     PowerBI{APIURL: DefaultAPIURL, Scope: DefaultScope, MaxConcurrency: 8},
+		Fabric:      Fabric{APIURL: "https://api.fabric.microsoft.com/v1", Scope: "https://api.fabric.microsoft.com/.default", MaxConcurrency: 8},
 		Auth:        Auth{Method: "default"},
 		KeyVaults:   map[string]string{},
 		Listen:      "127.0.0.1:9464",
@@ -128,18 +137,47 @@ func TestLoadGood(t *testing.T) {
 				return c
 			},
 		},
+		"fabric: connections of every type, a Power BI data source alongside": {
+			path: "testdata/good/fabric.yaml",
+			want: func() Config {
+				c := stockConfig("testdata/good/fabric.yaml")
+				c.Fabric = Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: "https://api.fabric.microsoft.us/.default", MaxConcurrency: 64}
+				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/"}
+				c.Lines = Lines{KeyVaults: map[string]int{"main": 6}}
+				sp := connection("sp-shorthand", "70B17680-48F1-4729-9DF6-02576647DC3A", credentials.ServicePrincipal, 10,
+					Source{KeyVault: "main", Version: "0f3c9a7e5b2d4c1e8a6f9b3d7e2c5a14", Fields: fields(
+						"tenant_id", RefLiteral, "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id", RefLiteral, "0b5e3f1a-2c4d-4e6f-8a9b-1c2d3e4f5a6b",
+						"client_secret", RefKeyVault, "sp-secret")})
+				sp.SkipUnchanged, sp.Rollback = true, true
+				vault := connection("keypair-vault", "2c9e4f6a-1b3d-4e5f-8a7b-9c0d1e2f3a4b", credentials.KeyPair, 20,
+					Source{KeyVault: "main", Fields: fields("identifier", RefLiteral, "SVC", "private_key", RefKeyVault, "key", "passphrase", RefKeyVault, "pass")})
+				vault.Rollback, vault.Prune = true, true
+				vault.Users = []User{{Identifier: "3d9b93c6-7b6d-4801-a491-1738910904fd", PrincipalType: "User", Role: "Owner"}}
+				clear := connection("keypair-clear", "8d1f3a5c-7e9b-4c2d-a4f6-0b8c1e3d5f7a", credentials.KeyPair, 27,
+					Source{KeyVault: "main", Fields: fields("identifier", RefLiteral, "SVC", "private_key", RefKeyVault, "key")})
+				clear.Rollback = true // the passphrase it lacks is optional
+				file := connection("keypair-file", "4b6d8f0a-2c4e-4a6b-9d8f-1a3c5e7b9d0f", credentials.KeyPair, 31,
+					Source{Fields: fields("identifier", RefLiteral, "SVC", "private_key", RefFile, "/run/key.pem")})
+				workspace := connection("workspace", "5a7e2c14-9b3d-4f6a-8e1c-2d4b6f8a0c3e", credentials.WorkspaceIdentity, 35, Source{})
+				pbi := stock("power-bi-alongside", gw1, "70b17680-48f1-4729-9df6-02576647dc3a", credentials.Key, "gateway", 39,
+					Source{KeyVault: "main", Fields: fields("key", RefKeyVault, "k")})
+				pbi.Rollback = true
+				c.Datasources = []Datasource{sp, vault, clear, file, workspace, pbi}
+				return c
+			},
+		},
 		"config.example.yaml": {
 			path: "../../config.example.yaml",
 			want: func() Config {
 				c := stockConfig("../../config.example.yaml")
 				c.Auth = Auth{Method: "managed_identity", ClientID: "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"}
 				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/", "finance": "https://contoso-finance-kv.vault.azure.net/"}
-				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 45,
+				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 50,
 					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc_powerbi", "password", RefKeyVault, "sales-sql-password")})
 				sales.Schedule, sales.SkipUnchanged = "0 3 * * *", true
 				sales.Rollback, sales.VerifyEvery = true, time.Hour
 				sales.Users = []User{john, app}
-				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 64,
+				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 69,
 					Source{KeyVault: "finance", Version: "0f3c9a7e5b2d4c1e8a6f9b3d7e2c5a14",
 						Fields: fields("username", RefKeyVault, "olap-user", "password", RefKeyVault, "olap-password")})
 				olap.PrivacyLevel, olap.Retry.Attempts, olap.Prune = "Private", 3, true
@@ -147,22 +185,34 @@ func TestLoadGood(t *testing.T) {
 					{Email: "finance-analysts@contoso.com", PrincipalType: "Group", Access: "Read"},
 					{Email: "jane@contoso.com", PrincipalType: "User", Access: "Read", DisplayName: "Jane Doe"},
 				}
-				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 83,
+				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 88,
 					Source{OAuthScope: "https://storage.azure.com/.default"})
 				lake.Schedule, lake.Jitter = "@every 45m", 2*time.Minute
-				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 94,
+				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 99,
 					Source{KeyVault: "main", Fields: fields("access_token", RefKeyVault, "crm-access-token")})
 				crm.Schedule = "@every 30m"
-				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 105,
+				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 110,
 					Source{Fields: fields("key", RefFile, "/run/credentials/rotatord.service/ledger-key")})
-				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 113,
+				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 118,
 					Source{Fields: fields("token", RefEnv, "BLOB_SAS_TOKEN")})
 				blob.EncryptedConnection = "NotEncrypted"
-				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 123, Source{})
+				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 128, Source{})
 				feed.PrivacyLevel = "Public"
 				feed.Users = []User{john}
-				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed}
-				c.Lines = Lines{StateFile: 22, Listen: 21, Auth: 12, KeyVaults: map[string]int{"main": 18, "finance": 19}}
+				group := User{Identifier: "3d9b93c6-7b6d-4801-a491-1738910904fd", PrincipalType: "Group", Role: "User"}
+				warehouse := connection("warehouse-cluster", "70b17680-48f1-4729-9df6-02576647dc3a", credentials.Basic, 142,
+					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc_fabric", "password", RefKeyVault, "warehouse-password")})
+				warehouse.Users = []User{group, {Identifier: "5a7e2c14-9b3d-4f6a-8e1c-2d4b6f8a0c3e", PrincipalType: "ServicePrincipal", Role: "Owner"}}
+				lakehouse := connection("lakehouse-sp", "2c9e4f6a-1b3d-4e5f-8a7b-9c0d1e2f3a4b", credentials.ServicePrincipal, 151,
+					Source{KeyVault: "main", Fields: fields("tenant_id", RefLiteral, "72f988bf-86f1-41af-91ab-2d7cd011db47",
+						"client_id", RefLiteral, "0b5e3f1a-2c4d-4e6f-8a9b-1c2d3e4f5a6b", "client_secret", RefKeyVault, "lakehouse-sp-secret")})
+				snowflake := connection("snowflake-keypair", "8d1f3a5c-7e9b-4c2d-a4f6-0b8c1e3d5f7a", credentials.KeyPair, 162,
+					Source{KeyVault: "main", Fields: fields("identifier", RefLiteral, "SVC_FABRIC",
+						"private_key", RefKeyVault, "snowflake-private-key", "passphrase", RefEnv, "SNOWFLAKE_KEY_PASSPHRASE")})
+				adls := connection("adls-workspace", "4b6d8f0a-2c4e-4a6b-9d8f-1a3c5e7b9d0f", credentials.WorkspaceIdentity, 172, Source{})
+				adls.Users = []User{{Identifier: group.Identifier, PrincipalType: "Group", Role: "UserWithReshare"}}
+				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed, warehouse, lakehouse, snowflake, adls}
+				c.Lines = Lines{StateFile: 27, Listen: 26, Auth: 17, KeyVaults: map[string]int{"main": 23, "finance": 24}}
 				c.Discover = Discover{Every: 24 * time.Hour, Workspaces: []string{"3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"}}
 				return c
 			},
@@ -202,9 +252,12 @@ func TestExampleCoversEverything(t *testing.T) {
 	}
 	types := map[credentials.Type]bool{}
 	kinds := map[RefKind]bool{}
-	var pinned, scope, vaultToken, prune, skip, email, app bool
+	var pinned, scope, vaultToken, prune, skip, email, app, powerbi, fabric, role, optional bool
 	for _, ds := range cfg.Datasources {
 		types[ds.CredentialType] = true
+		powerbi, fabric = powerbi || !ds.Fabric(), fabric || ds.Fabric()
+		_, hasPassphrase := ds.Source.Fields.Get(credentials.FieldPassphrase)
+		optional = optional || hasPassphrase
 		for _, f := range ds.Source.Fields {
 			kinds[f.Kind] = true
 			vaultToken = vaultToken || (f.Name == "access_token" && f.Kind == RefKeyVault)
@@ -215,6 +268,7 @@ func TestExampleCoversEverything(t *testing.T) {
 		for _, u := range ds.Users {
 			email = email || u.Email != ""
 			app = app || u.PrincipalType == "App"
+			role = role || u.Role != ""
 		}
 	}
 	for _, ty := range credentials.Types() {
@@ -228,7 +282,8 @@ func TestExampleCoversEverything(t *testing.T) {
 		}
 	}
 	for what, ok := range map[string]bool{"pinned version": pinned, "oauth_scope": scope, "access_token from Key Vault": vaultToken,
-		"prune": prune, "skip_unchanged": skip, "user by email": email, "App user": app} {
+		"prune": prune, "skip_unchanged": skip, "user by email": email, "App user": app,
+		"Power BI data source": powerbi, "Fabric connection": fabric, "connection role": role, "optional field (passphrase)": optional} {
 		if !ok {
 			t.Errorf("no %s", what)
 		}
@@ -307,14 +362,21 @@ func TestSourceKeysMatchCredentialFields(t *testing.T) {
 	for _, ty := range credentials.Types() {
 		keys := sourceKeys(ty, true)
 		for _, f := range ty.Fields() {
+			if credentials.IsLiteral(f) && !slices.Contains(keys, f) {
+				t.Errorf("%s: no key %s", ty, f)
+			}
+			if literalOnly(f) {
+				continue
+			}
 			for _, suffix := range []string{"_secret", "_file", "_env"} {
-				if !strings.Contains(strings.Join(keys, " "), f+suffix) {
+				if !slices.Contains(keys, f+suffix) {
 					t.Errorf("%s: no key %s%s", ty, f, suffix)
 				}
 			}
 		}
-		if sf := secretField(ty); ty != credentials.Anonymous && !slices.Contains(ty.Fields(), sf) {
-			t.Errorf("%s: shorthand field %q is not a field of the type", ty, sf)
+		sf := secretField(ty)
+		if len(ty.Fields()) > 0 && (!slices.Contains(ty.Fields(), sf) || credentials.IsLiteral(sf) || ty.Optional(sf)) {
+			t.Errorf("%s: shorthand field %q is not a required secret field of the type", ty, sf)
 		}
 	}
 }

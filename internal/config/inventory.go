@@ -22,12 +22,19 @@ const (
 	DefaultAuthMethod     = sources.MethodDefault
 	DefaultListen         = "127.0.0.1:9464"
 	DefaultStateFile      = "/var/lib/rotatord/state.json"
+
+	DefaultFabricAPIURL         = "https://api.fabric.microsoft.com/v1"
+	DefaultFabricScope          = "https://api.fabric.microsoft.com/.default"
+	DefaultFabricMaxConcurrency = 8
+	// MaxFabricConcurrency bounds fabric.max_concurrency: Fabric throttles
+	// per identity, and more requests in flight only buy more 429s.
+	MaxFabricConcurrency = 64
 )
 
 var (
-	topKeys     = []string{"powerbi", "auth", "keyvaults", "listen", "state_file", "discover_every", "discover_gateways", "discover_workspaces", "defaults", "datasources"}
-	powerbiKeys = []string{"api_url", "scope", "max_concurrency"}
-	authKeys    = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
+	topKeys  = []string{"powerbi", "fabric", "auth", "keyvaults", "listen", "state_file", "discover_every", "discover_gateways", "discover_workspaces", "defaults", "datasources"}
+	apiKeys  = []string{"api_url", "scope", "max_concurrency"} // powerbi: and fabric:
+	authKeys = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
 )
 
 // inventory walks the whole file. Sections are read in dependency order,
@@ -74,7 +81,10 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	top, _ := p.mapping(root, "", root.Line, topKeys...)
 	cfg := Builtin("")
 	if e, ok := top.get("powerbi"); ok {
-		p.powerbi(e, &cfg.PowerBI)
+		p.api(e, &cfg.PowerBI.APIURL, &cfg.PowerBI.Scope, &cfg.PowerBI.MaxConcurrency, 0)
+	}
+	if e, ok := top.get("fabric"); ok {
+		p.api(e, &cfg.Fabric.APIURL, &cfg.Fabric.Scope, &cfg.Fabric.MaxConcurrency, MaxFabricConcurrency)
 	}
 	if e, ok := top.get("auth"); ok {
 		p.auth(e, &cfg.Auth, &cfg.Lines)
@@ -167,24 +177,30 @@ func (p *parser) uuids(e entry, what string) []string {
 	return out
 }
 
-func (p *parser) powerbi(e entry, out *PowerBI) {
-	m, _ := p.mapping(e.val, e.path, e.key.Line, powerbiKeys...)
+// api reads a powerbi: or fabric: block, which say the same things of two
+// APIs: their URL, token scope and concurrency. max bounds max_concurrency
+// (0: no bound).
+func (p *parser) api(e entry, apiURL, scope *string, maxConcurrency *int, max int) {
+	m, _ := p.mapping(e.val, e.path, e.key.Line, apiKeys...)
 	if e, ok := m.get("api_url"); ok {
 		if u, ok := p.httpsURL(e); ok {
-			out.APIURL = strings.TrimSuffix(u, "/")
+			*apiURL = strings.TrimSuffix(u, "/")
 		}
 	}
 	if e, ok := m.get("scope"); ok {
 		if s, ok := p.required(e); ok {
-			out.Scope = s
+			*scope = s
 		}
 	}
 	if e, ok := m.get("max_concurrency"); ok {
 		if n, ok := p.integer(e); ok {
-			if n < 1 {
+			switch {
+			case max > 0 && (n < 1 || n > max):
+				p.errorf(e.val.Line, "%s: must be 1 to %d, got %d", e.path, max, n)
+			case n < 1:
 				p.errorf(e.val.Line, "%s: must be at least 1, got %d", e.path, n)
-			} else {
-				out.MaxConcurrency = n
+			default:
+				*maxConcurrency = n
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/sources"
 )
 
@@ -14,18 +15,32 @@ var refSuffixes = []struct {
 	kind   RefKind
 }{{"_secret", RefKeyVault}, {"_file", RefFile}, {"_env", RefEnv}}
 
-// shorthand keys name the one secret field of a type without spelling it.
+// shorthand keys name the main secret field of a type without spelling it.
 var shorthand = map[string]RefKind{"secret": RefKeyVault, "file": RefFile, "env": RefEnv}
 
 // secretField is the field the shorthand keys and version: refer to: the
-// one that is not the user name.
+// type's first secret field (password, key, token, access_token,
+// client_secret, private_key), never a literal such as the user name.
 func secretField(t credentials.Type) string {
-	for _, f := range t.Fields() {
-		if f != credentials.FieldUsername {
-			return f
-		}
+	if fs := t.SecretFields(); len(fs) > 0 {
+		return fs[0]
 	}
 	return ""
+}
+
+// literalOnly reports whether field can only be written out in the
+// inventory: a service principal's tenant and client IDs and a key pair's
+// identifier, which are no secrets and are written next to the connection
+// they belong to. A user name may also come from a secret, as it always
+// could.
+func literalOnly(field string) bool {
+	return credentials.IsLiteral(field) && field != credentials.FieldUsername
+}
+
+// isSecret reports whether field is a credential field whose value must
+// never be written in the inventory.
+func isSecret(field string) bool {
+	return slices.Contains(credentials.AllFields(), field) && !credentials.IsLiteral(field)
 }
 
 // sourceKeys lists the keys a source of type t may hold, in the order the
@@ -40,8 +55,11 @@ func sourceKeys(t credentials.Type, known bool) []string {
 		keys = append(keys, "oauth_scope")
 	}
 	for _, f := range fields {
-		if f == credentials.FieldUsername {
+		if credentials.IsLiteral(f) {
 			keys = append(keys, f)
+		}
+		if literalOnly(f) {
+			continue
 		}
 		for _, s := range refSuffixes {
 			keys = append(keys, f+s.suffix)
@@ -53,18 +71,41 @@ func sourceKeys(t credentials.Type, known bool) []string {
 // refKey says which field a source key sets and how; ok is false for keys
 // that are not references (keyvault, version, oauth_scope, literal secrets).
 func refKey(name string, t credentials.Type) (field string, kind RefKind, ok bool) {
-	if name == credentials.FieldUsername {
+	if credentials.IsLiteral(name) {
 		return name, RefLiteral, true
 	}
 	if k, ok := shorthand[name]; ok {
 		return secretField(t), k, true
 	}
 	for _, s := range refSuffixes {
-		if f, found := strings.CutSuffix(name, s.suffix); found && slices.Contains(credentials.AllFields(), f) {
+		if f, found := strings.CutSuffix(name, s.suffix); found && slices.Contains(credentials.AllFields(), f) && !literalOnly(f) {
 			return f, s.kind, true
 		}
 	}
 	return "", 0, false
+}
+
+// idName names a service principal's literal field in messages.
+func idName(field string) string {
+	if field == credentials.FieldTenantID {
+		return "tenant ID"
+	}
+	return "client (application) ID"
+}
+
+// requiredFields lists the fields of t a source must set, for messages:
+// "username and password", "tenant_id, client_id and client_secret".
+func requiredFields(t credentials.Type) string {
+	var fs []string
+	for _, f := range t.Fields() {
+		if !t.Optional(f) {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) <= 1 {
+		return strings.Join(fs, "")
+	}
+	return strings.Join(fs[:len(fs)-1], ", ") + " and " + fs[len(fs)-1]
 }
 
 // source reads the source: of data source ds. t is only trusted when known.
@@ -73,11 +114,11 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 	e, present := ds.get("source")
 	if !present || isNull(e.val) {
 		switch {
-		case !known || t == credentials.Anonymous:
+		case !known || len(t.Fields()) == 0:
 		case t == credentials.OAuth2:
 			p.errorf(ds.line, "%s: missing key \"source\" (credential_type OAuth2 needs oauth_scope or an access_token source in it)", ds.path)
 		default:
-			p.errorf(ds.line, "%s: missing key \"source\" (credential_type %s reads %s from it)", ds.path, t, strings.Join(t.Fields(), " and "))
+			p.errorf(ds.line, "%s: missing key \"source\" (credential_type %s reads %s from it)", ds.path, t, requiredFields(t))
 		}
 		return out
 	}
@@ -85,9 +126,9 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 	if !ok {
 		return out
 	}
-	if known && t == credentials.Anonymous {
+	if known && len(t.Fields()) == 0 { // Anonymous, WorkspaceIdentity
 		if len(m.entries) > 0 {
-			p.errorf(e.key.Line, "%s: credential_type Anonymous takes no source fields (remove source)", e.path)
+			p.errorf(e.key.Line, "%s: credential_type %s takes no source fields (remove source)", e.path, t)
 		}
 		return out
 	}
@@ -108,7 +149,7 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 		switch {
 		case f.name == "oauth_scope":
 			tried[credentials.FieldAccessToken] = true
-		case slices.Contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername:
+		case isSecret(f.name):
 			// A literal secret: its message already says to use F_secret.
 			tried[f.name], tried["keyvault"], tried["keyvault:"+f.name] = true, true, true
 		}
@@ -169,9 +210,8 @@ func (p *parser) source(ds mapping, t credentials.Type, known bool, vaults map[s
 // badSourceKey explains a key the type does not take, without ever
 // printing its value: `password: hunter2` must not reach a CI log.
 func (p *parser) badSourceKey(f entry, path string, t credentials.Type, allowed []string) {
-	literal := slices.Contains(credentials.AllFields(), f.name) && f.name != credentials.FieldUsername
 	switch {
-	case literal && slices.Contains(t.Fields(), f.name):
+	case isSecret(f.name) && slices.Contains(t.Fields(), f.name):
 		p.errorf(f.key.Line, "%s: literal secret not allowed: use %s_secret, %s_file or %s_env", f.path, f.name, f.name, f.name)
 	case slices.Contains(sourceKeys("", false), f.name):
 		p.errorf(f.key.Line, "%s: not a field of credential_type %s (allowed: %s)", f.path, t, strings.Join(allowed, ", "))
@@ -200,6 +240,12 @@ func (p *parser) ref(f entry, kind RefKind) (Ref, bool) {
 	case kind == RefFile && strings.ContainsRune(s, 0):
 		p.errorf(f.val.Line, "%s: a path cannot contain NUL", f.path)
 		return Ref{}, false
+	case (f.name == credentials.FieldTenantID || f.name == credentials.FieldClientID) && !pbi.IsUUID(strings.TrimSpace(s)):
+		// A literal, no secret: the value is shown.
+		p.errorf(f.val.Line, "%s: %s is not a UUID (the service principal's %s, e.g. 1f69e798-5852-4fdd-ab01-33bb14b6e934)", f.path, quote(s), idName(f.name))
+		return Ref{}, false
+	case literalOnly(f.name):
+		s = strings.TrimSpace(s)
 	}
 	return Ref{Kind: kind, Name: s}, true
 }
@@ -207,7 +253,7 @@ func (p *parser) ref(f entry, kind RefKind) (Ref, bool) {
 // sourceComplete checks the source as a whole once every key is read.
 func (p *parser) sourceComplete(m mapping, t credentials.Type, out Source, setBy map[string]entry, tried map[string]bool, vaultRefs []entry, vaults map[string]string) {
 	for _, field := range t.Fields() {
-		if tried[field] {
+		if tried[field] || t.Optional(field) {
 			continue
 		}
 		switch {
@@ -215,8 +261,14 @@ func (p *parser) sourceComplete(m mapping, t credentials.Type, out Source, setBy
 			p.errorf(m.line, "%s: OAuth2 needs oauth_scope or an access token from access_token_secret, access_token_file, access_token_env, secret, file or env", m.path)
 		case field == credentials.FieldUsername:
 			p.errorf(m.line, "%s: no source for username (set username, username_secret, username_file or username_env)", m.path)
-		default:
+		case field == credentials.FieldIdentifier:
+			p.errorf(m.line, "%s: missing key \"identifier\" (the user or account the key pair signs in as)", m.path)
+		case literalOnly(field):
+			p.errorf(m.line, "%s: missing key %s (the service principal's %s, a UUID)", m.path, quote(field), idName(field))
+		case field == secretField(t):
 			p.errorf(m.line, "%s: no source for %s (set %s_secret, %s_file, %s_env, secret, file or env)", m.path, field, field, field, field)
+		default:
+			p.errorf(m.line, "%s: no source for %s (set %s_secret, %s_file or %s_env)", m.path, field, field, field, field)
 		}
 	}
 	if tok, ok := setBy[credentials.FieldAccessToken]; ok && out.OAuthScope != "" {
