@@ -28,13 +28,14 @@ type resolved struct {
 	expiresAt time.Time // earliest known expiry of any field
 }
 
-// secrets returns the fields fetched that are secret: all but the user
-// name, which the service may name in an error to good purpose ("login
-// failed for user ...").
+// secrets returns the fields fetched that are secret: all but the
+// literals (a user name, a tenant or client ID, a key pair's identifier),
+// which the service may name in an error to good purpose ("login failed
+// for user ...").
 func (r resolved) secrets() []secret.Secret {
 	var out []secret.Secret
 	for name, v := range r.fields {
-		if name != credentials.FieldUsername {
+		if !credentials.IsLiteral(name) {
 			out = append(out, v)
 		}
 	}
@@ -58,7 +59,10 @@ func (s *Sources) resolve(ctx context.Context, ds config.Datasource, pins map[st
 	}
 	for _, field := range ds.CredentialType.Fields() {
 		ref, ok := ds.Source.Fields.Get(field)
-		if !ok {
+		switch {
+		case !ok && ds.CredentialType.Optional(field):
+			continue // a key pair's passphrase, for a key in clear
+		case !ok:
 			return r, fmt.Errorf("%w: no source for field %q", errBuild, field)
 		}
 		v, err := s.fetch(ctx, ds, field, ref, pins)
@@ -95,11 +99,9 @@ func (s *Sources) fetch(ctx context.Context, ds config.Datasource, field string,
 		if !ok {
 			return sources.Value{}, fmt.Errorf("key vault %q is not declared", ds.Source.KeyVault)
 		}
-		version := ds.Source.Version
-		if field == credentials.FieldUsername {
-			// A pin names a version of the secret, never of the user name.
-			version = ""
-		}
+		// version: pins the one secret field the shorthand keys name,
+		// never a user name or a key pair's passphrase.
+		version := ds.PinnedVersion(field)
 		if pin, ok := pins[field]; ok {
 			version = pin
 		}
