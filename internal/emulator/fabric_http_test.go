@@ -202,3 +202,38 @@ func TestFabricModelErrors(t *testing.T) {
 		t.Errorf("members after AddMember %+v", ms)
 	}
 }
+func TestStackServesFabric(t *testing.T) {
+	st, err := StartStack(StackOptions{PageSize: 1})
+	must(t, err)
+	t.Cleanup(func() { must(t, st.Close()) })
+	if !strings.HasPrefix(st.FabricURL, "https://127.0.0.1:") || !strings.HasSuffix(st.FabricURL, "/v1") {
+		t.Fatalf("FabricURL %q", st.FabricURL)
+	}
+	must(t, st.Fabric.AddVNetGateway(fabVNetGW))
+	must(t, st.Fabric.AddConnection(FabricConnection{ID: fabVNet, GatewayID: fabVNetGW, ConnectivityType: FabricVirtualNetworkGateway, CredentialType: "Basic"}))
+	must(t, st.Fabric.AddConnection(FabricConnection{ID: fabCloud, ConnectivityType: FabricShareableCloud, CredentialType: "Basic"}))
+	if ras := st.Fabric.RoleAssignments(fabVNet); len(ras) != 1 || ras[0].PrincipalID != TokenObjectID(st.ClientID) || ras[0].Role != "Owner" {
+		t.Errorf("assignments %+v: want the stack's app as Owner", ras)
+	}
+	client := st.CA.Client()
+	defer client.CloseIdleConnections()
+	get := func(token string) (int, map[string]any) {
+		req, err := http.NewRequest("GET", st.FabricURL+"/connections", nil)
+		must(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	fabTok, _ := st.Tokens.Issue(fabricResource, st.ClientID)
+	if status, m := get(fabTok); status != 200 || m["continuationToken"] == nil {
+		t.Errorf("Fabric token: %d %v: want a first page of one", status, m)
+	}
+	pbiTok, _ := st.Tokens.Issue(powerBIResource, st.ClientID)
+	if status, _ := get(pbiTok); status != 401 {
+		t.Errorf("Power BI token: %d, want 401", status)
+	}
+}
