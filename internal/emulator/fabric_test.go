@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -93,6 +94,15 @@ func buildFabFixture(t *testing.T, o FabricOptions, keys bool) *fabFixture {
 // RequestId header's.
 func (f *fabFixture) do(method, path, body string) (int, http.Header, []byte) {
 	f.t.Helper()
+	resp, b, err := f.send(method, path, body)
+	must(f.t, err)
+	f.checkAnswer(resp, b)
+	return resp.StatusCode, resp.Header, b
+}
+
+// send sends a request with the fixture's token and reads the answer. It
+// is safe to call from any goroutine.
+func (f *fabFixture) send(method, path, body string) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -102,7 +112,9 @@ func (f *fabFixture) do(method, path, body string) (int, http.Header, []byte) {
 		u = f.base + path
 	}
 	req, err := http.NewRequest(method, u, rd)
-	must(f.t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
@@ -110,12 +122,12 @@ func (f *fabFixture) do(method, path, body string) (int, http.Header, []byte) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := f.client.Do(req)
-	must(f.t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	must(f.t, err)
-	f.checkAnswer(resp, b)
-	return resp.StatusCode, resp.Header, b
+	return resp, b, err
 }
 
 func (f *fabFixture) checkAnswer(resp *http.Response, body []byte) {
@@ -649,4 +661,54 @@ func TestFabricClusterUpdateTested(t *testing.T) {
 	}
 	must(t, f.fab.SetConnectionBackend(fabOnPrem, map[string]string{"username": "svc", "password": fabPassword}))
 	f.want("PATCH", "/connections/"+fabOnPrem, body, 200, "")
+}
+
+// TestFabricConcurrentUpdates runs PATCHes, listings and tests of a cluster
+// connection while its members change, for the race detector: every answer
+// is a 200 or a refusal, and what is stored is whole.
+func TestFabricConcurrentUpdates(t *testing.T) {
+	f := newFabFixture(t, FabricOptions{})
+	body := clusterBody("Basic", f.clusterValues(fabGW, fabBasic))
+	errs := make(chan error, 5)
+	for i := range 4 {
+		go func() {
+			for j := range 6 {
+				var path, method, b string
+				switch (i + j) % 3 {
+				case 0:
+					method, path, b = "PATCH", "/connections/"+fabOnPrem, body
+				case 1:
+					method, path = "GET", "/gateways/"+fabGW+"/members"
+				default:
+					method, path = "POST", "/connections/"+fabOnPrem+"/testConnection"
+				}
+				resp, answer, err := f.send(method, path, b)
+				if err == nil && resp.StatusCode != 200 && resp.StatusCode != 400 {
+					err = fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, answer)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		for _, enabled := range []bool{false, true, false, true} {
+			if err := f.fab.SetMemberEnabled(fabGW, fabM2, enabled); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 5 {
+		must(t, <-errs)
+	}
+	for _, r := range f.fab.History(fabOnPrem) {
+		if r.Plain[fabGW] != fabBasic || len(r.Plain) == 2 && r.Plain[fabM2] != fabBasic {
+			t.Errorf("stored %v", r.Plain)
+		}
+	}
 }
