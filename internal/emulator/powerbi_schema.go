@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -31,14 +32,22 @@ type schema struct {
 	XMsEnum    struct {
 		ModelAsExtensible bool `json:"modelAsExtensible"`
 	} `json:"x-ms-enum"`
+	// Discriminator names the property whose value picks the subtype of a
+	// polymorphic base (swagger 2.0); a subtype is a definition whose
+	// allOf holds the base and whose x-ms-discriminator-value (or, without
+	// one, its name) is that value. Fabric's swagger uses them, Power BI's
+	// does not.
+	Discriminator      string `json:"discriminator"`
+	DiscriminatorValue string `json:"x-ms-discriminator-value"`
 }
 
 // apiSpec validates request and response bodies against the swagger
 // definitions.
 type apiSpec struct {
 	definitions map[string]*schema
-	bodies      map[string]*schema // operationId → body schema, for operations that take one
-	responses   map[string]*schema // operationId → schema of its 200 answer, for operations that answer a body
+	bodies      map[string]*schema             // operationId → body schema, for operations that take one
+	responses   map[string]*schema             // operationId → schema of its 200 answer, for operations that answer a body
+	subtypes    map[*schema]map[string]*schema // polymorphic base → discriminator value → subtype
 }
 
 func loadSpec(doc string) (*apiSpec, error) {
@@ -71,7 +80,42 @@ func loadSpec(doc string) (*apiSpec, error) {
 			}
 		}
 	}
-	return s, nil
+	return s, s.indexSubtypes()
+}
+
+// indexSubtypes finds the subtypes of every polymorphic definition.
+func (s *apiSpec) indexSubtypes() error {
+	s.subtypes = map[*schema]map[string]*schema{}
+	for _, name := range slices.Sorted(maps.Keys(s.definitions)) {
+		d := s.definitions[name]
+		for _, part := range d.AllOf {
+			base, err := s.resolve(part)
+			if err != nil || base.Discriminator == "" {
+				continue // an unresolvable part fails validation where it is reached
+			}
+			value := cmp.Or(d.DiscriminatorValue, name)
+			if s.subtypes[base] == nil {
+				s.subtypes[base] = map[string]*schema{}
+			}
+			if s.subtypes[base][value] != nil {
+				return fmt.Errorf("swagger: two subtypes of one base for %s %q", base.Discriminator, value)
+			}
+			s.subtypes[base][value] = d
+		}
+	}
+	return nil
+}
+
+// subtype returns the subtype of the polymorphic sc that v's discriminator
+// names, or nil: sc is not polymorphic, or v names none of its subtypes
+// (and is then held to sc itself).
+func (s *apiSpec) subtype(sc *schema, v any) *schema {
+	if sc.Discriminator == "" {
+		return nil
+	}
+	obj, _ := v.(map[string]any)
+	value, _ := obj[sc.Discriminator].(string)
+	return s.subtypes[sc][value]
 }
 
 // validate checks body, the JSON request body of operation op, and returns
@@ -135,6 +179,9 @@ func (s *apiSpec) check(sc *schema, v any, path string, response bool) error {
 	sc, err := s.resolve(sc)
 	if err != nil {
 		return err
+	}
+	if sub := s.subtype(sc, v); sub != nil {
+		sc = sub
 	}
 	if sc, err = s.flatten(sc); err != nil {
 		return err

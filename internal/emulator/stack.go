@@ -20,10 +20,12 @@ type Stack struct {
 	CA       *CA
 	Tokens   *TokenIssuer
 	PowerBI  *PowerBI
+	Fabric   *Fabric
 	KeyVault *KeyVault
 	Identity *Identity
 
 	PowerBIURL   string // the api_url: https://127.0.0.1:PORT/v1.0/myorg
+	FabricURL    string // fabric's api_url: https://127.0.0.1:PORT/v1
 	KeyVaultURL  string // https://127.0.0.1:PORT
 	AuthorityURL string // authority_host for client_secret and workload identity
 	IdentityURL  string // IDENTITY_ENDPOINT for the App Service managed-identity protocol
@@ -43,7 +45,8 @@ type StackOptions struct {
 	TokenTTL time.Duration    // default 1h
 	// VerifyEvery is the Power BI emulator's PowerBIOptions.VerifyEvery.
 	VerifyEvery int
-	// PageSize is the Power BI emulator's PowerBIOptions.PageSize.
+	// PageSize is the Power BI emulator's PowerBIOptions.PageSize and the
+	// Fabric emulator's FabricOptions.PageSize.
 	PageSize int
 }
 
@@ -112,6 +115,19 @@ func StartStack(o StackOptions) (st *Stack, err error) {
 		return nil, err
 	}
 	st.PowerBIURL = pbiSrv.URL + "/v1.0/myorg"
+
+	st.Fabric = NewFabric(FabricOptions{
+		Authorize: st.Tokens.Authorizer(fabricResource),
+		Logger:    o.Logger,
+		Now:       o.Now,
+		PageSize:  o.PageSize,
+		Owner:     TokenObjectID(st.ClientID),
+	})
+	fabSrv, err := st.serve(st.Fabric)
+	if err != nil {
+		return nil, err
+	}
+	st.FabricURL = fabSrv.URL + "/v1"
 	return st, nil
 }
 
