@@ -1,4 +1,4 @@
-package pbi
+package azrest
 
 import (
 	"math"
@@ -49,8 +49,8 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// retryAfter reads the Retry-After header of resp, if it has a usable one.
-func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
+// RetryAfter reads the Retry-After header of resp, if it has a usable one.
+func RetryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil {
 		return 0, false
 	}
