@@ -82,7 +82,6 @@ type Options struct {
 // is safe for concurrent use.
 type Client struct {
 	core        *azrest.Client
-	clock       clock.Clock
 	maxPollWait time.Duration
 	maxListing  int // bytes one listing's pages may hold together; azrest.MaxListing, tests set less
 	// sleep waits out a long Retry-After on the clock; tests replace it.
@@ -104,7 +103,7 @@ func New(o Options) (*Client, error) {
 	if o.MaxPollWait <= 0 {
 		o.MaxPollWait = DefaultMaxPollWait
 	}
-	c := &Client{clock: o.Clock, maxPollWait: o.MaxPollWait, maxListing: azrest.MaxListing}
+	c := &Client{maxPollWait: o.MaxPollWait, maxListing: azrest.MaxListing}
 	c.sleep = func(ctx context.Context, d time.Duration) error { return azrest.Sleep(ctx, o.Clock, d) }
 	core, err := azrest.New(azrest.Options{
 		Service:       azrest.Service{Name: serviceName, Package: "fabric", APIURLKey: apiURLKey, Fail: fail},

@@ -130,6 +130,7 @@ const (
 	hintNotFound       = "check connection_id (the id in Fabric's Manage connections and gateways page) and that the identity may use the connection"
 	hintForbidden      = "the identity needs the Connection.ReadWrite.All permission and, for on-premises gateways, gateway admin rights"
 	hintBadCredentials = "credentials rejected — a gateway member changed, or the credential is wrong"
+	hintNoMembers      = "only an on-premises gateway has members — is the connection's connectivity type OnPremisesGateway?"
 	hintGatewayDenied  = "the identity needs the Gateway.Read.All (or Gateway.ReadWrite.All) permission and admin rights on the gateway"
 	hintNoGateway      = "no such gateway — the gateway id is the connection's (Get Connection names it); is the identity allowed on the gateway?"
 	hintRoleDenied     = "the identity must be an Owner of the connection (UserWithReshare to add users) or an admin of its gateway, with the Connection.ReadWrite.All permission"
@@ -154,6 +155,8 @@ func hintFor(op string, status int, failure string) string {
 		return azrest.ReasonHint(failure)
 	case status == http.StatusBadRequest && op == opUpdateConnection:
 		return hintBadCredentials
+	case status == http.StatusBadRequest && op == opListGatewayMembers:
+		return hintNoMembers
 	case status == http.StatusBadRequest && (op == opAddConnectionRoleAssignment || op == opUpdateConnectionRoleAssignment):
 		return hintBadRole
 	case status == http.StatusBadRequest:

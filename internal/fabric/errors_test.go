@@ -109,7 +109,7 @@ func TestParseError(t *testing.T) {
 		},
 		"a 400 on the members is no connection failure": {
 			op: opListGatewayMembers, status: 400, body: `{"errorCode":"IncorrectCredentials","message":"m"}`,
-			wantCode: "IncorrectCredentials", wantMessage: "m", wantHint: "request rejected — check the values sent",
+			wantCode: "IncorrectCredentials", wantMessage: "m", wantHint: hintNoMembers,
 		},
 		"not JSON": {
 			op: opGetConnection, status: 502, body: `<html>Bad Gateway</html>`, wantHint: "Fabric service error — retried; try again later",

@@ -100,16 +100,16 @@ func (c *Client) poll(ctx context.Context, accepted *azrest.Response) error {
 	if err != nil {
 		return err
 	}
-	start := c.clock.Now()
+	start := c.core.Clock().Now()
 	deadline := start.Add(c.maxPollWait)
 	resp := accepted
 	for {
-		now := c.clock.Now()
+		now := c.core.Clock().Now()
 		wait := pollDelay(resp.Header, now)
 		if now.Add(wait).After(deadline) || !azrest.FitsBefore(ctx, now, wait) {
 			return &Error{Operation: opTestConnection, Err: fmt.Errorf("after %s: %w", now.Sub(start).Round(time.Second), ErrStillRunning), Hint: hintStillRunning}
 		}
-		if err := azrest.Sleep(ctx, c.clock, wait); err != nil {
+		if err := azrest.Sleep(ctx, c.core.Clock(), wait); err != nil {
 			return &Error{Operation: opTestConnection, Err: err}
 		}
 		resp, err = c.core.Do(ctx, azrest.Request{Op: opGetOperationState, Method: http.MethodGet, URL: stateURL})
