@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/azrest"
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/secret"
@@ -235,7 +236,7 @@ func TestContextCancelledDuringLongRetryAfter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.client.sleep = func(ctx context.Context, d time.Duration) error {
 		cancel() // the daemon shuts down while we wait
-		return sleepCtx(ctx, clock.Real(), d)
+		return azrest.Sleep(ctx, clock.Real(), d)
 	}
 	start := time.Now()
 	_, err := h.client.GetGateway(ctx, gw)

@@ -47,6 +47,10 @@
 // context (secret.WithValues), such as the plain password of an encrypted
 // PATCH.
 //
+// The machinery — the pipeline, the re-sends and their budget, the paging
+// and the cleaning of error bodies — is package azrest's, shared with the
+// Fabric client; this package says what Power BI's answers mean.
+//
 // The package does not read the inventory: rotate and daemon pass it plain
 // values, and config borrows IsUUID. Its hints name inventory keys
 // (gateway_id, powerbi.api_url, encrypt), and discover's --workspace, so an

@@ -3,21 +3,18 @@ package pbi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
+	"github.com/rotatord/rotatord/internal/azrest"
 	"github.com/rotatord/rotatord/internal/connstatus"
 	"github.com/rotatord/rotatord/internal/secret"
-	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // ErrInvalidArgument marks an *Error raised before anything was sent because
 // an argument (a path parameter or the request) is malformed.
-var ErrInvalidArgument = errors.New("invalid argument")
+var ErrInvalidArgument = azrest.ErrInvalidArgument
 
 // Error is a failed Power BI call. It carries what an operator needs to act —
 // status, Power BI error code, RequestId for a support ticket and a hint —
@@ -45,40 +42,8 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("pbi: ")
-	b.WriteString(e.Operation)
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, ": %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	}
-	if e.Code != "" {
-		b.WriteString(", code ")
-		b.WriteString(e.Code)
-	}
-	if e.NativeCode != "" {
-		b.WriteString(", native error ")
-		b.WriteString(e.NativeCode)
-	}
-	if e.RequestID != "" {
-		b.WriteString(", request id ")
-		b.WriteString(e.RequestID)
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %q", e.Message)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if e.Hint != "" {
-		b.WriteString(" (")
-		b.WriteString(e.Hint)
-		b.WriteString(")")
-	}
-	return b.String()
+	return azrest.ErrorText{Package: "pbi", Operation: e.Operation, StatusCode: e.StatusCode, Code: e.Code, NativeCode: e.NativeCode,
+		RequestID: e.RequestID, RetryAfter: e.RetryAfter, Message: e.Message, Err: e.Err, Hint: e.Hint}.String()
 }
 
 // Unwrap returns the underlying transport error, if any.
@@ -90,17 +55,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // package wire refuses (a redirect to another host, a body over its limit,
 // a certificate that does not verify) and a next page refused (ErrPaging)
 // are not.
-func (e *Error) Retryable() bool {
-	switch {
-	case e.StatusCode == 0:
-		return e.Err != nil && !errors.Is(e.Err, ErrInvalidArgument) && !errors.Is(e.Err, ErrPaging) &&
-			!errors.Is(e.Err, context.Canceled) && !wire.Final(e.Err)
-	case e.waitLonger:
-		return false
-	default:
-		return retryableStatus(e.StatusCode)
-	}
-}
+func (e *Error) Retryable() bool { return azrest.Retryable(e.StatusCode, e.Err, e.waitLonger) }
 
 // ConnectionFailure returns why a data source did not connect, when the
 // error is Power BI's 400 saying so (GetDatasourceStatus): one of package
@@ -121,13 +76,10 @@ func (e *Error) ConnectionFailure() string {
 // requests (429); RetryAfter then says when it will listen again.
 func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
 
-// retryableStatus is the status set the retry policy retries.
-func retryableStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 && code <= 599
-}
-
-// Hints, one per way a call fails; they name config keys so an operator knows
-// where to look.
+// Hints, one per way a Power BI call fails; they name config keys so an
+// operator knows where to look. Those every service has (a 401, a 429, a
+// transport failure, a refused next page, a connection test's reasons) are
+// azrest's, naming Power BI and powerbi.api_url.
 const (
 	hintNotFound       = "check gateway_id/datasource_id and that the identity is a gateway admin / has access"
 	hintNoUser         = "the user may not be on the data source (already removed?); otherwise "
@@ -135,17 +87,6 @@ const (
 	hintForbidden      = "the identity lacks gateway admin rights or the Dataset.ReadWrite.All permission"
 	hintBadCredentials = "credentials rejected — wrong secret, or the gateway key changed?"
 	hintBadAlgorithm   = "encryption does not match the data source: cloud data sources need encrypt: none, on-premises ones encrypt: gateway"
-	hintBadRequest     = "request rejected — check the values sent"
-	hintUnauthorized   = "token rejected — check tenant and that the service principal is allowed to use Power BI APIs"
-	hintThrottled      = "throttled by Power BI — wait for Retry-After before calling again"
-	hintServer         = "Power BI service error — retried; try again later"
-	hintTransport      = "could not reach Power BI — check network, proxy and powerbi.api_url"
-	hintToken          = "could not acquire a token for Power BI — check the auth settings"
-	hintIncomplete     = "Power BI's answer arrived incomplete — is a proxy between rotatord and Power BI cutting responses?"
-	hintRedirect       = "Power BI's answer redirected rotatord to another host, which it refuses — check powerbi.api_url and any proxy in between"
-	hintTooLarge       = "Power BI's answer was larger than any it sends — check powerbi.api_url and any proxy in between"
-	hintTLS            = "Power BI's certificate did not verify for the host asked for — check powerbi.api_url, and SSL_CERT_FILE behind a TLS-inspecting proxy"
-	hintUnexpected     = "unexpected response — is powerbi.api_url the Power BI API?"
 
 	// The listing calls: who may list what.
 	hintNotGatewayAdmin = "the identity is not an admin of this gateway — grant it gateway admin rights (Manage connections and gateways); a service principal also needs the Tenant.Read.All or Dataset.Read.All permission"
@@ -153,40 +94,25 @@ const (
 	hintNoWorkspace     = "no such workspace — check the workspace id (app.powerbi.com/groups/ID/...)"
 	hintNoDataset       = "no such workspace or dataset — check the workspace id (app.powerbi.com/groups/ID/...) and the dataset id"
 	hintNoGateway       = "no such gateway — check the gateway id (Get Gateways lists those the identity is an admin of)"
-
-	// Why a listing's next page was refused (ErrPaging); none is sent.
-	hintPageNotHTTPS = "Power BI's next-page link (@odata.nextLink) is not an absolute https URL, and rotatord sends its token over https only — check powerbi.api_url and any proxy in between"
-	hintPageOffHost  = "Power BI's next-page link (@odata.nextLink) points to another host than powerbi.api_url, and rotatord sends its token to no other — check powerbi.api_url and any proxy in between"
-	hintPageOffPath  = "Power BI's next-page link (@odata.nextLink) points outside powerbi.api_url's path, where rotatord sends no token — check powerbi.api_url and any proxy in between"
-	hintPageLoop     = "Power BI's next-page link (@odata.nextLink) points back to a page of this listing already read, so it would never end — try again later"
-	hintTooManyPages = "the listing ran past 1000 pages, more than any Power BI listing has: Power BI or a proxy keeps sending next-page links — try again later"
-
-	// Why GetDatasourceStatus failed, by ConnectionFailure.
-	hintGatewayUnreachable    = "the gateway did not answer — is it running and online? The credential is not to blame"
-	hintRejected              = "the data source refused the login — wrong password in the secret, account locked or expired, or the database's password changed without Key Vault"
-	hintDatasourceUnreachable = "the gateway could not reach the database — check the server name, firewall and that the database is up; the credential is not to blame"
-	hintDatasourceError       = "the gateway could not use the data source — see the message"
 )
+
+// hints are azrest's hints for Power BI.
+func hints() azrest.Hints { return azrest.MakeHints(serviceName, apiURLKey) }
 
 // hintFor is the hint for a failed call; failure is its ConnectionFailure.
 func hintFor(op string, status int, code, failure string) string {
+	h := hints()
 	switch {
-	case op == opGetDatasourceStatus && failure == connstatus.GatewayUnreachable:
-		return hintGatewayUnreachable
-	case op == opGetDatasourceStatus && failure == connstatus.Rejected:
-		return hintRejected
-	case op == opGetDatasourceStatus && failure == connstatus.DatasourceUnreachable:
-		return hintDatasourceUnreachable
-	case op == opGetDatasourceStatus && failure == connstatus.DatasourceError:
-		return hintDatasourceError
+	case op == opGetDatasourceStatus && azrest.ReasonHint(failure) != "":
+		return azrest.ReasonHint(failure)
 	case status == http.StatusBadRequest && code == "DMTS_InvalidEncryptionAlgorithmError":
 		return hintBadAlgorithm
 	case status == http.StatusBadRequest && op == opUpdateDatasource:
 		return hintBadCredentials
 	case status == http.StatusBadRequest:
-		return hintBadRequest
+		return h.BadRequest
 	case status == http.StatusUnauthorized:
-		return hintUnauthorized
+		return h.Unauthorized
 	case status == http.StatusForbidden && (op == opGetDatasources || op == opGetDatasource || op == opGetDatasourceUsers):
 		return hintNotGatewayAdmin
 	case status == http.StatusForbidden && (op == opGetDatasetsInGroup || op == opGetDatasourcesInGroup):
@@ -206,9 +132,9 @@ func hintFor(op string, status int, code, failure string) string {
 	case status == http.StatusNotFound:
 		return hintNotFound
 	case status == http.StatusTooManyRequests:
-		return hintThrottled
+		return h.Throttled
 	case status >= 500:
-		return hintServer
+		return h.Server
 	}
 	return ""
 }
@@ -280,26 +206,28 @@ func detailValue(raw json.RawMessage) string {
 
 // responseError builds the *Error for a non-2xx response. It parses the body
 // itself rather than surfacing azcore.ResponseError, whose text dumps the
-// whole response. A message is kept, cut to maxMessage runes of printable
-// text, only when it contains none of the secrets in ctx (secret.WithValues:
-// the rotation's values and the credentials just sent), so even a service
-// that echoed a request, or the password it decrypted, could not leak a
-// secret through it. A 400's connection failure is classified here from the
-// whole message, before it is cut or dropped: the reason names no secret.
+// whole response. A message is kept, cut to azrest.MaxMessage runes of
+// printable text, only when it contains none of the secrets in ctx
+// (secret.WithValues: the rotation's values and the credentials just sent),
+// so even a service that echoed a request, or the password it decrypted,
+// could not leak a secret through it. A 400's connection failure is
+// classified here from the whole message, before it is cut or dropped: the
+// reason names no secret.
 func responseError(ctx context.Context, op string, resp *http.Response, body []byte, now time.Time) *Error {
 	e := &Error{
 		Operation:  op,
 		StatusCode: resp.StatusCode,
-		RequestID:  firstHeader(resp.Header, "RequestId", "X-Ms-Request-Id"),
+		RequestID:  azrest.RequestID(resp.Header),
+		RetryAfter: azrest.ThrottleDelay(resp, now),
 	}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		e.Code = cleanCode(eb.Error.Code)
+		e.Code = azrest.CleanCode(eb.Error.Code)
 		if e.Code == "" {
-			e.Code = cleanCode(eb.Error.PBI.Code)
+			e.Code = azrest.CleanCode(eb.Error.PBI.Code)
 		}
 		// A code is no place for a secret, but an echoing service could put
-		// one there, and an identifier-like password passes cleanCode.
+		// one there, and an identifier-like password passes CleanCode.
 		if secret.Leaks(ctx, e.Code) {
 			e.Code = ""
 		}
@@ -308,7 +236,7 @@ func responseError(ctx context.Context, op string, resp *http.Response, body []b
 			msg = eb.Message
 		}
 		native, underlying := details(eb.Error.PBI.Details)
-		native = cleanCode(strings.TrimSpace(native))
+		native = azrest.CleanCode(strings.TrimSpace(native))
 		if !secret.Leaks(ctx, native) {
 			e.NativeCode = native
 		}
@@ -319,54 +247,11 @@ func responseError(ctx context.Context, op string, resp *http.Response, body []b
 		case underlying != "" && underlying != msg:
 			whole = msg + "\n" + underlying
 		}
-		e.Message = cleanMessage(ctx, msg)
+		e.Message = azrest.CleanMessage(ctx, msg)
 		if resp.StatusCode == http.StatusBadRequest {
 			e.failure, e.classified = connstatus.Classify(e.Code, native, whole), true
 		}
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if d, ok := retryAfter(resp, now); ok {
-			e.RetryAfter = d
-		}
-	}
 	e.Hint = hintFor(op, resp.StatusCode, e.Code, e.ConnectionFailure())
 	return e
-}
-
-func firstHeader(h http.Header, names ...string) string {
-	for _, n := range names {
-		if v := h.Get(n); v != "" {
-			return cleanCode(v)
-		}
-	}
-	return ""
-}
-
-// cleanCode keeps an identifier-like value (error codes, request ids) and
-// drops anything else.
-func cleanCode(s string) string {
-	if len(s) > 128 {
-		return ""
-	}
-	for _, c := range s {
-		if !(c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return ""
-		}
-	}
-	return s
-}
-
-const maxMessage = 300
-
-// cleanMessage drops a message that holds a secret of ctx: what is left of
-// it around the secret could still say too much (a connection string).
-func cleanMessage(ctx context.Context, s string) string {
-	if secret.Leaks(ctx, s) {
-		return ""
-	}
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }), " ")
-	if r := []rune(s); len(r) > maxMessage {
-		s = string(r[:maxMessage]) + "…"
-	}
-	return s
 }

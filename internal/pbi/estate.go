@@ -14,10 +14,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/rotatord/rotatord/internal/azrest"
 )
 
 // Operation names of the listing calls, as the swagger's operationIds.
@@ -132,146 +130,46 @@ func (c *Client) GetDatasourcesInGroup(ctx context.Context, groupID, datasetID s
 // to ask for: a link that would take the token off the API (another scheme,
 // host or path), a page read before, or more pages than any listing has.
 // Nothing was sent for the refused page, and asking again would not help.
-var ErrPaging = errors.New("next page refused")
+var ErrPaging = azrest.ErrPaging
 
 // maxPages bounds one listing: Power BI pages, if ever, by hundreds or
 // thousands of items, so a thousand pages is a server (or proxy) that never
 // stops sending links.
-const maxPages = 1000
+const maxPages = azrest.MaxPages
 
 // maxListing bounds the bodies of one listing's pages together: 1000 pages
 // of maxResponseBody would be 4 GB. 64 MiB holds a gateway of 100,000 data
 // sources, or a users list of 200,000.
-const maxListing = 64 << 20
+const maxListing = azrest.MaxListing
 
 // list GETs the OData list at path and every page its @odata.nextLink chains
-// to, and returns their values in order. Each page is one call of do, with
-// its own retries, re-authorization and Retry-After waits, reported to
-// OnResponse under op. It returns nothing of a listing it could not finish:
-// a partial list would read as a complete one.
+// to, and returns their values in order (azrest.List: each page is one
+// call, a next page only on the API URL's host and under its path, never a
+// page read twice, at most maxPages pages and c.maxListing bytes). It
+// returns nothing of a listing it could not finish: a partial list would
+// read as a complete one.
 func list[T any](ctx context.Context, c *Client, op string, path ...string) ([]T, error) {
-	var all []T
-	total := 0 // bytes of the pages read
-	r := request{op: op, method: http.MethodGet, path: path}
-	seen := map[string]bool{}
-	for n := 1; ; n++ {
-		body, err := c.do(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		if total += len(body); total > c.maxListing {
-			return nil, pagingError(op, fmt.Sprintf("the %d pages read hold more than %d MiB", n, c.maxListing>>20), hintTooLarge)
-		}
-		var page struct {
-			Value    json.RawMessage `json:"value"`
-			NextLink string          `json:"@odata.nextLink"`
-		}
-		var values []T
-		err = json.Unmarshal(body, &page)
-		if err == nil && page.Value == nil {
-			// No list at all (a "value" of null is an empty one).
-			err = errors.New(`no "value" in the answer`)
-		}
-		if err == nil {
-			err = json.Unmarshal(page.Value, &values)
-		}
-		if err != nil {
-			return nil, decodeError(op, err)
-		}
-		if all == nil {
-			all = values
-		} else {
-			all = append(all, values...)
-		}
-		if page.NextLink == "" {
-			return all, nil
-		}
-		if n == 1 {
-			seen[c.pageKey(c.pathURL(path))] = true
-		}
-		if n >= maxPages {
-			return nil, pagingError(op, fmt.Sprintf("page %d still links to another", n), hintTooManyPages)
-		}
-		next, why, hint := c.nextPage(page.NextLink)
-		if why == "" && seen[c.pageKey(next)] {
-			why, hint = "links back to a page already read", hintPageLoop
-		}
-		if why != "" {
-			return nil, pagingError(op, fmt.Sprintf("page %d: @odata.nextLink %s", n, why), hint)
-		}
-		seen[c.pageKey(next)] = true
-		r = request{op: op, method: http.MethodGet, url: next.String()}
-	}
+	return azrest.List(ctx, c.core, azrest.Listing[T]{Op: op, Path: path, MaxBytes: c.maxListing, Read: readODataPage[T]})
 }
 
-// nextPage checks a next-page link before the bearer token goes with it: it
-// must be an absolute https URL on the API URL's host and port, under its
-// path, without user info or dot segments. why says what is wrong with it,
-// hint what to check; both "" when it is fine. Neither quotes the link: it
-// came in a response body.
-func (c *Client) nextPage(link string) (u *url.URL, why, hint string) {
-	u, err := url.Parse(link)
-	switch {
-	case err != nil:
-		return nil, "is not a URL", hintPageNotHTTPS
-	case !strings.EqualFold(u.Scheme, "https") || u.Opaque != "":
-		return nil, "is not an absolute https URL", hintPageNotHTTPS
-	case !sameHost(u, c.baseURL) || u.User != nil:
-		return nil, "points to another host than the API URL's", hintPageOffHost
-	case !underPath(u.Path, c.baseURL.Path):
-		return nil, "points outside the API URL's path", hintPageOffPath
+// readODataPage reads one page of an OData list, {"value": […],
+// "@odata.nextLink": …}.
+func readODataPage[T any](body []byte) ([]T, azrest.Link, error) {
+	var page struct {
+		Value    json.RawMessage `json:"value"`
+		NextLink string          `json:"@odata.nextLink"`
 	}
-	u.Fragment, u.RawFragment = "", ""
-	return u, "", ""
-}
-
-// sameHost reports whether u is on base's host and port, the port of https
-// made explicit and the host's case ignored.
-func sameHost(u, base *url.URL) bool {
-	port := func(u *url.URL) string {
-		if p := u.Port(); p != "" {
-			return p
-		}
-		return "443"
+	var values []T
+	err := json.Unmarshal(body, &page)
+	if err == nil && page.Value == nil {
+		// No list at all (a "value" of null is an empty one).
+		err = errors.New(`no "value" in the answer`)
 	}
-	return u.Hostname() != "" && strings.EqualFold(u.Hostname(), base.Hostname()) && port(u) == port(base)
-}
-
-// underPath reports whether the (decoded) path p is below base and has no
-// "." or ".." segment that a server could resolve to somewhere else. Case
-// is ignored: Power BI's paths are case-insensitive.
-func underPath(p, base string) bool {
-	prefix := base + "/"
-	if len(p) <= len(prefix) || !strings.EqualFold(p[:len(prefix)], prefix) {
-		return false
+	if err == nil {
+		err = json.Unmarshal(page.Value, &values)
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "." || seg == ".." {
-			return false
-		}
+	if err != nil {
+		return nil, azrest.Link{}, err
 	}
-	return true
-}
-
-// pathURL is the URL do sends a request with path to.
-func (c *Client) pathURL(path []string) *url.URL {
-	u := *c.baseURL
-	u.RawPath = ""
-	for _, s := range path {
-		u.Path += "/" + s
-	}
-	return &u
-}
-
-// pageKey is what tells two pages of a listing apart: their URL, with the
-// case of scheme and host and the default port ignored.
-func (c *Client) pageKey(u *url.URL) string {
-	k := *u
-	k.Scheme = strings.ToLower(k.Scheme)
-	k.Host = strings.TrimSuffix(strings.ToLower(k.Host), ":443")
-	return k.String()
-}
-
-func pagingError(op, what, hint string) *Error {
-	return &Error{Operation: op, Err: fmt.Errorf("%s: %w", what, ErrPaging), Hint: hint}
+	return values, azrest.Link{URL: page.NextLink, Field: "@odata.nextLink"}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rotatord/rotatord/internal/azrest"
 	"github.com/rotatord/rotatord/internal/secret"
 )
 
@@ -221,14 +222,9 @@ func (c *Client) getJSON(ctx context.Context, op string, out any, path ...string
 		return err
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return decodeError(op, err)
+		return c.core.DecodeError(ctx, op, http.StatusOK, err)
 	}
 	return nil
-}
-
-// decodeError is the *Error for a 2xx whose document is not the one due.
-func decodeError(op string, err error) *Error {
-	return &Error{Operation: op, StatusCode: http.StatusOK, Err: fmt.Errorf("decoding response: %w", err), Hint: hintUnexpected}
 }
 
 // checkUUIDs validates path parameters given as name, value pairs; Power BI
@@ -274,24 +270,7 @@ func snake(s string) string {
 
 // IsUUID reports whether s is a UUID in the 8-4-4-4-12 hex form in which
 // Power BI and Entra ID print gateway, data source, tenant and object ids.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func IsUUID(s string) bool { return azrest.IsUUID(s) }
 
 // sentValues is what must never appear in an error after sending creds:
 // the credentials string and, when it is the plain credentials JSON (cloud

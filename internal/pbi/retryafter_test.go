@@ -68,7 +68,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 			}
 		}
 		// A parsed date, formatted back, means the same instant.
-		if !isDigits(strings.TrimSpace(v)) && d > 0 {
+		if strings.Trim(strings.TrimSpace(v), "0123456789") != "" && d > 0 {
 			at := now.Add(d).UTC().Format(http.TimeFormat)
 			if back, ok := ParseRetryAfter(at, now); !ok || back != d.Truncate(time.Second) {
 				t.Fatalf("ParseRetryAfter(%q) = %s, but %q gives %s, %v", v, d, at, back, ok)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/azrest"
 	"github.com/rotatord/rotatord/internal/connstatus"
 	"github.com/rotatord/rotatord/internal/secret"
 )
@@ -86,7 +87,7 @@ func TestGetDatasourceStatus(t *testing.T) {
 		},
 		"a long message is classified whole, then cut": {
 			steps: []step{{status: 400, body: statusBody(accessError,
-				"UnderlyingErrorMessage", strings.Repeat("x", 2*maxMessage)+" Login failed for user 'admin'.")}},
+				"UnderlyingErrorMessage", strings.Repeat("x", 2*azrest.MaxMessage)+" Login failed for user 'admin'.")}},
 			wantFailure: connstatus.Rejected, wantStatus: 400,
 			wantHint: hintRejected,
 		},
@@ -150,7 +151,7 @@ func TestGetDatasourceStatus(t *testing.T) {
 			if tc.wantMessage != "" && pe.Message != tc.wantMessage {
 				t.Errorf("message %q, want %q", pe.Message, tc.wantMessage)
 			}
-			if len([]rune(pe.Message)) > maxMessage+1 {
+			if len([]rune(pe.Message)) > azrest.MaxMessage+1 {
 				t.Errorf("message of %d runes", len([]rune(pe.Message)))
 			}
 			for _, want := range tc.wantIn {
@@ -257,7 +258,7 @@ func FuzzStatusError(f *testing.F) {
 		default:
 			t.Fatalf("ConnectionFailure %q", got)
 		}
-		if cleanCode(e.NativeCode) != e.NativeCode || len([]rune(e.Message)) > maxMessage+1 {
+		if azrest.CleanCode(e.NativeCode) != e.NativeCode || len([]rune(e.Message)) > azrest.MaxMessage+1 {
 			t.Fatalf("native code %q, message of %d runes", e.NativeCode, len([]rune(e.Message)))
 		}
 		if strings.Contains(e.Error(), password) {
