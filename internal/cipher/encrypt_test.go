@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +88,13 @@ func TestEncryptEveryCredentialType(t *testing.T) {
 	for _, typ := range credentials.Types() {
 		f := credentials.Fields{}
 		for i, name := range typ.Fields() {
-			f[name] = secret.FromString(values[i] + strings.Repeat("z", 90)) // push 1024-bit keys past one segment
+			switch {
+			case typ.Optional(name):
+			case name == credentials.FieldPrivateKey:
+				f[name] = pkcs8(t)
+			default:
+				f[name] = secret.FromString(values[i] + strings.Repeat("z", 90)) // push 1024-bit keys past one segment
+			}
 		}
 		plain, err := credentials.Build(typ, f)
 		if err != nil {
@@ -109,6 +117,15 @@ func TestEncryptEveryCredentialType(t *testing.T) {
 			})
 		}
 	}
+}
+
+// pkcs8 is a private key as a KeyPair credential holds it: PKCS#8 PEM.
+func pkcs8(t *testing.T) secret.Secret {
+	der, err := x509.MarshalPKCS8PrivateKey(testKey(t, 2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret.New(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 // Every byte of the hybrid format is checked: flipping any one of them, in

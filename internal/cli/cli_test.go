@@ -172,8 +172,8 @@ func TestEncryptErrors(t *testing.T) {
 		want  string
 	}{
 		"no type":          {[]string{}, basic, "--type is required: Basic, Windows, Key, OAuth2, SAS or Anonymous (see -h)"},
-		"unknown type":     {[]string{"--type", "Password"}, basic, `unknown credential type "Password"; want one of Basic, Windows, Key, OAuth2, SAS, Anonymous`},
-		"lowercase type":   {[]string{"--type", "basic"}, basic, `unknown credential type "basic"; want one of Basic, Windows, Key, OAuth2, SAS, Anonymous`},
+		"unknown type":     {[]string{"--type", "Password"}, basic, `unknown credential type "Password"; want one of Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity`},
+		"lowercase type":   {[]string{"--type", "basic"}, basic, `unknown credential type "basic"; want one of Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity`},
 		"unknown flag":     {[]string{"--type", "Basic", "--password", secretValue}, basic, "flag provided but not defined: -password (see -h)"},
 		"flag no value":    {[]string{"--type"}, basic, "flag needs an argument: -type (see -h)"},
 		"secret as arg":    {[]string{"--type", "Key", secretValue}, `{"key":"k"}`, "unexpected arguments; secret fields are read from stdin or --env variables, never from arguments (see -h)"},
@@ -286,7 +286,7 @@ func TestEncryptFromEnvErrors(t *testing.T) {
 	}{
 		"no equals":                       {[]string{"--type", "Key", "--env", secretValue}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
 		"no variable":                     {[]string{"--type", "Key", "--env", "key="}, "--env: want FIELD=VARIABLE, e.g. password=DB_PASSWORD"},
-		"unknown field":                   {[]string{"--type", "Key", "--env", secretValue + "=X"}, `--env: unknown field before "="; want one of username, password, key, token, access_token`},
+		"unknown field":                   {[]string{"--type", "Key", "--env", secretValue + "=X"}, `--env: unknown field before "="; want one of username, password, key, token, access_token, tenant_id, client_id, client_secret, identifier, private_key, passphrase`},
 		"secret as value":                 {[]string{"--type", "Key", "--env", "key=" + secretValue}, "--env key: its environment variable is not set or is empty"},
 		"twice":                           {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_PASSWORD", "--env", "key=" + secretValue}, "--env key: given twice; use one"},
 		"blank, as the daemon refuses it": {[]string{"--type", "Key", "--env", "key=ROTATORD_TEST_BLANK"}, "--env key: its environment variable is not set or is empty"},

@@ -230,6 +230,10 @@ func example(typ credentials.Type) string {
 		return `{"accessToken":"..."}`
 	case credentials.SAS:
 		return `{"token":"..."}`
+	case credentials.ServicePrincipal:
+		return `{"tenantId":"...","servicePrincipalClientId":"...","servicePrincipalSecret":"..."}`
+	case credentials.KeyPair:
+		return `{"identifier":"...","privateKey":"-----BEGIN PRIVATE KEY-----...","passphrase":"... (optional)"}`
 	}
 	return "{}"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -96,10 +97,7 @@ func (d *Daemon) Plan(ctx context.Context, w io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\tERROR\t%s\n", ds.Name, ds.CredentialType, planError(errs[i]))
 			continue
 		}
-		key := "none (cloud)"
-		if p.KeyBits > 0 {
-			key = fmt.Sprintf("RSA-%d", p.KeyBits)
-		}
+		key := gatewayKey(p)
 		patch := "yes"
 		if !p.Patch {
 			patch = "no (unchanged)"
@@ -200,6 +198,24 @@ func planError(err error) string {
 	return err.Error()
 }
 
+// gatewayKey says what the credential is encrypted with: a gateway's key,
+// each member's of a Fabric cluster, or nothing for cloud connections.
+func gatewayKey(p rotate.Plan) string {
+	switch {
+	case p.KeyBits > 0:
+		return fmt.Sprintf("RSA-%d", p.KeyBits)
+	case len(p.MemberBits) > 0:
+		bits := make([]string, len(p.MemberBits))
+		for i, b := range p.MemberBits {
+			bits[i] = strconv.Itoa(b)
+		}
+		return fmt.Sprintf("%d members: RSA-%s", len(bits), strings.Join(bits, "/"))
+	case p.Connectivity != "":
+		return "none (" + p.Connectivity + ")"
+	}
+	return "none (cloud)"
+}
+
 func describeUsers(p rotate.Plan) string {
 	var parts []string
 	for _, u := range p.UsersToAdd {
@@ -207,6 +223,12 @@ func describeUsers(p rotate.Plan) string {
 	}
 	for _, u := range p.UsersToRemove {
 		parts = append(parts, "-"+who(u.EmailAddress, u.Identifier))
+	}
+	for _, a := range p.RolesToSet {
+		parts = append(parts, "+"+a.PrincipalID+":"+a.Role)
+	}
+	for _, a := range p.RolesToRemove {
+		parts = append(parts, "-"+a.PrincipalID)
 	}
 	if len(parts) == 0 {
 		return "in sync"

@@ -18,6 +18,7 @@ import (
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/limit"
 	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
@@ -61,6 +62,7 @@ type Daemon struct {
 	state *state.Store
 	pool  *cipher.Pool
 	pbi   *pbi.Client
+	fab   *fabric.Client
 	// kvTransport is shared by every vault's client, across reloads: the
 	// bound is on Key Vault as a whole.
 	kvTransport *limit.Transport
@@ -172,12 +174,27 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, cfg.At(0, err) // config has checked api_url alike
 	}
+	d.fab, err = fabric.New(fabric.Options{
+		APIURL:     cfg.Fabric.APIURL,
+		Scope:      cfg.Fabric.Scope,
+		Credential: d.cred,
+		Transport:  limit.NewTransport(o.Transport, cfg.Fabric.MaxConcurrency),
+		// One counter for both APIs: Fabric's operation ids differ from
+		// Power BI's, so the operation label tells them apart.
+		OnResponse: d.metrics.PowerBIRequest,
+		Clock:      o.Clock,
+	})
+	if err != nil {
+		return nil, cfg.At(0, err) // config has checked api_url alike
+	}
 	srcs, err := d.sources(cfg, &rotate.Sources{})
 	if err != nil {
 		return nil, err
 	}
 	d.rot = rotate.New(rotate.Options{
 		PowerBI:  d.pbi,
+		Fabric:   d.fab,
+		Self:     sources.Self(d.cred, cfg.Fabric.Scope),
 		Pool:     d.pool,
 		Sources:  srcs,
 		Pushed:   d.pushed,

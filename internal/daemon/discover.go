@@ -32,9 +32,11 @@ func DiscoverOptions(cfg *config.Config, gateways, workspaces []string) discover
 	if len(workspaces) == 0 {
 		workspaces = cfg.Discover.Workspaces
 	}
-	known := make([]discover.Pair, len(cfg.Datasources))
-	for i, ds := range cfg.Datasources {
-		known[i] = discover.Pair{GatewayID: ds.GatewayID, DatasourceID: ds.DatasourceID}
+	known := make([]discover.Pair, 0, len(cfg.Datasources))
+	for _, ds := range cfg.Datasources {
+		if !ds.Fabric() {
+			known = append(known, discover.Pair{GatewayID: ds.GatewayID, DatasourceID: ds.DatasourceID})
+		}
 	}
 	return discover.Options{Gateways: gateways, Workspaces: workspaces, Known: known}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"text/template"
@@ -164,6 +165,12 @@ func (d *Demo) seed(o Options) error {
 		"hr-password":        secretText(),
 		"warehouse-key":      secretText(),
 	}
+	d.Want = make(map[string]map[string]string)
+	fabricSecrets, err := d.seedFabric(o.Dir)
+	if err != nil {
+		return err
+	}
+	maps.Copy(secrets, fabricSecrets)
 	versions := make(map[string]string)
 	for name, v := range secrets {
 		if o.Fail != "" && name == o.Fail+"-password" {
@@ -172,17 +179,15 @@ func (d *Demo) seed(o Options) error {
 		versions[name] = st.KeyVault.SetSecret(name, secret.FromString(v), attrs)
 	}
 	ledgerKey := secretText()
-	d.Want = map[string]map[string]string{
+	maps.Copy(d.Want, map[string]map[string]string{
 		"sales-sql":     {"username": "svc_powerbi", "password": secrets["sales-sql-password"]},
 		"hr-fileshare":  {"username": secrets["hr-username"], "password": secrets["hr-password"]},
 		"ledger-key":    {"key": ledgerKey},
 		"blob-sas":      {"token": d.env[SASEnv]},
 		"public-feed":   {},
 		"warehouse-key": {"key": secrets["warehouse-key"]},
-	}
-	write := func(name string, data []byte) error {
-		return os.WriteFile(filepath.Join(o.Dir, name), data, 0o600)
-	}
+	})
+	write := func(name string, data []byte) error { return writeFile(o.Dir, name, data) }
 	if err := write("client-secret", st.ClientSecret.Reveal()); err != nil {
 		return err
 	}
@@ -196,7 +201,7 @@ func (d *Demo) seed(o Options) error {
 	}
 
 	var buf bytes.Buffer
-	err := template.Must(template.New("inventory").Parse(inventoryTemplate)).Execute(&buf, map[string]string{
+	err = template.Must(template.New("inventory").Parse(inventoryTemplate)).Execute(&buf, map[string]string{
 		"PowerBIURL":       st.PowerBIURL,
 		"TenantID":         st.TenantID,
 		"ClientID":         st.ClientID,
@@ -210,6 +215,10 @@ func (d *Demo) seed(o Options) error {
 		"WarehouseVersion": versions["warehouse-key"],
 		"Workspace1":       Workspace1,
 		"Workspace2":       Workspace2,
+		"FabricURL":        st.FabricURL,
+		"LakeTenant":       LakeTenant,
+		"LakeClient":       LakeClient,
+		"ClusterGroup":     ClusterGroup,
 	})
 	if err != nil {
 		return fmt.Errorf("demo inventory: %w", err)
@@ -254,6 +263,12 @@ func (d *Demo) seedEstate() error {
 		return err
 	}
 	return pbi.AddDataset(Workspace2, "9c8d7e6f-5a4b-4c3d-8e2f-1a0b9c8d7e6f", "Budget", bound("lake-oauth", "blob-sas", "ledger-key")...)
+}
+
+// writeFile writes a file only its owner may read, as rotatord wants its
+// secret files.
+func writeFile(dir, name string, data []byte) error {
+	return os.WriteFile(filepath.Join(dir, name), data, 0o600)
 }
 
 // secretText is a fresh random secret value.

@@ -175,8 +175,8 @@ func useVault(root *yaml.Node, name string) string {
 func unserved(d *Datasource) string {
 	t, err := credentials.ParseType(d.CredentialType)
 	switch {
-	case err != nil && slices.Contains([]string{"ServicePrincipal", "KeyPair", "WorkspaceIdentity"}, d.CredentialType):
-		return fmt.Sprintf("credential type %s is served by Fabric's connections API, not the gateway API rotatord uses", d.CredentialType)
+	case err == nil && t.FabricOnly():
+		return fmt.Sprintf("credential type %s is served by Fabric's connections API, not the gateway API: find the connection's id in Fabric and use connection_id", d.CredentialType)
 	case err != nil:
 		return fmt.Sprintf("credential type %q is not one rotatord rotates (Basic, Windows, Key, OAuth2, SAS, Anonymous)", clip(d.CredentialType, 40))
 	case t == credentials.OAuth2 && d.CredentialDetails != nil && d.CredentialDetails.UseEndUserOAuth2Credentials:

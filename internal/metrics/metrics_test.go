@@ -59,7 +59,7 @@ func TestExposition(t *testing.T) {
 			},
 			name: "rotatord_rotations_total",
 			want: `
-# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤9: Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="failure"} 0
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="success"} 2
@@ -436,7 +436,7 @@ func TestForgetRemovesCounterSeries(t *testing.T) {
 	m.Forget("gone")
 
 	want := `
-# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤9: Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="failure"} 0
 rotatord_rotations_total{credential_type="Basic",datasource="sales-sql",result="success"} 1
@@ -459,7 +459,7 @@ func TestDeclareStartsCountersAtZero(t *testing.T) {
 	m.RotationDone("ledger-key", "Key", false)
 
 	want := `
-# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤9: Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
 rotatord_rotations_total{credential_type="Key",datasource="ledger-key",result="failure"} 1
 rotatord_rotations_total{credential_type="Key",datasource="ledger-key",result="success"} 0
@@ -639,7 +639,7 @@ func TestRotationCountersTypeChangeAndConcurrency(t *testing.T) {
 	wg.Wait()
 
 	const head = `
-# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).
+# HELP rotatord_rotations_total Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × credential_type (≤9: Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity) × result (2: success, failure).
 # TYPE rotatord_rotations_total counter
 `
 	want := head + `rotatord_rotations_total{credential_type="Key",datasource="lake",result="failure"} 0

@@ -35,7 +35,7 @@ func newRotationCounters(now func() time.Time) *rotationCounters {
 	return &rotationCounters{
 		desc: prometheus.NewDesc(namespace+"_rotations_total",
 			"Rotations finished, by outcome. Cardinality: datasource (one per inventory entry) × "+
-				"credential_type (≤6: Basic, Windows, Key, OAuth2, SAS, Anonymous) × result (2: success, failure).",
+				"credential_type (≤9: Basic, Windows, Key, OAuth2, SAS, Anonymous, ServicePrincipal, KeyPair, WorkspaceIdentity) × result (2: success, failure).",
 			[]string{"datasource", "credential_type", "result"}, nil),
 		now: now,
 		m:   make(map[string][]*rotationCount),

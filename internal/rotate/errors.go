@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/rotatord/rotatord/internal/cipher"
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
 	"github.com/rotatord/rotatord/internal/sources"
@@ -84,6 +85,7 @@ func reasonOf(err error) string {
 	var pe *pbi.Error
 	var se *sources.Error
 	var fe *cipher.FIPSError
+	var fabErr *fabric.Error
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "canceled"
@@ -98,20 +100,26 @@ func reasonOf(err error) string {
 	case wire.Reason(err) != "":
 		return wire.Reason(err)
 	case errors.As(err, &pe):
-		switch {
-		case pe.Throttled():
-			return "throttled"
-		case pe.StatusCode == 0:
-			return "unreachable"
-		default:
-			return "http_" + strconv.Itoa(pe.StatusCode)
-		}
+		return httpReason(pe.Throttled(), pe.StatusCode)
+	case errors.As(err, &fabErr):
+		return httpReason(fabErr.Throttled(), fabErr.StatusCode)
 	case errors.Is(err, errBadKey):
 		return "bad_gateway_key"
 	case errors.Is(err, errBuild):
 		return "bad_credential"
 	}
 	return "other"
+}
+
+// httpReason is the reason of a failed call to Power BI or Fabric.
+func httpReason(throttled bool, status int) string {
+	switch {
+	case throttled:
+		return "throttled"
+	case status == 0:
+		return "unreachable"
+	}
+	return "http_" + strconv.Itoa(status)
 }
 
 var (

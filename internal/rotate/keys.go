@@ -2,83 +2,78 @@ package rotate
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/clock"
 )
 
-// keyCache holds gateway public keys, fetched once per gateway and again
-// after ttl or when a PATCH was rejected.
-type keyCache struct {
-	pbi   PowerBI
+// keyCache holds what encrypting for a gateway takes (its public key, or a
+// cluster's member keys), fetched once per gateway and again after ttl or
+// when a PATCH was rejected.
+type keyCache[K any] struct {
+	load  func(ctx context.Context, gatewayID string) (K, error)
 	clock clock.Clock
 	ttl   time.Duration
 	group singleflight.Group // many data sources share one gateway: one GET
 
 	mu   sync.Mutex
-	keys map[string]cachedKey
+	keys map[string]cachedKey[K]
 }
 
-type cachedKey struct {
-	pub     *rsa.PublicKey
+type cachedKey[K any] struct {
+	key     K
 	fetched time.Time
 }
 
-func newKeyCache(c PowerBI, clk clock.Clock, ttl time.Duration) *keyCache {
-	return &keyCache{pbi: c, clock: clk, ttl: ttl, keys: make(map[string]cachedKey)}
+func newKeyCache[K any](load func(context.Context, string) (K, error), clk clock.Clock, ttl time.Duration) *keyCache[K] {
+	return &keyCache[K]{load: load, clock: clk, ttl: ttl, keys: make(map[string]cachedKey[K])}
 }
 
 // get returns the gateway's key, from the cache while it is fresh.
-func (kc *keyCache) get(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+func (kc *keyCache[K]) get(ctx context.Context, gatewayID string) (K, error) {
 	kc.mu.Lock()
 	k, ok := kc.keys[gatewayID]
 	kc.mu.Unlock()
 	if ok && kc.clock.Now().Sub(k.fetched) < kc.ttl {
-		return k.pub, nil
+		return k.key, nil
 	}
 	return kc.refresh(ctx, gatewayID)
 }
 
-// refresh fetches the gateway's key from Power BI. Rotations waiting for
-// the same gateway share one GET, made with the context of whichever came
-// first; if that context ends, the others lead a fetch of their own rather
-// than fail with a cancellation that was not theirs.
-func (kc *keyCache) refresh(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+// refresh fetches the gateway's key anew. Rotations waiting for the same
+// gateway share one GET, made with the context of whichever came first; if
+// that context ends, the others lead a fetch of their own rather than fail
+// with a cancellation that was not theirs.
+func (kc *keyCache[K]) refresh(ctx context.Context, gatewayID string) (K, error) {
 	for tries := 1; ; tries++ {
-		pub, err := kc.fetch(ctx, gatewayID)
-		// Only a cancellation: a timeout is Power BI's doing and counts for
-		// everyone. Bounded, should leaders keep being cancelled.
+		k, err := kc.fetch(ctx, gatewayID)
+		// Only a cancellation: a timeout is the service's doing and counts
+		// for everyone. Bounded, should leaders keep being cancelled.
 		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil && tries < 3 {
 			continue
 		}
-		return pub, err
+		return k, err
 	}
 }
 
-func (kc *keyCache) fetch(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+func (kc *keyCache[K]) fetch(ctx context.Context, gatewayID string) (K, error) {
 	v, err, _ := kc.group.Do(gatewayID, func() (any, error) {
-		gw, err := kc.pbi.GetGateway(ctx, gatewayID)
+		k, err := kc.load(ctx, gatewayID)
 		if err != nil {
 			return nil, err
 		}
-		pub, err := cipher.PublicKeyFromBase64(gw.PublicKey.Exponent, gw.PublicKey.Modulus)
-		if err != nil {
-			return nil, fmt.Errorf("%w: gateway %s: %v", errBadKey, gatewayID, err)
-		}
 		kc.mu.Lock()
-		kc.keys[gatewayID] = cachedKey{pub: pub, fetched: kc.clock.Now()}
+		kc.keys[gatewayID] = cachedKey[K]{key: k, fetched: kc.clock.Now()}
 		kc.mu.Unlock()
-		return pub, nil
+		return k, nil
 	})
 	if err != nil {
-		return nil, err
+		var zero K
+		return zero, err
 	}
-	return v.(*rsa.PublicKey), nil
+	return v.(K), nil
 }

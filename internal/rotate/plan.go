@@ -13,13 +13,22 @@ import (
 
 // Plan is what a rotation of one data source would do. It holds no secret.
 type Plan struct {
-	Datasource    string
-	KeyBits       int       // gateway key size; 0 for cloud data sources
+	Datasource string
+	KeyBits    int // gateway key size; 0 for cloud data sources
+	// Connectivity is a Fabric connection's connectivity type, and
+	// MemberBits the key size of each enabled member of its on-premises
+	// cluster.
+	Connectivity  string
+	MemberBits    []int
 	SourceVersion string    // Key Vault version(s) that would be pushed
 	ExpiresAt     time.Time // expiry of the credential that would be pushed
 	Patch         bool      // false when skip_unchanged would skip the PATCH
 	UsersToAdd    []pbi.DatasourceUser
 	UsersToRemove []pbi.DatasourceUser
+	// RolesToSet and RolesToRemove are a Fabric connection's role
+	// assignments to add or change, and to remove.
+	RolesToSet    []config.RoleAssignment
+	RolesToRemove []config.RoleAssignment
 	// Check says whether the credential Power BI holds now connects, when
 	// ds.Verify; nil otherwise. It does not fail the plan.
 	Check *Check
@@ -68,6 +77,9 @@ func (r *Rotator) missingSecrets(ctx context.Context, ds config.Datasource) []st
 
 func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared, p *Plan) error {
 	p.Patch = !r.unchanged(ds, cred.version)
+	if ds.Fabric() {
+		return r.planConnection(ctx, ds, p)
+	}
 	if ds.Encrypt == config.EncryptGateway {
 		pub, err := r.keys.get(ctx, ds.GatewayID)
 		if err != nil {
@@ -85,6 +97,44 @@ func (r *Rotator) plan(ctx context.Context, ds config.Datasource, cred prepared,
 	if ds.Verify {
 		c := r.Check(ctx, ds)
 		p.Check = &c
+	}
+	return nil
+}
+
+// planConnection is plan for a Fabric connection.
+func (r *Rotator) planConnection(ctx context.Context, ds config.Datasource, p *Plan) error {
+	conn, err := r.connection(ctx, ds)
+	if err != nil {
+		return fail(ds.Name, StagePatch, err)
+	}
+	p.Connectivity = conn.ConnectivityType
+	switch conn.ConnectivityType {
+	case onPremises:
+		members, err := r.fab.members.get(ctx, conn.GatewayID)
+		if err != nil {
+			return fail(ds.Name, StageEncrypt, err)
+		}
+		for _, m := range members {
+			p.MemberBits = append(p.MemberBits, m.pub.N.BitLen())
+		}
+	case onPremisesSolo:
+		pub, err := r.fab.personal.get(ctx, conn.GatewayID)
+		if err != nil {
+			return fail(ds.Name, StageEncrypt, err)
+		}
+		p.KeyBits = pub.N.BitLen()
+	}
+	if ds.ManagesUsers() {
+		add, update, remove, err := r.roleChanges(ctx, ds)
+		if err != nil {
+			return fail(ds.Name, StageUsers, err)
+		}
+		p.RolesToSet, p.RolesToRemove = append(add, update...), remove
+	}
+	if ds.Verify {
+		if c := r.Check(ctx, ds); !c.At.IsZero() {
+			p.Check = &c
+		}
 	}
 	return nil
 }

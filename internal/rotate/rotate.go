@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -21,6 +22,13 @@ import (
 // Options wires a Rotator to the services it uses.
 type Options struct {
 	PowerBI PowerBI
+	// Fabric serves the inventory's connection_id entries; nil when it has
+	// none.
+	Fabric Fabric
+	// Self returns the object id of the identity rotatord runs as, which a
+	// connection's role assignments never lose; nil or failing: no role
+	// assignment is removed.
+	Self    func(ctx context.Context) (string, error)
 	Pool    *cipher.Pool
 	Sources *Sources
 	// Pushed returns the source version the caller last recorded as set in
@@ -41,11 +49,13 @@ type Options struct {
 // data sources at once.
 type Rotator struct {
 	o    Options
-	keys *keyCache
+	keys *keyCache[*rsa.PublicKey] // Power BI gateways'
 	srcs atomic.Pointer[Sources]
+	fab  fabricKeys
 
 	mu    sync.Mutex
-	drift map[string]int // users differing from the inventory, per data source
+	drift map[string]int    // users differing from the inventory, per data source
+	conns map[string]string // connectivity type by Fabric connection id, as last read
 }
 
 // New returns a Rotator.
@@ -59,7 +69,13 @@ func New(o Options) *Rotator {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Rotator{o: o, keys: newKeyCache(o.PowerBI, o.Clock, o.KeyTTL), drift: make(map[string]int)}
+	r := &Rotator{o: o, drift: make(map[string]int), conns: make(map[string]string)}
+	if o.PowerBI != nil {
+		r.keys = newKeyCache(gatewayKey(o.PowerBI), o.Clock, o.KeyTTL)
+	}
+	if o.Fabric != nil {
+		r.fab = newFabricKeys(o.Fabric, o.Clock, o.KeyTTL)
+	}
 	r.srcs.Store(o.Sources)
 	return r
 }
@@ -124,7 +140,7 @@ func (r *Rotator) deliver(ctx context.Context, ds config.Datasource, cred prepar
 	if r.unchanged(ds, cred.version) {
 		r.o.Logger.Debug("source version unchanged, patch skipped", "datasource", ds.Name, "source_version", cred.version)
 	} else {
-		if err := r.push(ctx, ds, cred.plain, res); err != nil {
+		if err := r.push(ctx, ds, cred, res); err != nil {
 			return err
 		}
 		res.Patched, res.PatchedAt = true, r.o.Clock.Now()
@@ -159,7 +175,8 @@ func (r *Rotator) unchanged(ds config.Datasource, version string) bool {
 
 // prepared is a data source's credential, fetched and built.
 type prepared struct {
-	plain     secret.Secret   // the credentials JSON
+	plain     secret.Secret   // the credentials JSON, as gateways decrypt it
+	typed     secret.Secret   // Fabric entries: the typed credentials, as cloud connections take them
 	values    []secret.Secret // what no error may show: the secret fields fetched, and plain
 	version   string          // Key Vault version(s) behind it
 	expiresAt time.Time       // its earliest known expiry
@@ -191,14 +208,29 @@ func (r *Rotator) prepareAt(ctx context.Context, ds config.Datasource, pins map[
 		return p, fail(ds.Name, StageSource, errors.Join(errBuild, err))
 	}
 	p.values = append(p.values, p.plain)
+	if ds.Fabric() {
+		// Which of the two a connection takes, only the connection says.
+		if p.typed, err = credentials.Typed(ds.CredentialType, src.fields); err != nil {
+			return p, fail(ds.Name, StageSource, errors.Join(errBuild, err))
+		}
+		p.values = append(p.values, p.typed)
+	}
 	return p, nil
 }
 
-// push encrypts and PATCHes the credential. A PATCH of an encrypted
+// push delivers the credential to the service that holds ds.
+func (r *Rotator) push(ctx context.Context, ds config.Datasource, cred prepared, res *Result) error {
+	if ds.Fabric() {
+		return r.pushConnection(ctx, ds, cred, res)
+	}
+	return r.pushDatasource(ctx, ds, cred.plain, res)
+}
+
+// pushDatasource encrypts and PATCHes the credential. A PATCH of an encrypted
 // credential that Power BI rejects with 400 is retried once with the gateway
 // key fetched anew, if that key changed: gateways get new keys when they are
 // reinstalled or recovered, and the old key's ciphertext is then undecryptable.
-func (r *Rotator) push(ctx context.Context, ds config.Datasource, plain secret.Secret, res *Result) error {
+func (r *Rotator) pushDatasource(ctx context.Context, ds config.Datasource, plain secret.Secret, res *Result) error {
 	details := pbi.CredentialDetails{
 		CredentialType:      string(ds.CredentialType),
 		EncryptedConnection: ds.EncryptedConnection,
@@ -247,6 +279,26 @@ func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.
 		return secret.Secret{}, err
 	}
 	return secret.FromString(s), nil
+}
+
+// gatewayKey loads a Power BI gateway's public key.
+func gatewayKey(c PowerBI) func(context.Context, string) (*rsa.PublicKey, error) {
+	return func(ctx context.Context, gatewayID string) (*rsa.PublicKey, error) {
+		gw, err := c.GetGateway(ctx, gatewayID)
+		if err != nil {
+			return nil, err
+		}
+		return publicKey(gatewayID, gw.PublicKey.Exponent, gw.PublicKey.Modulus)
+	}
+}
+
+// publicKey decodes a gateway's (or a member's) key as the API spells it.
+func publicKey(gatewayID, exponent, modulus string) (*rsa.PublicKey, error) {
+	pub, err := cipher.PublicKeyFromBase64(exponent, modulus)
+	if err != nil {
+		return nil, fmt.Errorf("%w: gateway %s: %v", errBadKey, gatewayID, err)
+	}
+	return pub, nil
 }
 
 func (r *Rotator) patch(ctx context.Context, ds config.Datasource, d pbi.CredentialDetails, res *Result) error {

@@ -12,6 +12,9 @@ func (r *Rotator) reconcileUsers(ctx context.Context, ds config.Datasource) (add
 		r.setDrift(ds.Name, 0)
 		return 0, 0, nil
 	}
+	if ds.Fabric() {
+		return r.reconcileRoles(ctx, ds)
+	}
 	have, err := r.o.PowerBI.GetDatasourceUsers(ctx, ds.GatewayID, ds.DatasourceID)
 	if err != nil {
 		return 0, 0, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/connstatus"
-	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
 )
 
@@ -48,14 +47,29 @@ const (
 
 // Check asks Power BI whether the gateway connects to ds with the
 // credential it holds now. It reads no secret and changes nothing.
+// For a Fabric connection it is Test Connection; a streaming
+// virtual-network connection, which Fabric cannot test, gets a zero Check:
+// none was made.
 func (r *Rotator) Check(ctx context.Context, ds config.Datasource) Check {
-	err := r.o.PowerBI.GetDatasourceStatus(ctx, ds.GatewayID, ds.DatasourceID)
-	c := Check{At: r.o.Clock.Now()}
+	var (
+		c   Check
+		err error
+	)
+	if ds.Fabric() {
+		c, err = r.checkConnection(ctx, ds)
+		if c.At.IsZero() && err == nil {
+			return c
+		}
+	} else {
+		err = r.o.PowerBI.GetDatasourceStatus(ctx, ds.GatewayID, ds.DatasourceID)
+	}
+	c.At = r.o.Clock.Now()
 	if err != nil {
 		e := fail(ds.Name, StageVerify, err)
-		var pe *pbi.Error
-		if errors.As(err, &pe) {
-			e.Reason = cmp.Or(pe.ConnectionFailure(), e.Reason)
+		// Both services' errors say why a data source did not connect.
+		var cf interface{ ConnectionFailure() string }
+		if errors.As(err, &cf) {
+			e.Reason = cmp.Or(cf.ConnectionFailure(), e.Reason)
 		}
 		c.Reason, c.Err = e.Reason, e
 	}
@@ -68,6 +82,9 @@ func (r *Rotator) Check(ctx context.Context, ds config.Datasource) Check {
 // the rollback.
 func (r *Rotator) verify(ctx context.Context, ds config.Datasource, cred prepared, res *Result) error {
 	c := r.timedCheck(ctx, ds, res)
+	if c.At.IsZero() {
+		return nil // the service cannot check this connection
+	}
 	res.Check = c
 	if c.Connected() {
 		res.VerifiedVersion = cred.version
@@ -106,7 +123,7 @@ func (r *Rotator) rollback(ctx context.Context, ds config.Datasource, newest pre
 	old, err := r.prepareAt(ctx, ds, pins)
 	ctx = secret.WithValues(ctx, old.values...)
 	if err == nil {
-		err = r.push(ctx, ds, old.plain, res)
+		err = r.push(ctx, ds, old, res)
 	}
 	if err != nil {
 		// The gateway still holds newest: no PATCH landed, or the one
@@ -127,7 +144,7 @@ func (r *Rotator) rollback(ctx context.Context, ds config.Datasource, newest pre
 		res.RollbackErr = scrubbed(ctx, ds.Name, c.Err)
 		return RollbackFailed
 	}
-	if err := r.push(ctx, ds, newest.plain, res); err != nil {
+	if err := r.push(ctx, ds, newest, res); err != nil {
 		res.RollbackErr = scrubbed(ctx, ds.Name, err)
 		return RollbackRejected
 	}

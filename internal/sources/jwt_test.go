@@ -57,3 +57,24 @@ func FuzzJWTExpiry(f *testing.F) {
 		}
 	})
 }
+
+func TestJWTObjectID(t *testing.T) {
+	tests := map[string]struct {
+		token  secret.Secret
+		want   string
+		wantOK bool
+	}{
+		"oid":        {token: jwtWith(`{"oid":"3d9b93c6-7b6d-4801-a491-1738910904fd","exp":1}`), want: "3d9b93c6-7b6d-4801-a491-1738910904fd", wantOK: true},
+		"no oid":     {token: jwtWith(`{"sub":"x"}`)},
+		"number oid": {token: jwtWith(`{"oid":5}`)},
+		"opaque":     {token: secret.FromString("opaque")},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := JWTObjectID(tc.token)
+			if got != tc.want && ok || ok != tc.wantOK {
+				t.Errorf("JWTObjectID = %q, %v; want %q, %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
