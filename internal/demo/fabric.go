@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"strings"
 
 	"github.com/rotatord/rotatord/internal/emulator"
 )
@@ -95,6 +96,7 @@ func (d *Demo) seedFabric(dir string) (map[string]string, error) {
 	d.Want["sales-cluster"] = map[string]string{"username": "svc_cluster", "password": secrets["sales-cluster-password"]}
 	d.Want["lake-spn"] = map[string]string{"tenantId": LakeTenant, "servicePrincipalClientId": LakeClient,
 		"servicePrincipalSecret": secrets["lake-spn-secret"]}
-	d.Want["warehouse-keypair"] = map[string]string{"identifier": "ROTATORD_SVC", "privateKey": privateKey}
+	// A file source drops the file's final newline, as it does for a password.
+	d.Want["warehouse-keypair"] = map[string]string{"identifier": "ROTATORD_SVC", "privateKey": strings.TrimSuffix(privateKey, "\n")}
 	return secrets, nil
 }

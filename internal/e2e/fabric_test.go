@@ -60,10 +60,10 @@ func TestFabricConnections(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
 	fab := e.demo.Stack.Fabric
+	// Two faults only the cluster's rotation meets, within its tick's
+	// retry budget (attempts: 3).
 	faults := fab.Faults()
-	faults.Inject(emulator.OpFabricUpdateConnection, emulator.Fault{Status: 429, RetryAfter: "1", Times: 2})
 	faults.Inject(emulator.OpFabricListGatewayMembers, emulator.Fault{Status: 503, Times: 1})
-	faults.Inject(emulator.OpFabricGetConnection, emulator.Fault{Status: 500, Times: 1})
 	faults.Inject(emulator.OpFabricGetOperationState, emulator.Fault{Status: 502, Times: 1})
 	cluster := e.connection("sales-cluster")
 	// Someone gave the group more than the inventory says, and added a user
@@ -80,6 +80,16 @@ func TestFabricConnections(t *testing.T) {
 
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("once exited %d, want 0; output:\n%s", code, e.out)
+	}
+
+	// The others', one data source at a time: a 429 and a 500.
+	faults.Inject(emulator.OpFabricUpdateConnection, emulator.Fault{Status: 429, RetryAfter: "1", Times: 1})
+	faults.Inject(emulator.OpFabricGetConnection, emulator.Fault{Status: 500, Times: 1})
+	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "lake-spn"); code != 0 {
+		t.Fatalf("once --only lake-spn exited %d, want 0; output:\n%s", code, e.out)
+	}
+	if n := len(fab.History(e.connection("lake-spn").ID)); n != 2 {
+		t.Errorf("lake-spn: %d credentials stored, want 2 (one per run)", n)
 	}
 
 	got, ok := e.fabricReceived("sales-cluster")
@@ -209,7 +219,7 @@ func TestFabricNewConnections(t *testing.T) {
 		t.Errorf("vnet-spn: received %v (fields %v), want %v", ok, keys(spn.Fields), keys(wantSPN))
 	}
 	kp, ok := fab.Credential(keyPair)
-	wantKP := map[string]string{"identifier": "SVC_ROTATORD", "privateKey": string(key), "passphrase": passphrase}
+	wantKP := map[string]string{"identifier": "SVC_ROTATORD", "privateKey": strings.TrimSuffix(string(key), "\n"), "passphrase": passphrase}
 	if !ok || !maps.Equal(kp.Fields, wantKP) {
 		t.Errorf("snowflake-keypair: received %v (fields %v), want %v", ok, keys(kp.Fields), keys(wantKP))
 	}

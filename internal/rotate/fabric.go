@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -221,7 +222,13 @@ func (r *Rotator) update(ctx context.Context, ds config.Datasource, u fabric.Cre
 	err := r.o.Fabric.UpdateConnectionCredentials(ctx, ds.ConnectionID, u)
 	r.observe(res, StagePatch, t)
 	if err != nil {
-		return fail(ds.Name, StagePatch, err)
+		// The PATCH tested the credential: say why it did not connect.
+		e := fail(ds.Name, StagePatch, err)
+		var fe *fabric.Error
+		if errors.As(err, &fe) {
+			e.Reason = cmp.Or(fe.ConnectionFailure(), e.Reason)
+		}
+		return e
 	}
 	return nil
 }
