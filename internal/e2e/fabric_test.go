@@ -48,6 +48,16 @@ func credentialsJSON(username, password string) string {
 	return `{"credentialData":[{"name":"username","value":"` + username + `"},{"name":"password","value":"` + password + `"}]}`
 }
 
+// answered reports whether some request of op was answered with status.
+func answered(rs []emulator.RequestRecord, op string, status int) bool {
+	for _, r := range rs {
+		if r.Operation == op && r.Status == status {
+			return true
+		}
+	}
+	return false
+}
+
 // TestFabricConnections: once rotates the demo's Fabric connections with the
 // real binary and SDK clients, through throttling and server errors: the
 // three-member cluster (1024- and 2048-bit members) gets one value per
@@ -60,11 +70,6 @@ func TestFabricConnections(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
 	fab := e.demo.Stack.Fabric
-	// Two faults only the cluster's rotation meets, within its tick's
-	// retry budget (attempts: 3).
-	faults := fab.Faults()
-	faults.Inject(emulator.OpFabricListGatewayMembers, emulator.Fault{Status: 503, Times: 1})
-	faults.Inject(emulator.OpFabricGetOperationState, emulator.Fault{Status: 502, Times: 1})
 	cluster := e.connection("sales-cluster")
 	// Someone gave the group more than the inventory says, and added a user
 	// by hand: the role goes back to User, the user stays (no prune).
@@ -78,9 +83,41 @@ func TestFabricConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// plan reads the members and the role assignments, and changes nothing.
+	if code := e.run("plan", "--config", e.demo.ConfigPath); code != 0 {
+		t.Fatalf("plan exited %d, want 0; output:\n%s", code, e.out)
+	}
+	for _, want := range []string{"3 members: RSA-1024/2048/2048", "none (ShareableCloud)", "none (VirtualNetworkGateway)", "+" + demo.ClusterGroup + ":User"} {
+		if !strings.Contains(e.out.String(), want) {
+			t.Errorf("plan's output lacks %q:\n%s", want, e.out)
+		}
+	}
+	for _, c := range demo.Connections() {
+		if h := fab.History(c.ID); len(h) != 0 {
+			t.Errorf("%s: plan stored %d credentials", c.Name, len(h))
+		}
+	}
+	if n := len(fab.RoleAssignments(cluster.ID)); n != 3 {
+		t.Errorf("plan changed the role assignments: %d, want 3", n)
+	}
+
+	// Two faults only the cluster's rotation meets, within its tick's
+	// retry budget (attempts: 3).
+	faults := fab.Faults()
+	faults.Inject(emulator.OpFabricListGatewayMembers, emulator.Fault{Status: 503, Times: 1})
+	faults.Inject(emulator.OpFabricGetOperationState, emulator.Fault{Status: 502, Times: 1})
 	if code := e.run("once", "--config", e.demo.ConfigPath); code != 0 {
 		t.Fatalf("once exited %d, want 0; output:\n%s", code, e.out)
 	}
+	faultsMet := func(want map[string]int) {
+		t.Helper()
+		for op, status := range want {
+			if !answered(fab.Requests(), op, status) {
+				t.Errorf("no %s request met its %d", op, status)
+			}
+		}
+	}
+	faultsMet(map[string]int{emulator.OpFabricListGatewayMembers: 503, emulator.OpFabricGetOperationState: 502})
 
 	// The others', one data source at a time: a 429 and a 500.
 	faults.Inject(emulator.OpFabricUpdateConnection, emulator.Fault{Status: 429, RetryAfter: "1", Times: 1})
@@ -88,6 +125,7 @@ func TestFabricConnections(t *testing.T) {
 	if code := e.run("once", "--config", e.demo.ConfigPath, "--only", "lake-spn"); code != 0 {
 		t.Fatalf("once --only lake-spn exited %d, want 0; output:\n%s", code, e.out)
 	}
+	faultsMet(map[string]int{emulator.OpFabricUpdateConnection: 429, emulator.OpFabricGetConnection: 500})
 	if n := len(fab.History(e.connection("lake-spn").ID)); n != 2 {
 		t.Errorf("lake-spn: %d credentials stored, want 2 (one per run)", n)
 	}
