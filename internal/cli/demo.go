@@ -14,8 +14,8 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 	var listen, dir, fail string
 	var discover bool
 	c, code, ok := inventoryFlags{name: "demo", synopsis: "[-listen ADDR] [-fail NAME]",
-		help: "Runs the real daemon against in-process emulators of Power BI, Key Vault and Entra ID,\n" +
-			"with a sample inventory covering every credential type and both gateway key sizes.\n" +
+		help: "Runs the real daemon against in-process emulators of Power BI, Fabric, Key Vault and Entra ID,\n" +
+			"with a sample inventory covering every credential type, both gateway key sizes and a gateway cluster.\n" +
 			"Metrics are served on -listen until Ctrl-C.\n",
 		more: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:9464", "metrics and health `ADDR`")

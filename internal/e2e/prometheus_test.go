@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/testutil"
 )
 
@@ -45,8 +46,8 @@ func TestPrometheusAlertFires(t *testing.T) {
 	dir := t.TempDir()
 	rd, pp, prom, target := promAgainstDemo(t, promBin, dir, "sales-sql")
 	names := promInventoryNames(t, filepath.Join(dir, "rotatord.yaml"))
-	if len(names) != 7 {
-		t.Fatalf("the demo inventory lists %d data sources, want 7: %v", len(names), names)
+	if want := len(demo.Catalog()) + len(demo.Connections()); len(names) != want {
+		t.Fatalf("the demo inventory lists %d data sources, want %d: %v", len(names), want, names)
 	}
 
 	// Prometheus parsed the exposition: every demo data source has its

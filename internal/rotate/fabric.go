@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -142,34 +141,21 @@ func (r *Rotator) pushConnection(ctx context.Context, ds config.Datasource, cred
 	return r.update(ctx, ds, u, res)
 }
 
-// pushCluster encrypts for every enabled member of the cluster and PATCHes.
-// A rejected PATCH after the cluster changed (a member added, removed,
-// re-keyed since the members were read) is retried once with the members
-// read anew.
+// pushCluster encrypts for every enabled member of the cluster and PATCHes,
+// again once with the members read anew if the cluster changed (a member
+// added, removed or re-keyed since they were read).
 func (r *Rotator) pushCluster(ctx context.Context, ds config.Datasource, gatewayID string, plain secret.Secret, u fabric.CredentialUpdate, res *Result) error {
-	t := r.o.Clock.Now()
-	members, err := r.fab.members.get(ctx, gatewayID)
-	if err == nil {
-		u.Values, err = r.encryptMembers(ctx, members, plain)
-	}
-	r.observe(res, StageEncrypt, t)
-	if err != nil {
-		return fail(ds.Name, StageEncrypt, err)
-	}
-	err = r.update(ctx, ds, u, res)
-	if !badRequest(err) {
-		return err
-	}
-	fresh, kerr := r.fab.members.refresh(ctx, gatewayID)
-	if kerr != nil || sameMembers(fresh, members) {
-		return err
-	}
-	r.o.Logger.Warn("gateway cluster changed, encrypting again", "datasource", ds.Name, "gateway_id", gatewayID,
-		"members_before", len(members), "members_now", len(fresh))
-	if u.Values, kerr = r.encryptMembers(ctx, fresh, plain); kerr != nil {
-		return fail(ds.Name, StageEncrypt, kerr)
-	}
-	return r.update(ctx, ds, u, res)
+	return sealAndSend(ctx, r, ds, res, sealing[[]memberKey]{
+		gatewayID: gatewayID,
+		keys:      r.fab.members,
+		same:      sameMembers,
+		seal: func(ctx context.Context, members []memberKey) (err error) {
+			u.Values, err = r.encryptMembers(ctx, members, plain)
+			return err
+		},
+		send:    func(ctx context.Context) error { return r.update(ctx, ds, u, res) },
+		changed: "gateway cluster changed, encrypting again",
+	})
 }
 
 // encryptMembers encrypts plain for each member on the shared pool, all at
@@ -190,31 +176,20 @@ func (r *Rotator) encryptMembers(ctx context.Context, members []memberKey, plain
 	return out, nil
 }
 
-// pushPersonal encrypts for a personal gateway and PATCHes, retrying once
-// with the key read anew if it changed, as for a Power BI gateway.
+// pushPersonal encrypts for a personal gateway and PATCHes, again once with
+// the key read anew if it changed, as for a Power BI gateway.
 func (r *Rotator) pushPersonal(ctx context.Context, ds config.Datasource, gatewayID string, plain secret.Secret, u fabric.CredentialUpdate, res *Result) error {
-	t := r.o.Clock.Now()
-	pub, err := r.fab.personal.get(ctx, gatewayID)
-	if err == nil {
-		u.Encrypted, err = r.encrypt(ctx, pub, plain)
-	}
-	r.observe(res, StageEncrypt, t)
-	if err != nil {
-		return fail(ds.Name, StageEncrypt, err)
-	}
-	err = r.update(ctx, ds, u, res)
-	if !badRequest(err) {
-		return err
-	}
-	fresh, kerr := r.fab.personal.refresh(ctx, gatewayID)
-	if kerr != nil || fresh.Equal(pub) {
-		return err
-	}
-	r.o.Logger.Warn("gateway key changed, encrypting again", "datasource", ds.Name, "gateway_id", gatewayID)
-	if u.Encrypted, kerr = r.encrypt(ctx, fresh, plain); kerr != nil {
-		return fail(ds.Name, StageEncrypt, kerr)
-	}
-	return r.update(ctx, ds, u, res)
+	return sealAndSend(ctx, r, ds, res, sealing[*rsa.PublicKey]{
+		gatewayID: gatewayID,
+		keys:      r.fab.personal,
+		same:      sameKey,
+		seal: func(ctx context.Context, pub *rsa.PublicKey) (err error) {
+			u.Encrypted, err = r.encrypt(ctx, pub, plain)
+			return err
+		},
+		send:    func(ctx context.Context) error { return r.update(ctx, ds, u, res) },
+		changed: "gateway key changed, encrypting again",
+	})
 }
 
 func (r *Rotator) update(ctx context.Context, ds config.Datasource, u fabric.CredentialUpdate, res *Result) error {
@@ -231,12 +206,6 @@ func (r *Rotator) update(ctx context.Context, ds config.Datasource, u fabric.Cre
 		return e
 	}
 	return nil
-}
-
-// badRequest reports whether err is the service's 400 to a PATCH.
-func badRequest(err error) bool {
-	var fe *fabric.Error
-	return errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest
 }
 
 // checkConnection asks Fabric to test the connection with the credential it

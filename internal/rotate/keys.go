@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"sync"
 	"time"
@@ -77,3 +78,6 @@ func (kc *keyCache[K]) fetch(ctx context.Context, gatewayID string) (K, error) {
 	}
 	return v.(K), nil
 }
+
+// sameKey reports whether two readings of a gateway's key agree.
+func sameKey(a, b *rsa.PublicKey) bool { return a.Equal(b) }

@@ -15,6 +15,7 @@ import (
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 	"github.com/rotatord/rotatord/internal/secret"
 )
@@ -226,10 +227,8 @@ func (r *Rotator) push(ctx context.Context, ds config.Datasource, cred prepared,
 	return r.pushDatasource(ctx, ds, cred.plain, res)
 }
 
-// pushDatasource encrypts and PATCHes the credential. A PATCH of an encrypted
-// credential that Power BI rejects with 400 is retried once with the gateway
-// key fetched anew, if that key changed: gateways get new keys when they are
-// reinstalled or recovered, and the old key's ciphertext is then undecryptable.
+// pushDatasource PATCHes the credential into Power BI, encrypted for the
+// gateway unless encrypt: none.
 func (r *Rotator) pushDatasource(ctx context.Context, ds config.Datasource, plain secret.Secret, res *Result) error {
 	details := pbi.CredentialDetails{
 		CredentialType:      string(ds.CredentialType),
@@ -248,29 +247,67 @@ func (r *Rotator) pushDatasource(ctx context.Context, ds config.Datasource, plai
 	}
 
 	details.EncryptionAlgorithm = pbi.EncryptionRSAOAEP
+	return sealAndSend(ctx, r, ds, res, sealing[*rsa.PublicKey]{
+		gatewayID: ds.GatewayID,
+		keys:      r.keys,
+		same:      sameKey,
+		seal: func(ctx context.Context, pub *rsa.PublicKey) (err error) {
+			details.Credentials, err = r.encrypt(ctx, pub, plain)
+			return err
+		},
+		send:    func(ctx context.Context) error { return r.patch(ctx, ds, details, res) },
+		changed: "gateway key changed, encrypting again",
+	})
+}
+
+// sealing is how one credential is encrypted for a gateway and sent: with
+// one key (a gateway's) or several (a cluster's members').
+type sealing[K any] struct {
+	gatewayID string
+	keys      *keyCache[K]
+	same      func(a, b K) bool                    // whether two readings of the key(s) agree
+	seal      func(ctx context.Context, k K) error // encrypts into the request
+	send      func(ctx context.Context) error      // the PATCH, failing as an *Error
+	changed   string                               // the warning when a rejection found new key(s)
+}
+
+// sealAndSend encrypts with the cached key(s) and sends. A send the service
+// rejects with 400 is made once more, encrypted anew, if the key(s) read
+// again changed: a reinstalled gateway gets a new key, a cluster new members,
+// and what was encrypted for the old ones cannot be decrypted.
+func sealAndSend[K any](ctx context.Context, r *Rotator, ds config.Datasource, res *Result, s sealing[K]) error {
 	t := r.o.Clock.Now()
-	pub, err := r.keys.get(ctx, ds.GatewayID)
+	k, err := s.keys.get(ctx, s.gatewayID)
 	if err == nil {
-		details.Credentials, err = r.encrypt(ctx, pub, plain)
+		err = s.seal(ctx, k)
 	}
 	r.observe(res, StageEncrypt, t)
 	if err != nil {
 		return fail(ds.Name, StageEncrypt, err)
 	}
-	err = r.patch(ctx, ds, details, res)
-	var pe *pbi.Error
-	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest {
+	err = s.send(ctx)
+	if !badRequest(err) {
 		return err
 	}
-	fresh, kerr := r.keys.refresh(ctx, ds.GatewayID)
-	if kerr != nil || fresh.Equal(pub) {
+	fresh, kerr := s.keys.refresh(ctx, s.gatewayID)
+	if kerr != nil || s.same(fresh, k) {
 		return err
 	}
-	r.o.Logger.Warn("gateway key changed, encrypting again", "datasource", ds.Name, "gateway_id", ds.GatewayID)
-	if details.Credentials, kerr = r.encrypt(ctx, fresh, plain); kerr != nil {
+	r.o.Logger.Warn(s.changed, "datasource", ds.Name, "gateway_id", s.gatewayID)
+	if kerr = s.seal(ctx, fresh); kerr != nil {
 		return fail(ds.Name, StageEncrypt, kerr)
 	}
-	return r.patch(ctx, ds, details, res)
+	return s.send(ctx)
+}
+
+// badRequest reports whether err is a service's 400.
+func badRequest(err error) bool {
+	var (
+		pe *pbi.Error
+		fe *fabric.Error
+	)
+	return errors.As(err, &pe) && pe.StatusCode == http.StatusBadRequest ||
+		errors.As(err, &fe) && fe.StatusCode == http.StatusBadRequest
 }
 
 func (r *Rotator) encrypt(ctx context.Context, pub *rsa.PublicKey, plain secret.Secret) (secret.Secret, error) {
