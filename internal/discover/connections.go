@@ -6,6 +6,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rotatord/rotatord/internal/azrest"
 	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/fabric"
 )
@@ -52,10 +53,14 @@ type item struct {
 // name, unique across all of them.
 func items(e *Estate) []item {
 	byID := make(map[string]*Datasource, len(e.Datasources))
+	shared := map[string]bool{} // ids of several data sources, on several gateways
 	for _, d := range e.Datasources {
-		if k := strings.ToLower(d.ID); byID[k] == nil {
-			byID[k] = d
+		k := strings.ToLower(d.ID)
+		if byID[k] != nil {
+			shared[k] = true
+			continue
 		}
+		byID[k] = d
 	}
 	twin := map[*Datasource]*fabric.Connection{}
 	asFabric := map[*Datasource]bool{}
@@ -66,7 +71,9 @@ func items(e *Estate) []item {
 			continue
 		}
 		twin[d] = c
-		asFabric[d] = preferFabric(d, c)
+		// Written as the connection, it would share its id with the
+		// other data sources' entries, which check refuses.
+		asFabric[d] = preferFabric(d, c) && !shared[strings.ToLower(d.ID)]
 	}
 	var out []item
 	claimed := map[*fabric.Connection]bool{}
@@ -173,6 +180,9 @@ func fabricType(s string) (t credentials.Type, ok bool) {
 // connectionUnserved says why rotatord cannot rotate connection c, or ""
 // when it can.
 func connectionUnserved(c *fabric.Connection) string {
+	if !azrest.IsUUID(c.ID) {
+		return fmt.Sprintf("its id %q is not a UUID", clip(c.ID, 40))
+	}
 	ct := c.CredentialDetails.CredentialType
 	onPrem := false
 	switch c.ConnectivityType {

@@ -54,17 +54,21 @@ func TestRenderConnections(t *testing.T) {
 		"automatic":                 {"Automatic", "Basic", "", nil, `connectivity type "Automatic" has no credentials`},
 		"none":                      {"None", "Anonymous", "", nil, `connectivity type "None" has no credentials`},
 		"unknown type":              {"ShareableCloud", "Telepathy", "", nil, `credential type "Telepathy" is not one rotatord rotates through Fabric`},
+		"id no uuid":                {"ShareableCloud", "Key", "", nil, `its id "not-a-uuid: 70b17680-48f1-4729-9df6-025…" is not a UUID`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := conn(connA, tc.connectivity, tc.credType, "Sales")
+			if name == "id no uuid" {
+				c.ID = "not-a-uuid: " + connA
+			}
 			out, n, err := Render(&Estate{Connections: []fabric.Connection{c}}, RenderOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			text := string(out)
 			if tc.want == "" {
-				if n != 0 || !strings.Contains(text, "connection "+connA) || !strings.Contains(text, tc.why) {
+				if n != 0 || !strings.Contains(text, "connection "+c.ID) || !strings.Contains(text, tc.why) {
 					t.Errorf("%d entries; want the connection left out with %q:\n%s", n, tc.why, text)
 				}
 				return
@@ -363,5 +367,28 @@ datasources:
 	r = Diff(Discover(t.Context(), f, o), cfg)
 	if want := []string{"lake", "warehouse", "exports", "gone"}; !slices.Equal(r.Unchecked, want) {
 		t.Errorf("unchecked %v, want %v", r.Unchecked, want)
+	}
+}
+
+// TestRenderSharedIDStaysPowerBI: a connection whose id two data sources
+// (on two gateways) share is not written as the connection, which would
+// share its id with the other's entry: check refuses that.
+func TestRenderSharedIDStaysPowerBI(t *testing.T) {
+	f := newFake()
+	f.gateway(gwFinance, "Finance GW")
+	f.gateway(gwDenied, "Other GW")
+	f.source(gwFinance, dsSales, "Sql", "Basic", `{"server":"sql01","database":"sales"}`)
+	f.source(gwDenied, dsSales, "Sql", "Basic", `{"server":"sql02","database":"sales"}`)
+	e := Discover(t.Context(), f, Options{Connections: newFakeFabric(conn(dsSales, "ShareableCloud", "ServicePrincipal", "Sales")), Workers: 2})
+	out, n, err := Render(e, RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("discovered.yaml", out)
+	if err != nil {
+		t.Fatalf("output fails check: %v\n%s", err, out)
+	}
+	if n != 2 || cfg.Datasources[0].Fabric() || cfg.Datasources[1].Fabric() {
+		t.Errorf("%d entries; want both Power BI data sources:\n%s", n, out)
 	}
 }
