@@ -23,7 +23,7 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 			fs.StringVar(&fail, "fail", "", "make data source `NAME` fail (sales-sql, ledger-key or blob-sas): its secret is missing;\n"+
 				"or rejected: sales-sql's database refuses every new password, so verification fails")
 			fs.BoolVar(&discover, "discover", false, "print what `rotatord discover` finds in the emulated Power BI (gateways and the\n"+
-				"demo's two workspaces) as an inventory, and exit, instead of running the daemon")
+				"demo's two workspaces) and Fabric (connections) as an inventory, and exit, instead of running the daemon")
 		}}.parse(env, args)
 	if !ok {
 		return code

@@ -33,12 +33,13 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 	var f discoverFlags
 	c, code, ok := inventoryFlags{name: "discover", noDefaultConfig: true,
 		synopsis: "[-config FILE] [-gateway ID]... [-workspace ID]... [-keyvault NAME] [-diff [-output text|json]]",
-		help: "Lists the gateways rotatord's identity administers, their data sources and users, and the\n" +
-			"data sources of each -workspace's datasets, and prints them as an inventory that `rotatord check`\n" +
-			"accepts (the settings of -config kept, its data sources, if any, replaced). With -diff, compares them with\n" +
-			"the inventory in -config instead: one line per drift. Without -config, the identity is auth.method\n" +
-			"default. Exits 0 when everything could be read (with -diff: and nothing drifted), 1 when something\n" +
-			"could not be read or drifted, 2 on bad usage or configuration.\n",
+		help: "Lists the gateways rotatord's identity administers, their data sources and users, the\n" +
+			"data sources of each -workspace's datasets and the Fabric connections it may use, and prints them\n" +
+			"as an inventory that `rotatord check` accepts (the settings of -config kept, its data sources, if\n" +
+			"any, replaced). With -diff, compares them with the inventory in -config instead: one line per\n" +
+			"drift. Without -config, the identity is auth.method default. Exits 0 when everything could be\n" +
+			"read (with -diff: and nothing drifted), 1 when something could not be read or drifted, 2 on bad\n" +
+			"usage or configuration.\n",
 		more: func(fs *flag.FlagSet) {
 			fs.Var(&f.gateways, "gateway", "list only gateway `ID` (repeatable; default: discover_gateways, else every gateway)")
 			fs.Var(&f.workspaces, "workspace", "list the data sources of workspace `ID`'s datasets, cloud ones included (repeatable; default: discover_workspaces)")
@@ -62,12 +63,12 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 
 	do := daemon.DiscoverOptions(cfg, f.gateways, f.workspaces)
 	if !f.diff {
-		do.Known = nil
+		do.Known, do.KnownConnections = nil, nil
 	}
 	if isTerminal(env.Stderr) {
 		do.Progress = func(p discover.Progress) {
-			fmt.Fprintf(env.Stderr, "\rrotatord discover: %d/%d gateways, %d data sources, users of %d/%d ",
-				p.Gateways, p.GatewaysTotal, p.Datasources, p.Users, p.UsersTotal)
+			fmt.Fprintf(env.Stderr, "\rrotatord discover: %d/%d gateways, %d data sources, users of %d/%d, %d Fabric connections ",
+				p.Gateways, p.GatewaysTotal, p.Datasources, p.Users, p.UsersTotal, p.Connections)
 		}
 	}
 	e := d.Discover(ctx, do)

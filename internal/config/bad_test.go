@@ -60,14 +60,15 @@ var badCases = map[string]string{
 	"discover":            "discover_every is 0 or at least 1m; discover_gateways and discover_workspaces list distinct UUIDs",
 	"multiple-errors":     "every problem is reported, sorted by line",
 	// Fabric connections.
-	"fabric":               "fabric: api_url https without query, scope non-empty, max_concurrency 1 to 64, known keys",
-	"fabric-zero":          "fabric: an http api_url, max_concurrency below 1",
-	"connection-target":    "connection_id or gateway_id and datasource_id, not both and not neither; connection_id a UUID",
-	"duplicate-connection": "one Fabric connection is rotated by one entry only, ids compared case-insensitively",
-	"fabric-encrypt":       "encrypt is refused on a connection, still required on a Power BI data source",
-	"fabric-types":         "ServicePrincipal, KeyPair, WorkspaceIdentity on Fabric only; OAuth2 not on Fabric",
-	"fabric-sources":       "ServicePrincipal and KeyPair source keys: UUID literals, required fields, optional passphrase, version, rollback",
-	"fabric-users":         "a connection's users are role assignments; access, email, display_name refused there and role on Power BI",
+	"fabric":                "fabric: api_url https without query, scope non-empty, max_concurrency 1 to 64, known keys",
+	"fabric-zero":           "fabric: an http api_url, max_concurrency below 1",
+	"connection-target":     "connection_id or gateway_id and datasource_id, not both and not neither; connection_id a UUID",
+	"duplicate-connection":  "one Fabric connection is rotated by one entry only, ids compared case-insensitively",
+	"connection-datasource": "a connection_id that is an entry's datasource_id is that entry's data source: refused, either order, case-insensitively",
+	"fabric-encrypt":        "encrypt is refused on a connection, still required on a Power BI data source",
+	"fabric-types":          "ServicePrincipal, KeyPair, WorkspaceIdentity on Fabric only; OAuth2 not on Fabric",
+	"fabric-sources":        "ServicePrincipal and KeyPair source keys: UUID literals, required fields, optional passphrase, version, rollback",
+	"fabric-users":          "a connection's users are role assignments; access, email, display_name refused there and role on Power BI",
 }
 
 func TestParseBad(t *testing.T) {

@@ -53,6 +53,7 @@ func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n
 	out := make([]Datasource, 0, n) // a fleet's worth of regrowth is megabytes
 	byName := map[string]int{}      // name → line
 	byTarget := map[string]int{}    // gateway/datasource, or connection, → index in out
+	byID := map[string]int{}        // a data source's or connection's folded id → index in out
 	for i, item := range items {
 		ds, ok := p.datasource(p.resolve(item), indexPath(path, i), base, vaults)
 		if !ok {
@@ -73,6 +74,7 @@ func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n
 					indexPath(path, i), ds.ConnectionID, quote(out[j].Name), out[j].Line)
 			} else {
 				byTarget[target] = len(out)
+				p.sameDataSource(path, i, ds, "connection_id", ds.ConnectionID, byID, out)
 			}
 		case ds.GatewayID != "" && ds.DatasourceID != "":
 			target := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
@@ -81,11 +83,30 @@ func (p *parser) datasourceList(path string, items iter.Seq2[int, *yaml.Node], n
 					indexPath(path, i), ds.DatasourceID, ds.GatewayID, quote(out[j].Name), out[j].Line)
 			} else {
 				byTarget[target] = len(out)
+				p.sameDataSource(path, i, ds, "datasource_id", ds.DatasourceID, byID, out)
 			}
 		}
 		out = append(out, ds)
 	}
 	return out
+}
+
+// sameDataSource refuses an entry whose id (key: connection_id or
+// datasource_id) is another kind's id already in byID — in Fabric an
+// on-premises gateway connection's id is its Power BI data source's, so a
+// connection_id that is an entry's datasource_id names that entry's data
+// source — and records the id otherwise. Two data sources of one id on
+// two gateways, or two connections, are the duplicate checks' business.
+func (p *parser) sameDataSource(path string, i int, ds Datasource, key, id string, byID map[string]int, out []Datasource) {
+	k := strings.ToLower(id)
+	j, seen := byID[k]
+	switch {
+	case !seen:
+		byID[k] = len(out)
+	case out[j].Fabric() != ds.Fabric():
+		p.errorf(ds.Line, "%s: %s %s is the same data source as %s (line %d): two entries would overwrite each other's credential",
+			indexPath(path, i), key, id, quote(out[j].Name), out[j].Line)
+	}
 }
 
 func indexPath(path string, i int) string {

@@ -159,7 +159,7 @@ func TestLoadGood(t *testing.T) {
 				file := connection("keypair-file", "4b6d8f0a-2c4e-4a6b-9d8f-1a3c5e7b9d0f", credentials.KeyPair, 31,
 					Source{Fields: fields("identifier", RefLiteral, "SVC", "private_key", RefFile, "/run/key.pem")})
 				workspace := connection("workspace", "5a7e2c14-9b3d-4f6a-8e1c-2d4b6f8a0c3e", credentials.WorkspaceIdentity, 35, Source{})
-				pbi := stock("power-bi-alongside", gw1, "70b17680-48f1-4729-9df6-02576647dc3a", credentials.Key, "gateway", 39,
+				pbi := stock("power-bi-alongside", gw1, "81c28791-59a2-4830-8ae7-13687758ed4b", credentials.Key, "gateway", 39,
 					Source{KeyVault: "main", Fields: fields("key", RefKeyVault, "k")})
 				pbi.Rollback = true
 				c.Datasources = []Datasource{sp, vault, clear, file, workspace, pbi}

@@ -10,21 +10,27 @@ import (
 )
 
 // Discover lists the estate o asks for with the daemon's identity, its
-// calls bounded by powerbi.max_concurrency like every other Power BI call.
-// It has as many calls under way as Once has rotations: more than the
-// transport lets through, so that one waiting out a Retry-After, which
-// holds no slot, leaves none idle.
+// calls bounded by powerbi.max_concurrency like every other Power BI call,
+// and, unless o names another lister, the Fabric connections through the
+// daemon's Fabric client (bounded by fabric.max_concurrency). It has as
+// many calls under way as Once has rotations: more than the transport lets
+// through, so that one waiting out a Retry-After, which holds no slot,
+// leaves none idle.
 func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Estate {
 	if o.Workers <= 0 {
 		o.Workers = workers(d.cfg.Load())
+	}
+	if o.Connections == nil {
+		o.Connections = d.fab
 	}
 	return discover.Discover(ctx, d.pbi, o)
 }
 
 // DiscoverOptions are the discovery options of cfg: its discover_gateways
 // and discover_workspaces unless gateways or workspaces name others, and, as
-// Known, its data sources, which a diff looks up one by one where no
-// listing covers them (a plain listing drops Known).
+// Known and KnownConnections, its data sources and connections, which a
+// diff looks up one by one where no listing covers them (a plain listing
+// drops both).
 func DiscoverOptions(cfg *config.Config, gateways, workspaces []string) discover.Options {
 	if len(gateways) == 0 {
 		gateways = cfg.Discover.Gateways
@@ -33,12 +39,15 @@ func DiscoverOptions(cfg *config.Config, gateways, workspaces []string) discover
 		workspaces = cfg.Discover.Workspaces
 	}
 	known := make([]discover.Pair, 0, len(cfg.Datasources))
+	var conns []string
 	for _, ds := range cfg.Datasources {
-		if !ds.Fabric() {
+		if ds.Fabric() {
+			conns = append(conns, ds.ConnectionID)
+		} else {
 			known = append(known, discover.Pair{GatewayID: ds.GatewayID, DatasourceID: ds.DatasourceID})
 		}
 	}
-	return discover.Options{Gateways: gateways, Workspaces: workspaces, Known: known}
+	return discover.Options{Gateways: gateways, Workspaces: workspaces, Known: known, KnownConnections: conns}
 }
 
 // driftLoop compares the estate with the inventory every discover_every,
@@ -90,12 +99,14 @@ func (d *Daemon) checkDrift(ctx context.Context, cfg *config.Config) {
 	d.metrics.DiscoveryDone(d.o.Clock.Now(), r.Counts(), e.Complete())
 	log := d.log.With("component", "discover")
 	for _, x := range r.Drift {
-		log.Warn("inventory drift", "kind", x.Kind, "datasource", x.Name, "gateway_id", x.GatewayID, "datasource_id", x.DatasourceID, "detail", x.Detail)
+		log.Warn("inventory drift", "kind", x.Kind, "datasource", x.Name, "gateway_id", x.GatewayID, "datasource_id", x.DatasourceID,
+			"connection_id", x.ConnectionID, "detail", x.Detail)
 	}
 	for _, p := range r.Problems {
 		log.Warn("discovery could not read", "error", p)
 	}
-	attrs := []any{"duration", d.o.Clock.Now().Sub(start).Round(time.Millisecond), "datasources", len(e.Datasources), "complete", e.Complete()}
+	attrs := []any{"duration", d.o.Clock.Now().Sub(start).Round(time.Millisecond), "datasources", len(e.Datasources),
+		"connections", len(e.Connections), "complete", e.Complete()}
 	counts := r.Counts()
 	for _, kind := range discover.Kinds() {
 		attrs = append(attrs, kind, counts[kind])

@@ -3,6 +3,7 @@ package daemon
 import (
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/discover"
+	"github.com/rotatord/rotatord/internal/emulator"
 	rtestutil "github.com/rotatord/rotatord/internal/testutil"
 )
 
@@ -52,17 +54,24 @@ func TestDriftLoop(t *testing.T) {
 		t.Errorf("added %v at start, want 0: the demo inventory lists every data source it can rotate", n)
 	}
 
-	const extra = "7e8f9a0b-1c2d-4e3f-8a4b-6c7d8e9f0a1b"
+	const extra, extraConn = "7e8f9a0b-1c2d-4e3f-8a4b-6c7d8e9f0a1b", "8f9a0b1c-2d3e-4f4a-9b5c-7d8e9f0a1b2c"
 	if err := dm.Stack.PowerBI.AddDatasource(demo.Gateway2048, extra, "Key"); err != nil {
 		t.Fatal(err)
 	}
-	rtestutil.WaitFor(t, "the next discovery to find the new data source", 30*time.Second, func() bool {
+	if err := dm.Stack.Fabric.AddConnection(emulator.FabricConnection{ID: extraConn, ConnectivityType: emulator.FabricShareableCloud,
+		CredentialType: "Key", DisplayName: "New API"}); err != nil {
+		t.Fatal(err)
+	}
+	rtestutil.WaitFor(t, "the next discovery to find the new data source and connection", 30*time.Second, func() bool {
 		fake.Advance(10 * time.Minute)
 		n, _ := drift(discover.Added)
-		return n == 1
+		return n == 2
 	})
 	if lines := logs.Lines("msg=\"inventory drift\"", "kind=added", "datasource_id="+extra); len(lines) != 1 {
 		t.Errorf("%d drift lines for the new data source, want 1:\n%s", len(lines), logs.String())
+	}
+	if lines := logs.Lines("msg=\"inventory drift\"", "kind=added", "datasource=new-api", "connection_id="+extraConn); len(lines) != 1 {
+		t.Errorf("%d drift lines for the new connection, want 1:\n%s", len(lines), logs.String())
 	}
 	if got, _ := gaugeValue(t, reg, "rotatord_discovery_complete", ""); got != 1 {
 		t.Errorf("rotatord_discovery_complete %v, want 1", got)
@@ -87,6 +96,23 @@ func TestDriftLoop(t *testing.T) {
 	rtestutil.WaitFor(t, "a discovery after the reload", 30*time.Second, func() bool {
 		return len(logs.Lines("msg=discovery ")) == ran+1
 	})
+}
+
+// TestDiscoverOptions: a diff looks up the inventory's data sources by
+// their ids and its connections by connection_id.
+func TestDiscoverOptions(t *testing.T) {
+	_, cfg := startDemo(t, "")
+	o := DiscoverOptions(cfg, nil, nil)
+	var conns []string
+	for _, c := range demo.Connections() {
+		conns = append(conns, c.ID)
+	}
+	if !slices.Equal(o.KnownConnections, conns) || len(o.Known)+len(o.KnownConnections) != len(cfg.Datasources) {
+		t.Errorf("known %v and connections %v; want the %d entries, the connections %v", o.Known, o.KnownConnections, len(cfg.Datasources), conns)
+	}
+	if !slices.Equal(o.Workspaces, cfg.Discover.Workspaces) {
+		t.Errorf("workspaces %v, want discover_workspaces %v", o.Workspaces, cfg.Discover.Workspaces)
+	}
 }
 
 // gaugeValue is the value of gauge name in reg, with the kind label if

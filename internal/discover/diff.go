@@ -9,13 +9,15 @@ import (
 	"strings"
 
 	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
 
 // The kinds of drift, the values of rotatord_inventory_drift's kind label.
 const (
-	Added   = "added"   // Power BI has a data source the inventory lacks, and rotatord could rotate it
-	Deleted = "deleted" // the inventory names a data source Power BI does not know (404)
+	Added   = "added"   // Power BI or Fabric has a data source the inventory lacks, and rotatord could rotate it
+	Deleted = "deleted" // the inventory names a data source Power BI, or a connection Fabric, does not know (404)
 	Retyped = "retyped" // the data source's credential type is not the inventory's
 	Users   = "users"   // the data source's users differ from those the inventory declares
 )
@@ -29,6 +31,9 @@ type Drift struct {
 	Name         string `json:"name"` // the inventory's; for Added, the name discover would give it
 	GatewayID    string `json:"gateway_id"`
 	DatasourceID string `json:"datasource_id"`
+	// ConnectionID is the Fabric connection's id: an entry's
+	// connection_id, or a Power BI data source's that Fabric lists too.
+	ConnectionID string `json:"connection_id"`
 	Detail       string `json:"detail"`
 	Line         int    `json:"line,omitempty"` // of the inventory entry
 }
@@ -42,7 +47,11 @@ type Report struct {
 	// Unchecked names the inventory entries that could not be compared,
 	// because what they are on could not be read (see Problems).
 	Unchecked []string `json:"unchecked"`
-	Problems  []string `json:"problems"`
+	// UsersUnchecked names the Fabric entries that declare users (or
+	// prune): discovery does not read a connection's role assignments, so
+	// they are not compared. It is no drift, nor a failure.
+	UsersUnchecked []string `json:"users_unchecked"`
+	Problems       []string `json:"problems"`
 }
 
 // Drifted reports whether anything differs.
@@ -60,10 +69,11 @@ func (r Report) Counts() map[string]int {
 	return n
 }
 
-// Diff compares e, discovered with the inventory's pairs as Options.Known,
-// with the inventory's data sources.
+// Diff compares e, discovered with the inventory's pairs as Options.Known
+// and its connection ids as Options.KnownConnections, with the
+// inventory's data sources.
 func Diff(e *Estate, cfg *config.Config) Report {
-	r := Report{Drift: []Drift{}, Unsupported: []Drift{}, Unchecked: []string{}, Problems: []string{}}
+	r := Report{Drift: []Drift{}, Unsupported: []Drift{}, Unchecked: []string{}, UsersUnchecked: []string{}, Problems: []string{}}
 	found := make(map[Pair]*Datasource, len(e.Datasources))
 	for _, d := range e.Datasources {
 		found[d.Pair().Key()] = d
@@ -72,10 +82,28 @@ func Diff(e *Estate, cfg *config.Config) Report {
 	for _, p := range e.Missing {
 		missing[p.Key()] = true
 	}
+	conns := make(map[string]*fabric.Connection, len(e.Connections))
+	for i := range e.Connections {
+		conns[strings.ToLower(e.Connections[i].ID)] = &e.Connections[i]
+	}
+	gone := make(map[string]bool, len(e.MissingConnections))
+	for _, id := range e.MissingConnections {
+		gone[strings.ToLower(id)] = true
+	}
 	inInventory := make(map[Pair]bool, len(cfg.Datasources))
+	// The folded ids of the inventory's connections and data sources: a
+	// connection whose id is an entry's datasource_id is that entry's data
+	// source, and so is a data source whose id is an entry's connection_id.
+	inventoryIDs := make(map[string]bool, len(cfg.Datasources))
 	for _, ds := range cfg.Datasources {
+		if ds.Fabric() {
+			inventoryIDs[strings.ToLower(ds.ConnectionID)] = true
+			r.diffConnection(ds, conns, gone)
+			continue
+		}
 		p := Pair{ds.GatewayID, ds.DatasourceID}
 		inInventory[p.Key()] = true
+		inventoryIDs[strings.ToLower(ds.DatasourceID)] = true
 		drift := Drift{Name: ds.Name, GatewayID: ds.GatewayID, DatasourceID: ds.DatasourceID, Line: ds.Line}
 		d := found[p.Key()]
 		switch {
@@ -86,6 +114,9 @@ func Diff(e *Estate, cfg *config.Config) Report {
 		case d == nil:
 			r.Unchecked = append(r.Unchecked, ds.Name)
 			continue
+		}
+		if c := conns[strings.ToLower(d.ID)]; c != nil {
+			drift.ConnectionID = c.ID
 		}
 		if d.CredentialType != string(ds.CredentialType) {
 			drift.Kind = Retyped
@@ -99,18 +130,28 @@ func Diff(e *Estate, cfg *config.Config) Report {
 			}
 		}
 	}
-	names := Names(e.Datasources)
-	for i, d := range e.Datasources {
-		if inInventory[d.Pair().Key()] {
+	for _, it := range items(e) {
+		if it.ds != nil && (inInventory[it.ds.Pair().Key()] || inventoryIDs[strings.ToLower(it.ds.ID)]) ||
+			it.conn != nil && inventoryIDs[strings.ToLower(it.conn.ID)] {
 			continue
 		}
-		drift := Drift{Name: names[i], GatewayID: d.GatewayID, DatasourceID: d.ID}
-		if why := unserved(d); why != "" {
-			drift.Kind, drift.Detail = "unsupported", describe(d)+": "+why
+		drift := Drift{Name: it.name}
+		if it.ds != nil && !it.fabric {
+			drift.GatewayID, drift.DatasourceID = it.ds.GatewayID, it.ds.ID
+		}
+		if it.conn != nil {
+			drift.ConnectionID = it.conn.ID
+		}
+		if why := it.unserved(); why != "" {
+			drift.Kind, drift.Detail = "unsupported", it.describe()+": "+why
 			r.Unsupported = append(r.Unsupported, drift)
 			continue
 		}
-		drift.Kind, drift.Detail = Added, describe(d)+", "+d.CredentialType+": in Power BI, not in the inventory"
+		where := "Power BI"
+		if it.fabric {
+			where = "Fabric"
+		}
+		drift.Kind, drift.Detail = Added, it.describe()+", "+clip(it.credentialType(), 40)+": in "+where+", not in the inventory"
 		r.Drift = append(r.Drift, drift)
 	}
 	for _, p := range e.Problems {
@@ -121,6 +162,33 @@ func Diff(e *Estate, cfg *config.Config) Report {
 		return cmp.Or(cmp.Compare(order(a.Kind), order(b.Kind)), strings.Compare(a.Name, b.Name))
 	})
 	return r
+}
+
+// diffConnection compares an inventory entry of a Fabric connection with
+// what Fabric answered: deleted when it does not know the connection,
+// retyped when its credential type is another, unchecked when it could not
+// be read. Its users (role assignments) are not compared.
+func (r *Report) diffConnection(ds config.Datasource, conns map[string]*fabric.Connection, gone map[string]bool) {
+	k := strings.ToLower(ds.ConnectionID)
+	drift := Drift{Name: ds.Name, ConnectionID: ds.ConnectionID, Line: ds.Line}
+	c := conns[k]
+	switch {
+	case gone[k]:
+		drift.Kind, drift.Detail = Deleted, "Fabric does not know this connection (404): it was deleted, or recreated with a new id"
+		r.Drift = append(r.Drift, drift)
+		return
+	case c == nil:
+		r.Unchecked = append(r.Unchecked, ds.Name)
+		return
+	}
+	if have := c.CredentialDetails.CredentialType; have != credentials.FabricName(ds.CredentialType) {
+		drift.Kind = Retyped
+		drift.Detail = fmt.Sprintf("the inventory says %s, Fabric %s", credentials.FabricName(ds.CredentialType), clip(have, 40))
+		r.Drift = append(r.Drift, drift)
+	}
+	if ds.ManagesUsers() {
+		r.UsersUnchecked = append(r.UsersUnchecked, ds.Name)
+	}
 }
 
 // userDetail says how the users differ: what a rotation would add, update
@@ -141,7 +209,7 @@ func userDetail(add, remove []pbi.DatasourceUser) string {
 func (r Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	line := func(d Drift) {
-		fmt.Fprintf(&b, "%-11s %-40s %s/%s: %s\n", d.Kind, d.Name, d.GatewayID, d.DatasourceID, oneLine(d.Detail))
+		fmt.Fprintf(&b, "%-11s %-40s %s: %s\n", d.Kind, d.Name, d.target(), oneLine(d.Detail))
 	}
 	for _, d := range r.Drift {
 		line(d)
@@ -150,13 +218,29 @@ func (r Report) WriteText(w io.Writer) error {
 		line(d)
 	}
 	for _, name := range r.Unchecked {
-		fmt.Fprintf(&b, "%-11s %-40s not compared: its gateway or data source could not be read\n", "unchecked", name)
+		fmt.Fprintf(&b, "%-11s %-40s not compared: its gateway, data source or connection could not be read\n", "unchecked", name)
+	}
+	for _, name := range r.UsersUnchecked {
+		fmt.Fprintf(&b, "%-11s %-40s users not compared: discover does not read a Fabric connection's role assignments (a rotation reconciles them)\n", "unchecked", name)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "%-11s %s\n", "error", oneLine(p))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// target names what d is about: gateway/datasource, the Power BI pair
+// followed by the connection id when Fabric lists it too, or "connection
+// ID".
+func (d Drift) target() string {
+	switch {
+	case d.GatewayID == "" && d.DatasourceID == "":
+		return "connection " + d.ConnectionID
+	case d.ConnectionID != "":
+		return d.GatewayID + "/" + d.DatasourceID + " (connection " + d.ConnectionID + ")"
+	}
+	return d.GatewayID + "/" + d.DatasourceID
 }
 
 // WriteJSON prints r as one JSON document.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
 
@@ -27,14 +28,29 @@ type Lister interface {
 	GetDatasourcesInGroup(ctx context.Context, groupID, datasetID string) ([]pbi.Datasource, error)
 }
 
+// ConnectionLister is what discovery reads from Fabric: *fabric.Client's
+// List Connections, and Get Connection for an inventory's connection that
+// the listing lacks.
+type ConnectionLister interface {
+	ListConnections(ctx context.Context) ([]fabric.Connection, error)
+	GetConnection(ctx context.Context, connectionID string) (fabric.Connection, error)
+}
+
 // Options say what to discover.
 type Options struct {
 	Gateways   []string // these gateways; empty: every one Get Gateways lists
 	Workspaces []string // the workspaces whose datasets' data sources count too
 	// Known are pairs to read one by one when no listing covers them: the
 	// inventory's, for a diff. One the service answers 404 for is Missing.
-	Known   []Pair
-	Workers int // calls in flight at once; below 1, one
+	Known []Pair
+	// Connections, when set, lists every Fabric connection the identity
+	// may use; nil: Fabric is not asked.
+	Connections ConnectionLister
+	// KnownConnections are the inventory's connection ids, for a diff: one
+	// the listing lacks is read with Get Connection, and is
+	// MissingConnections when Fabric answers 404.
+	KnownConnections []string
+	Workers          int // calls in flight at once; below 1, one
 	// Progress, when set, is called as the listing advances, from one
 	// goroutine at a time.
 	Progress func(Progress)
@@ -45,6 +61,7 @@ type Progress struct {
 	Gateways, GatewaysTotal int // gateways whose data sources are listed
 	Datasources             int // data sources found so far
 	Users, UsersTotal       int // data sources whose users are read
+	Connections             int // Fabric connections listed
 }
 
 // Pair names a data source as Update Datasource does. Ids compare
@@ -96,9 +113,17 @@ type Estate struct {
 	Datasources []*Datasource // sorted by gateway id, then data source id
 	Unbound     []Unbound
 	Missing     []Pair // Options.Known pairs the service does not know (404)
-	Gateways    int    // gateways whose data sources were listed
-	Workspaces  int    // workspaces whose datasets were listed
-	Problems    []Problem
+	// Connections are the Fabric connections listed, and those of
+	// Options.KnownConnections read one by one, sorted by folded id. An
+	// on-premises gateway connection's id is its Power BI data source's:
+	// Render and Diff take such a pair for one data source.
+	Connections []fabric.Connection
+	// MissingConnections are the Options.KnownConnections Fabric does not
+	// know (404), sorted by folded id.
+	MissingConnections []string
+	Gateways           int // gateways whose data sources were listed
+	Workspaces         int // workspaces whose datasets were listed
+	Problems           []Problem
 }
 
 // Complete reports whether everything asked for could be read.
@@ -108,7 +133,8 @@ func (e *Estate) Complete() bool { return len(e.Problems) == 0 }
 // what failed is in its Problems.
 func Discover(ctx context.Context, l Lister, o Options) *Estate {
 	g := &gatherer{l: l, o: o, found: map[Pair]*Datasource{}, listed: map[string]bool{},
-		failed: map[string]bool{}, refs: map[Pair][]DatasetRef{}, seen: map[Pair]pbi.Datasource{}}
+		failed: map[string]bool{}, refs: map[Pair][]DatasetRef{}, seen: map[Pair]pbi.Datasource{},
+		conns: map[string]fabric.Connection{}}
 	if g.o.Workers < 1 {
 		g.o.Workers = 1
 	}
@@ -116,6 +142,7 @@ func Discover(ctx context.Context, l Lister, o Options) *Estate {
 	g.workspaces(ctx)
 	g.lookups(ctx)
 	g.users(ctx)
+	g.connections(ctx)
 	if err := ctx.Err(); err != nil {
 		g.problem("discovery", err) // cut short: whatever was not reached is missing
 	}
@@ -140,6 +167,8 @@ type gatherer struct {
 	missing  []Pair
 	problems []Problem
 	spaces   int
+	conns    map[string]fabric.Connection // by folded id
+	gone     []string                     // known connections Fabric answered 404 for
 }
 
 // each runs f for 0..n-1, o.Workers at a time, and stops starting new ones
@@ -405,10 +434,72 @@ func (g *gatherer) users(ctx context.Context) {
 	})
 }
 
+// connections lists the Fabric connections, then reads one by one each
+// of Options.KnownConnections that the listing lacks. Absence from a
+// listing is not taken for deletion: List Connections answers only what
+// the identity has permission for, so a connection it lost its role on
+// is absent too, and only Get Connection's 404 tells that one from a
+// deleted one (another answer is a Problem). When the listing itself
+// fails nothing is looked up: one call per connection would most likely
+// fail the same way, and the diff says the entries were not compared.
+func (g *gatherer) connections(ctx context.Context) {
+	if g.o.Connections == nil || ctx.Err() != nil {
+		return
+	}
+	list, err := g.o.Connections.ListConnections(ctx)
+	if err != nil {
+		g.problem("Fabric List Connections", err)
+		return
+	}
+	g.mu.Lock()
+	for _, c := range list {
+		if k := strings.ToLower(c.ID); c.ID != "" {
+			if _, dup := g.conns[k]; !dup {
+				g.conns[k] = c
+			}
+		}
+	}
+	var todo []string
+	asked := map[string]bool{}
+	for _, id := range g.o.KnownConnections {
+		k := strings.ToLower(id)
+		if _, ok := g.conns[k]; !ok && !asked[k] {
+			asked[k] = true
+			todo = append(todo, id)
+		}
+	}
+	g.mu.Unlock()
+	g.report(func(p *Progress) { p.Connections = len(list) })
+	slices.SortFunc(todo, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	g.each(ctx, len(todo), func(i int) {
+		id := todo[i]
+		c, err := g.o.Connections.GetConnection(ctx, id)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		switch {
+		case err == nil:
+			c.ID = id // as the inventory spells it, whatever the answer's case
+			g.conns[strings.ToLower(id)] = c
+		case notFound(err):
+			g.gone = append(g.gone, id)
+		default:
+			g.problems = append(g.problems, Problem{"Fabric connection " + id, err})
+		}
+	})
+}
+
 func (g *gatherer) estate() *Estate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e := &Estate{Unbound: g.unbound, Missing: g.missing, Problems: g.problems, Gateways: len(g.listed), Workspaces: g.spaces}
+	e := &Estate{Unbound: g.unbound, Missing: g.missing, Problems: g.problems, Gateways: len(g.listed), Workspaces: g.spaces,
+		MissingConnections: g.gone}
+	for _, c := range g.conns {
+		e.Connections = append(e.Connections, c)
+	}
+	slices.SortFunc(e.Connections, func(a, b fabric.Connection) int {
+		return strings.Compare(strings.ToLower(a.ID), strings.ToLower(b.ID))
+	})
+	slices.SortFunc(e.MissingConnections, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
 	for k, d := range g.found {
 		d.Datasets = slices.SortedFunc(slices.Values(g.refs[k]), func(a, b DatasetRef) int {
 			return cmp.Or(strings.Compare(a.Workspace, b.Workspace), strings.Compare(a.ID, b.ID))
@@ -441,10 +532,12 @@ func boolCompare(a, b bool) int {
 	return -1
 }
 
-// notFound reports whether err is Power BI's 404.
+// notFound reports whether err is Power BI's or Fabric's 404.
 func notFound(err error) bool {
 	var pe *pbi.Error
-	return errors.As(err, &pe) && pe.StatusCode == http.StatusNotFound
+	var fe *fabric.Error
+	return errors.As(err, &pe) && pe.StatusCode == http.StatusNotFound ||
+		errors.As(err, &fe) && fe.StatusCode == http.StatusNotFound
 }
 
 // clip shortens s to at most n runes, for names and comments taken from

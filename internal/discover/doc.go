@@ -14,15 +14,26 @@
 // Options.Workers; what cannot be read becomes a Problem, never a silent
 // gap, and the rest is still listed.
 //
+// With Options.Connections it lists Fabric's connections too (List
+// Connections; paging is the client's), and reads one by one with Get
+// Connection each inventory connection the listing lacks, a 404 making it
+// MissingConnections. In Fabric an on-premises gateway connection's id is
+// its Power BI data source's: such a pair is one data source, written once
+// (see Render). A connection's role assignments are not read.
+//
 // Render prints an Estate as an inventory that `rotatord check` accepts:
 // the settings of the config it was given (or the built-in ones), then one
 // entry per data source with a readable unique name, the service's
 // credential type, encrypt: gateway or none, its users, and Key Vault secret
 // names derived from the entry's name, so that `rotatord plan` lists the
-// secrets still to create. What the inventory cannot serve is printed as a
+// secrets still to create; then the Fabric connections it can serve, with
+// connection_id, their sources alike and placeholders for the literals
+// Fabric does not tell (a service principal's tenant and client IDs, a key
+// pair's identifier). What the inventory cannot serve is printed as a
 // comment with the reason. Diff compares an Estate with an inventory and
 // reports each drift on one line.
 //
-// The package reads the service through the small Lister interface (the
-// pbi client implements it) and knows nothing of how calls are made.
+// The package reads the services through the small Lister and
+// ConnectionLister interfaces (the pbi and fabric clients implement them)
+// and knows nothing of how calls are made.
 package discover

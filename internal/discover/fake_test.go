@@ -3,11 +3,13 @@ package discover
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
 
@@ -160,4 +162,68 @@ func (f *fakeService) GetDatasourcesInGroup(ctx context.Context, ws, set string)
 		return nil, err
 	}
 	return f.bound[set], nil
+}
+
+// fakeFabric is an in-memory Fabric for ConnectionLister: the connections
+// List Connections answers, and those only Get Connection does (the
+// identity's role on them is gone, say). Paging is the client's business:
+// the listing is whole. Errors are *fabric.Error, as the client's.
+type fakeFabric struct {
+	mu      sync.Mutex
+	listed  []fabric.Connection
+	hidden  []fabric.Connection // not listed, but Get Connection answers them
+	denied  map[string]bool     // folded ids Get Connection answers 403 for
+	listErr error
+	calls   map[string]int
+}
+
+func newFakeFabric(conns ...fabric.Connection) *fakeFabric {
+	return &fakeFabric{listed: conns, denied: map[string]bool{}, calls: map[string]int{}}
+}
+
+// conn is a connection of the given connectivity and credential type,
+// its display name and details made from name.
+func conn(id, connectivity, credType, name string) fabric.Connection {
+	c := fabric.Connection{ID: id, DisplayName: name, ConnectivityType: connectivity,
+		ConnectionDetails: fabric.ConnectionDetails{Type: "SQL", Path: name + ".contoso.local;db"}, PrivacyLevel: "Organizational",
+		CredentialDetails: fabric.CredentialDetails{CredentialType: credType, SingleSignOnType: "None"}}
+	if connectivity != "ShareableCloud" {
+		c.GatewayID = gwFabric
+	}
+	return c
+}
+
+func fabricError(op string, status int) error {
+	return &fabric.Error{Operation: op, StatusCode: status, Code: http.StatusText(status), Hint: "fake fabric hint"}
+}
+
+func (f *fakeFabric) ListConnections(ctx context.Context) ([]fabric.Connection, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["ListConnections"]++
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	return slices.Clone(f.listed), nil
+}
+
+func (f *fakeFabric) GetConnection(ctx context.Context, id string) (fabric.Connection, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["GetConnection"]++
+	if err := ctx.Err(); err != nil {
+		return fabric.Connection{}, err
+	}
+	if f.denied[strings.ToLower(id)] {
+		return fabric.Connection{}, fabricError("Connections_GetConnection", http.StatusForbidden)
+	}
+	for _, c := range append(slices.Clone(f.listed), f.hidden...) {
+		if strings.EqualFold(c.ID, id) {
+			return c, nil
+		}
+	}
+	return fabric.Connection{}, fabricError("Connections_GetConnection", http.StatusNotFound)
 }

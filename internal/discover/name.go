@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rotatord/rotatord/internal/fabric"
 )
 
 // maxBase bounds a name before any suffix: with "-" and eight hex digits
@@ -20,17 +22,26 @@ const maxBase = 40
 // "<name>-password" is a Key Vault secret name.
 func Names(ds []*Datasource) []string {
 	base := make([]string, len(ds))
-	count := map[string]int{}
+	ids := make([]string, len(ds))
 	for i, d := range ds {
-		base[i] = baseName(d)
-		count[base[i]]++
+		base[i], ids[i] = baseName(d), d.ID
 	}
-	out := make([]string, len(ds))
+	return uniqueNames(base, ids)
+}
+
+// uniqueNames makes the names base unique, in order: where several share
+// one, each gets the first eight characters of its id (ids[i]) appended,
+// and where those agree too, a number.
+func uniqueNames(base, ids []string) []string {
+	count := map[string]int{}
+	for _, b := range base {
+		count[b]++
+	}
+	out := make([]string, len(base))
 	taken := map[string]bool{}
-	for i, d := range ds {
-		name := base[i]
+	for i, name := range base {
 		if count[name] > 1 {
-			name += "-" + slug(firstN(d.ID, 8), 8)
+			name += "-" + slug(firstN(ids[i], 8), 8)
 		}
 		// Two ids alike in their first eight characters: number them.
 		for n, stem := 2, name; taken[name]; n++ {
@@ -40,6 +51,19 @@ func Names(ds []*Datasource) []string {
 		out[i] = name
 	}
 	return out
+}
+
+// connectionBaseName is a Fabric connection's name before uniqueness: its
+// display name, else what its details say it connects to (a path such as
+// "sql02.contoso.local;sales"), else "connection".
+func connectionBaseName(c *fabric.Connection) string {
+	if name := slug(c.DisplayName, maxBase); name != "" {
+		return name
+	}
+	if name := slug(c.ConnectionDetails.Path, maxBase); name != "" {
+		return name
+	}
+	return "connection"
 }
 
 // baseName is d's name before uniqueness.

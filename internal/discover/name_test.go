@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/fabric"
 	"github.com/rotatord/rotatord/internal/pbi"
 )
 
@@ -76,28 +77,41 @@ func TestOAuthScope(t *testing.T) {
 	}
 }
 
-// FuzzRender: whatever the service says of a data source and its users,
-// the inventory printed passes check, with the data source in it or left
-// out in a comment.
+// FuzzRender: whatever the service says of a data source, its users and
+// a Fabric connection (the data source itself when twin), the inventory
+// printed passes check, with each of them in it or left out in a comment.
 func FuzzRender(f *testing.F) {
-	f.Add("Sql", "Basic", "sql01.contoso.local", "sales", "https://x/y", "name", "john@contoso.com", "User", "Read", "John")
-	f.Add("Web", "OAuth2", "", "", "https://api.contoso.com/v2", "", "", "App", "Read", "")
-	f.Add("File", "Windows", "", "", "", "#: {x}\n- y", "a@b", "Group", "ReadOverrideEffectiveIdentity", "'\"")
-	f.Add("x", "Anonymous", "10.0.0.1", "db\u2028x", "", "", "3d9b93c6-7b6d-4801-a491-1738910904fd", "App", "Read", "")
-	f.Fuzz(func(t *testing.T, typ, credType, server, database, url, display, user, principal, access, userName string) {
+	f.Add("Sql", "Basic", "sql01.contoso.local", "sales", "https://x/y", "name", "john@contoso.com", "User", "Read", "John",
+		"OnPremisesGateway", "Basic", "Sales", "sql01;sales", true)
+	f.Add("Web", "OAuth2", "", "", "https://api.contoso.com/v2", "", "", "App", "Read", "",
+		"ShareableCloud", "ServicePrincipal", "", "https://api.contoso.com", true)
+	f.Add("File", "Windows", "", "", "", "#: {x}\n- y", "a@b", "Group", "ReadOverrideEffectiveIdentity", "'\"",
+		"VirtualNetworkGateway", "KeyPair", "#: {x}\n- y", "\u2028", false)
+	f.Add("x", "Anonymous", "10.0.0.1", "db\u2028x", "", "", "3d9b93c6-7b6d-4801-a491-1738910904fd", "App", "Read", "",
+		"PersonalCloud", "SharedAccessSignature", "x", "", false)
+	f.Fuzz(func(t *testing.T, typ, credType, server, database, url, display, user, principal, access, userName,
+		connectivity, connCred, connDisplay, connPath string, twin bool) {
 		u := pbi.DatasourceUser{DatasourceAccessRight: access, PrincipalType: principal, DisplayName: userName}
 		if strings.Contains(user, "@") {
 			u.EmailAddress = user
 		} else {
 			u.Identifier = user
 		}
+		const dsID, connID = "252b9de8-d915-4788-aaeb-ec8c2395f970", "70b17680-48f1-4729-9df6-02576647dc3a"
 		e := &Estate{Datasources: []*Datasource{{
-			GatewayDatasource: pbi.GatewayDatasource{ID: "252b9de8-d915-4788-aaeb-ec8c2395f970", GatewayID: "1f69e798-5852-4fdd-ab01-33bb14b6e934",
+			GatewayDatasource: pbi.GatewayDatasource{ID: dsID, GatewayID: "1f69e798-5852-4fdd-ab01-33bb14b6e934",
 				DatasourceType: typ, CredentialType: credType, DatasourceName: display},
 			Details: pbi.ConnectionDetails{Server: server, Database: database, URL: url},
 			Users:   []pbi.DatasourceUser{u}, UsersKnown: true,
 			Datasets: []DatasetRef{{Workspace: "w", ID: "d", Name: display}},
 		}}}
+		c := fabric.Connection{ID: connID, DisplayName: connDisplay, GatewayID: userName, ConnectivityType: connectivity,
+			ConnectionDetails: fabric.ConnectionDetails{Type: typ, Path: connPath},
+			CredentialDetails: fabric.CredentialDetails{CredentialType: connCred, SingleSignOnType: access}}
+		if twin {
+			c.ID = dsID
+		}
+		e.Connections = []fabric.Connection{c}
 		out, n, err := Render(e, RenderOptions{What: display})
 		if err != nil {
 			t.Fatal(err)
@@ -109,8 +123,8 @@ func FuzzRender(f *testing.F) {
 		if err != nil {
 			t.Fatalf("output fails check: %v\n%s", err, out)
 		}
-		if len(cfg.Datasources) != 1 {
-			t.Fatalf("%d data sources parsed, want 1", len(cfg.Datasources))
+		if len(cfg.Datasources) != n || n > 2 || twin && n != 1 {
+			t.Fatalf("%d data sources parsed, %d printed; want 1 or 2, 1 when the connection is the data source", len(cfg.Datasources), n)
 		}
 	})
 }

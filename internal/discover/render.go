@@ -44,7 +44,9 @@ type RenderOptions struct {
 
 // Render prints e as an inventory: the header's settings, then one entry
 // per data source the inventory can serve (entries counts them), each under
-// a comment saying what it is and who uses it. The data sources it cannot
+// a comment saying what it is and who uses it: the Power BI data sources
+// (gateway_id and datasource_id), then the Fabric connections
+// (connection_id) that are not one of them. The data sources it cannot
 // serve, and those bound to no gateway, are listed as comments above them.
 func Render(e *Estate, o RenderOptions) (out []byte, entries int, err error) {
 	doc, root, err := header(o.Header)
@@ -55,13 +57,16 @@ func Render(e *Estate, o RenderOptions) (out []byte, entries int, err error) {
 
 	seq := &yaml.Node{Kind: yaml.SequenceNode}
 	var left []string
-	names := Names(e.Datasources)
-	for i, d := range e.Datasources {
-		if why := unserved(d); why != "" {
-			left = append(left, fmt.Sprintf("%s %s: %s", d.Pair(), describe(d), why))
+	for _, it := range items(e) {
+		if why := it.unserved(); why != "" {
+			left = append(left, fmt.Sprintf("%s %s: %s", it.id(), it.describe(), why))
 			continue
 		}
-		seq.Content = append(seq.Content, entry(d, names[i], vault))
+		if it.fabric {
+			seq.Content = append(seq.Content, connectionEntry(it, vault))
+		} else {
+			seq.Content = append(seq.Content, entry(it, vault))
+		}
 	}
 	for _, u := range e.Unbound {
 		left = append(left, fmt.Sprintf("dataset %s (%q, workspace %s) uses %s bound to no gateway: Power BI has no gateway data source to update",
@@ -71,8 +76,12 @@ func Render(e *Estate, o RenderOptions) (out []byte, entries int, err error) {
 	if o.What != "" {
 		head = append(head, o.What)
 	}
-	head = append(head, fmt.Sprintf("%s from %s and %s; review each entry, then create the secrets `rotatord plan` lists.",
-		count(len(seq.Content), "data source"), count(e.Gateways, "gateway"), count(e.Workspaces, "workspace")))
+	from := count(e.Gateways, "gateway") + " and " + count(e.Workspaces, "workspace")
+	if len(e.Connections) > 0 {
+		from = count(e.Gateways, "gateway") + ", " + count(e.Workspaces, "workspace") + " and " + count(len(e.Connections), "Fabric connection")
+	}
+	head = append(head, fmt.Sprintf("%s from %s; review each entry, then create the secrets `rotatord plan` lists.",
+		count(len(seq.Content), "data source"), from))
 	if len(left) > 0 {
 		head = append(head, "Left out, as rotatord cannot rotate them:")
 		for _, l := range left {
@@ -185,8 +194,9 @@ func unserved(d *Datasource) string {
 	return ""
 }
 
-// entry is d's inventory entry.
-func entry(d *Datasource, name, vault string) *yaml.Node {
+// entry is the inventory entry of it, a Power BI data source.
+func entry(it item, vault string) *yaml.Node {
+	d, name := it.ds, it.name
 	t := credentials.Type(d.CredentialType)
 	encrypt := "gateway"
 	if d.Cloud {
@@ -200,6 +210,10 @@ func entry(d *Datasource, name, vault string) *yaml.Node {
 	notes := []string{describe(d)}
 	if len(d.Datasets) > 0 {
 		notes = append(notes, "used by "+datasets(d.Datasets))
+	}
+	if c := it.conn; c != nil {
+		notes = append(notes, fmt.Sprintf("also Fabric connection ID %s (%s, %s): written once, as the Power BI data source",
+			c.ID, clip(c.ConnectivityType, 40), clip(c.CredentialDetails.CredentialType, 40)))
 	}
 	if src, note := source(d, name, vault); src != nil {
 		setValue(m, "source", src)
@@ -223,29 +237,54 @@ func entry(d *Datasource, name, vault string) *yaml.Node {
 // after the entry, or the OAuth2 scope rotatord gets a token for. note, if
 // any, tells the operator what to decide.
 func source(d *Datasource, name, vault string) (src *yaml.Node, note string) {
-	secret := func(field string) (string, string) {
-		return field + "_secret", name + "-" + strings.ReplaceAll(field, "_", "-")
+	t := credentials.Type(d.CredentialType)
+	if t != credentials.OAuth2 {
+		return secretSource(t, name, vault)
 	}
-	switch credentials.Type(d.CredentialType) {
+	if scope, ok := oauthScope(d); ok {
+		return mapping("oauth_scope", scope), "oauth_scope guessed from the data source's type and host: rotatord gets the token with its own identity"
+	}
+	k, v := secretRef(credentials.FieldAccessToken, name)
+	return mapping("keyvault", vault, k, v),
+		"no scope is known for this resource: set oauth_scope to its scope, or keep a fresh access token in the secret named here"
+}
+
+// secretRef is the source key that reads field from Key Vault, and the
+// secret's name: the entry's name and the field's (sales-sql-password).
+func secretRef(field, name string) (key, secret string) {
+	return field + "_secret", name + "-" + strings.ReplaceAll(field, "_", "-")
+}
+
+// secretSource is the source of a credential of type t from Key Vault
+// secrets named after the entry, the literals Fabric does not tell written
+// as placeholders; nil for a type that takes none (Anonymous,
+// WorkspaceIdentity). note, if any, says what to set.
+func secretSource(t credentials.Type, name, vault string) (src *yaml.Node, note string) {
+	ref := func(field string) []string {
+		k, v := secretRef(field, name)
+		return []string{k, v}
+	}
+	kv := []string{"keyvault", vault}
+	switch t {
 	case credentials.Basic, credentials.Windows:
-		uk, uv := secret(credentials.FieldUsername)
-		pk, pv := secret(credentials.FieldPassword)
-		return mapping("keyvault", vault, uk, uv, pk, pv), ""
+		return mapping(append(append(kv, ref(credentials.FieldUsername)...), ref(credentials.FieldPassword)...)...), ""
 	case credentials.Key:
-		k, v := secret(credentials.FieldKey)
-		return mapping("keyvault", vault, k, v), ""
+		return mapping(append(kv, ref(credentials.FieldKey)...)...), ""
 	case credentials.SAS:
-		k, v := secret(credentials.FieldToken)
-		return mapping("keyvault", vault, k, v), ""
-	case credentials.OAuth2:
-		if scope, ok := oauthScope(d); ok {
-			return mapping("oauth_scope", scope), "oauth_scope guessed from the data source's type and host: rotatord gets the token with its own identity"
-		}
-		k, v := secret(credentials.FieldAccessToken)
-		return mapping("keyvault", vault, k, v),
-			"no scope is known for this resource: set oauth_scope to its scope, or keep a fresh access token in the secret named here"
+		return mapping(append(kv, ref(credentials.FieldToken)...)...), ""
+	case credentials.ServicePrincipal:
+		m := mapping(append(append(kv, credentials.FieldTenantID, PlaceholderTenantID, credentials.FieldClientID, PlaceholderClientID),
+			ref(credentials.FieldClientSecret)...)...)
+		value(m, credentials.FieldTenantID).LineComment = "placeholder: the service principal's tenant ID"
+		value(m, credentials.FieldClientID).LineComment = "placeholder: its client (application) ID"
+		return m, "tenant_id and client_id are placeholders, as Fabric does not tell them: set them to the service principal's tenant and client (application) IDs"
+	case credentials.KeyPair:
+		m := mapping(append(append(kv, credentials.FieldIdentifier, PlaceholderIdentifier), ref(credentials.FieldPrivateKey)...)...)
+		value(m, credentials.FieldIdentifier).LineComment = "placeholder: the account the key signs in as"
+		return m, "identifier is a placeholder, as Fabric does not tell it: set it to the user or account the key pair signs in as; " +
+			"the secret holds the PKCS#8 PEM private key, and an encrypted one needs passphrase_secret too"
 	}
-	return nil, "" // Anonymous
+	return nil, "" // Anonymous, WorkspaceIdentity
 }
 
 // inventoryUsers turns a data source's users into the inventory's, and

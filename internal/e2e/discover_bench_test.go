@@ -59,12 +59,13 @@ func BenchmarkDiscover(b *testing.B) {
 	fleetMust(b, os.WriteFile(filepath.Join(dir, "client-secret"), st.ClientSecret.Reveal(), 0o600))
 	cfg := filepath.Join(dir, "rotatord.yaml")
 	fleetMust(b, os.WriteFile(cfg, fmt.Appendf(nil, `powerbi: {api_url: %s, max_concurrency: %d}
+fabric: {api_url: %s}
 auth: {method: client_secret, tenant_id: %s, client_id: %s, client_secret_file: %s, authority_host: %s}
 keyvaults: {main: %s}
 state_file: %s
 datasources:
   - {name: seed, gateway_id: %s, datasource_id: %s, credential_type: Basic, encrypt: gateway, source: {keyvault: main, username: svc, password_secret: seed-password}}
-`, st.PowerBIURL, maxConcurrency, st.TenantID, st.ClientID, filepath.Join(dir, "client-secret"), st.AuthorityURL,
+`, st.PowerBIURL, maxConcurrency, st.FabricURL, st.TenantID, st.ClientID, filepath.Join(dir, "client-secret"), st.AuthorityURL,
 		st.KeyVaultURL, filepath.Join(dir, "state.json"), fleetUUID(0xd15c0, 0), fleetUUID(0xd5000, 0)), 0o600))
 
 	var wall, cpu time.Duration

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
@@ -32,7 +36,8 @@ const (
 )
 
 // growEstate adds the discovery tests' estate, and pages every list by
-// two, so that discover must follow @odata.nextLink.
+// two, so that discover must follow @odata.nextLink, and Fabric's
+// continuationToken for the demo's three connections.
 func growEstate(t *testing.T, e *env) {
 	t.Helper()
 	pbi := e.demo.Stack.PowerBI
@@ -52,6 +57,7 @@ func growEstate(t *testing.T, e *env) {
 	pbi.DenyGateway(gwDenied)
 	must(pbi.AddDatasource(demo.Gateway1024, dsFabricOnly, "ServicePrincipal"))
 	pbi.SetPageSize(2)
+	e.demo.Stack.Fabric.SetPageSize(2)
 }
 
 // discoverRun runs rotatord with args and returns its exit code, stdout
@@ -74,8 +80,10 @@ func (e *env) discoverRun(args ...string) (code int, stdout, stderr string) {
 }
 
 // TestDiscoverRoundTrip: discover prints an inventory of every data source
-// it can see exactly once, check accepts it, plan names the secrets to
-// create, and once rotates every data source after they are created. What
+// it can see exactly once, the Fabric connections included, check accepts
+// it, plan names the secrets to create, and once rotates every data source
+// after they are created (the placeholder tenant, client and identifier
+// literals too, which the emulator takes). What
 // it cannot rotate is a comment, what it cannot read a line on stderr.
 func TestDiscoverRoundTrip(t *testing.T) {
 	skipIfShort(t)
@@ -118,14 +126,21 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	}
 
 	// Every data source the identity can rotate, exactly once: the demo's
-	// seven (lake-oauth shared by two datasets) and the third gateway's.
+	// seven (lake-oauth shared by two datasets), the third gateway's and
+	// the demo's three Fabric connections.
 	want := map[string]bool{strings.ToLower(gwExtra + "/" + dsExtra): true}
 	for _, x := range demo.Catalog() {
 		want[strings.ToLower(x.Gateway+"/"+x.ID)] = true
 	}
+	for _, c := range demo.Connections() {
+		want["connection "+c.ID] = true
+	}
 	got := map[string]config.Datasource{}
 	for _, ds := range cfg.Datasources {
 		k := strings.ToLower(ds.GatewayID + "/" + ds.DatasourceID)
+		if ds.Fabric() {
+			k = "connection " + strings.ToLower(ds.ConnectionID)
+		}
 		if _, dup := got[k]; dup {
 			t.Errorf("%s listed twice", k)
 		}
@@ -144,6 +159,15 @@ func TestDiscoverRoundTrip(t *testing.T) {
 		cloud := x.Gateway == demo.CloudGateway
 		if string(ds.CredentialType) != x.Type || (ds.Encrypt == config.EncryptNone) != cloud {
 			t.Errorf("%s as %s: type %s, encrypt %s", x.Name, ds.Name, ds.CredentialType, ds.Encrypt)
+		}
+	}
+	for _, c := range demo.Connections() {
+		ds := got["connection "+c.ID]
+		if ds.Name != c.Name || string(ds.CredentialType) != c.Type || ds.Encrypt != "" {
+			t.Errorf("connection %s (%s %s) as %+v", c.ID, c.Connectivity, c.Type, ds)
+		}
+		if !strings.Contains(out, "# Fabric connection, "+c.Connectivity+": ") || !strings.Contains(out, `("`+c.Name+`")`) {
+			t.Errorf("no comment says %s is a %s connection", c.Name, c.Connectivity)
 		}
 	}
 	for _, want := range []string{dsFabricOnly, "ServicePrincipal is served by Fabric", demo.SSODatasource, "single sign-on",
@@ -166,16 +190,33 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	if code := e.run("plan", "-config", inv); code != 1 {
 		t.Errorf("plan exit %d before the secrets exist, want 1", code)
 	}
+	// The secrets the demo's own inventory reads are in the vault already
+	// (sales-cluster-password, named as discover names it): not to create.
+	demoCfg, err := config.Load(t.Context(), e.demo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{}
+	for _, ds := range demoCfg.Datasources {
+		for _, f := range ds.Source.Fields {
+			if f.Kind == config.RefKeyVault {
+				held[f.Ref.Name] = true
+			}
+		}
+	}
 	values := map[string]string{}
 	for _, ds := range cfg.Datasources {
 		for _, f := range ds.Source.Fields {
 			if f.Kind != config.RefKeyVault {
 				continue
 			}
-			if !strings.Contains(e.out.String()[mark:], f.Ref.Name) {
+			if !held[f.Ref.Name] && !strings.Contains(e.out.String()[mark:], f.Ref.Name) {
 				t.Errorf("plan does not name the secret %s to create", f.Ref.Name)
 			}
 			v := rand.Text()
+			if f.Name == credentials.FieldPrivateKey {
+				v = privateKeyPEM(t) // a key pair's secret is a PKCS#8 PEM key
+			}
 			values[f.Ref.Name] = v
 			e.demo.Stack.KeyVault.SetSecret(f.Ref.Name, secret.FromString(v), emulator.SecretAttributes{})
 		}
@@ -185,19 +226,37 @@ func TestDiscoverRoundTrip(t *testing.T) {
 		t.Fatalf("once exit %d after the secrets were created:\n%s", code, e.out.String()[mark:])
 	}
 	for _, ds := range cfg.Datasources {
-		r, ok := pbi.Credential(ds.GatewayID, ds.DatasourceID)
-		if !ok {
-			t.Errorf("%s: never rotated", ds.Name)
-			continue
+		var fields map[string]string
+		if ds.Fabric() {
+			r, ok := e.demo.Stack.Fabric.Credential(ds.ConnectionID)
+			if !ok || len(e.demo.Stack.Fabric.History(ds.ConnectionID)) == 0 {
+				t.Errorf("%s: never rotated", ds.Name)
+				continue
+			}
+			fields = r.Fields
+		} else {
+			r, ok := pbi.Credential(ds.GatewayID, ds.DatasourceID)
+			if !ok {
+				t.Errorf("%s: never rotated", ds.Name)
+				continue
+			}
+			fields = r.Fields
 		}
 		for _, f := range ds.Source.Fields {
-			// Power BI's names of the fields, as the gateway decrypts them.
-			wire := map[string]string{"access_token": "accessToken"}[f.Name]
+			// The services' names of the fields: Power BI's as the gateway
+			// decrypts them, Fabric's typed credentials' for cloud and
+			// virtual-network connections.
+			wire := map[string]string{"access_token": "accessToken", "tenant_id": "tenantId", "client_id": "servicePrincipalClientId",
+				"client_secret": "servicePrincipalSecret", "private_key": "privateKey"}[f.Name]
 			if wire == "" {
 				wire = f.Name
 			}
-			if got := r.Fields[wire]; got != values[f.Ref.Name] {
-				t.Errorf("%s: %s from secret %s did not arrive", ds.Name, f.Name, f.Ref.Name)
+			want := values[f.Ref.Name]
+			if f.Kind == config.RefLiteral {
+				want = f.Ref.Name // the placeholders, which the emulator takes
+			}
+			if got := fields[wire]; got != want {
+				t.Errorf("%s: %s from %s did not arrive", ds.Name, f.Name, f.Ref.Name)
 			}
 		}
 	}
@@ -209,8 +268,24 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	e.checkNoLeak()
 }
 
+// privateKeyPEM is a new RSA key as PKCS#8 PEM, what a KeyPair
+// connection's private_key holds.
+func privateKeyPEM(t *testing.T) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
 // TestDiscoverDiff: -diff reports a data source added, one deleted and one
-// retyped since the inventory was written, one line each, and exits 1.
+// retyped since the inventory was written, and a Fabric connection added
+// and one deleted, one line each, and exits 1.
 func TestDiscoverDiff(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
@@ -231,38 +306,92 @@ func TestDiscoverDiff(t *testing.T) {
 	if err := pbi.SetCredentialType(hr.Gateway, hr.ID, "Basic"); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff")
+	// A connection made in Fabric since, and one the inventory names that
+	// Fabric does not know.
+	if err := e.demo.Stack.Fabric.AddConnection(emulator.FabricConnection{ID: connAdded, ConnectivityType: emulator.FabricShareableCloud,
+		CredentialType: "Key", DisplayName: "Orders API", Type: "Web", Path: "https://orders.contoso.com"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := os.ReadFile(e.demo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withGone := filepath.Join(e.dir, "inventory.yaml")
+	inv = append(inv, "  - name: gone-connection\n    connection_id: "+connGone+"\n    credential_type: Key\n    source: {keyvault: demo, key_secret: gone-key}\n"...)
+	if err := os.WriteFile(withGone, inv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.discoverRun("discover", "-config", withGone, "-diff")
 	if code != 1 {
 		t.Errorf("exit %d, want 1\n%s", code, stderr)
 	}
-	for _, want := range []string{"added ", dsExtra, "deleted     ledger-key", "retyped     hr-fileshare", "the inventory says Windows, Power BI Basic"} {
+	for _, want := range []string{"added ", dsExtra, "deleted     ledger-key", "retyped     hr-fileshare", "the inventory says Windows, Power BI Basic",
+		"added       orders-api", "connection " + connAdded + ": Fabric connection, ShareableCloud: Web https://orders.contoso.com",
+		"deleted     gone-connection", "connection " + connGone + ": Fabric does not know this connection (404)",
+		"unchecked   sales-cluster", "users not compared"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the diff lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, _ = e.discoverRun("discover", "-config", e.demo.ConfigPath, "-diff", "-output", "json")
+	code, out, _ = e.discoverRun("discover", "-config", withGone, "-diff", "-output", "json")
 	got := kinds(t, out)
 	for _, k := range []string{"added", "deleted", "retyped"} {
 		if !slices.Contains(got, k) || code != 1 {
 			t.Errorf("json kinds %v (exit %d), want %s among them", got, code, k)
 		}
 	}
+	ids := connectionIDs(t, out)
+	for _, id := range []string{connAdded, connGone} {
+		if !slices.Contains(ids, id) {
+			t.Errorf("json drift names connections %v, want %s among them", ids, id)
+		}
+	}
+}
+
+// The connections TestDiscoverDiff adds to Fabric and to the inventory.
+const (
+	connAdded = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+	connGone  = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
+)
+
+// diffReport is a -diff -output json report.
+type diffReport struct {
+	Drift []struct {
+		Kind         string `json:"kind"`
+		ConnectionID string `json:"connection_id"`
+	} `json:"drift"`
+}
+
+func parseDiff(t *testing.T, out string) diffReport {
+	t.Helper()
+	var r diffReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not a -output json report: %v\n%s", err, out)
+	}
+	return r
 }
 
 // kinds are the drift kinds of a -diff -output json report.
 func kinds(t *testing.T, out string) []string {
 	t.Helper()
-	var r struct {
-		Drift []struct{ Kind string } `json:"drift"`
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("not a -output json report: %v\n%s", err, out)
-	}
 	var ks []string
-	for _, d := range r.Drift {
+	for _, d := range parseDiff(t, out).Drift {
 		ks = append(ks, d.Kind)
 	}
 	return ks
+}
+
+// connectionIDs are the connection ids a -diff -output json report's
+// drift names.
+func connectionIDs(t *testing.T, out string) []string {
+	t.Helper()
+	var ids []string
+	for _, d := range parseDiff(t, out).Drift {
+		if d.ConnectionID != "" {
+			ids = append(ids, d.ConnectionID)
+		}
+	}
+	return ids
 }
 
 // TestDiscoverBadInput: ids the service does not know are named with its
