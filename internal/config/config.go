@@ -70,6 +70,14 @@ type Fabric struct {
 	APIURL         string // https, without a trailing slash
 	Scope          string // the token scope for Fabric calls
 	MaxConcurrency int    // Fabric requests in flight, 1 to MaxFabricConcurrency
+	Declared       bool   // the inventory has a fabric: block
+}
+
+// UsesFabric reports whether the inventory reaches Fabric's API: it has a
+// fabric: block or a connection_id entry. An inventory of Power BI data
+// sources alone never calls Fabric, not even to discover.
+func (c *Config) UsesFabric() bool {
+	return c.Fabric.Declared || slices.ContainsFunc(c.Datasources, Datasource.Fabric)
 }
 
 // Discover is what `run` compares the inventory with, and how often: the

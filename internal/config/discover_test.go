@@ -66,7 +66,7 @@ func TestFabricSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: DefaultFabricScope, MaxConcurrency: 3}
+	want := Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: DefaultFabricScope, MaxConcurrency: 3, Declared: true}
 	if cfg.Fabric != want {
 		t.Errorf("ParseSettings: Fabric = %+v, want %+v", cfg.Fabric, want)
 	}
@@ -76,5 +76,32 @@ func TestFabricSettings(t *testing.T) {
 	}
 	if cfg, err := ParseSettings("base.yaml", []byte("auth: {method: default}\n")); err != nil || cfg.Fabric != builtin {
 		t.Errorf("ParseSettings without fabric: %+v, %v; want the built-in %+v", cfg.Fabric, err, builtin)
+	}
+}
+
+// An inventory of Power BI data sources alone never reaches Fabric.
+func TestUsesFabric(t *testing.T) {
+	const (
+		pbiEntry    = "  - {name: a, gateway_id: 1f69e798-5852-4fdd-ab01-33bb14b6e934, datasource_id: 252b9de8-d915-4788-aaeb-ec8c2395f970, credential_type: Anonymous, encrypt: none}\n"
+		fabricEntry = "  - {name: b, connection_id: 70b17680-48f1-4729-9df6-02576647dc3a, credential_type: Anonymous}\n"
+	)
+	tests := map[string]struct {
+		yaml string
+		want bool
+	}{
+		"Power BI only":         {"datasources:\n" + pbiEntry, false},
+		"a fabric block":        {"fabric: {max_concurrency: 2}\ndatasources:\n" + pbiEntry, true},
+		"a connection_id entry": {"datasources:\n" + pbiEntry + fabricEntry, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Parse("inventory.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.UsesFabric(); got != tc.want {
+				t.Errorf("UsesFabric = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

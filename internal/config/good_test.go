@@ -141,7 +141,7 @@ func TestLoadGood(t *testing.T) {
 			path: "testdata/good/fabric.yaml",
 			want: func() Config {
 				c := stockConfig("testdata/good/fabric.yaml")
-				c.Fabric = Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: "https://api.fabric.microsoft.us/.default", MaxConcurrency: 64}
+				c.Fabric = Fabric{APIURL: "https://api.fabric.microsoft.us/v1", Scope: "https://api.fabric.microsoft.us/.default", MaxConcurrency: 64, Declared: true}
 				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/"}
 				c.Lines = Lines{KeyVaults: map[string]int{"main": 6}}
 				sp := connection("sp-shorthand", "70B17680-48F1-4729-9DF6-02576647DC3A", credentials.ServicePrincipal, 10,
@@ -170,6 +170,7 @@ func TestLoadGood(t *testing.T) {
 			path: "../../config.example.yaml",
 			want: func() Config {
 				c := stockConfig("../../config.example.yaml")
+				c.Fabric.Declared = true
 				c.Auth = Auth{Method: "managed_identity", ClientID: "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"}
 				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/", "finance": "https://contoso-finance-kv.vault.azure.net/"}
 				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 50,

@@ -85,6 +85,7 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	}
 	if e, ok := top.get("fabric"); ok {
 		p.api(e, &cfg.Fabric.APIURL, &cfg.Fabric.Scope, &cfg.Fabric.MaxConcurrency, MaxFabricConcurrency)
+		cfg.Fabric.Declared = true
 	}
 	if e, ok := top.get("auth"); ok {
 		p.auth(e, &cfg.Auth, &cfg.Lines)

@@ -12,7 +12,8 @@ import (
 // Discover lists the estate o asks for with the daemon's identity, its
 // calls bounded by powerbi.max_concurrency like every other Power BI call,
 // and, unless o names another lister, the Fabric connections through the
-// daemon's Fabric client (bounded by fabric.max_concurrency). It has as
+// daemon's Fabric client (bounded by fabric.max_concurrency) when the
+// inventory uses Fabric (config.UsesFabric). It has as
 // many calls under way as Once has rotations: more than the transport lets
 // through, so that one waiting out a Retry-After, which holds no slot,
 // leaves none idle.
@@ -20,7 +21,7 @@ func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Est
 	if o.Workers <= 0 {
 		o.Workers = workers(d.cfg.Load())
 	}
-	if o.Connections == nil {
+	if o.Connections == nil && d.cfg.Load().UsesFabric() {
 		o.Connections = d.fab
 	}
 	return discover.Discover(ctx, d.pbi, o)

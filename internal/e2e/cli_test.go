@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotatord/rotatord/internal/demo"
 	"github.com/rotatord/rotatord/internal/testutil"
 )
 
@@ -21,16 +23,17 @@ func TestDemoRotatesEverything(t *testing.T) {
 	e := &env{t: t, dir: t.TempDir(), out: &testutil.SyncBuffer{}}
 	d := e.start("demo", "-listen", "127.0.0.1:0", "-dir", e.dir)
 	success := regexp.MustCompile(`msg=rotation datasource=(\S+) .*result=success`)
-	testutil.WaitFor(t, "all seven demo data sources to rotate", 60*time.Second, func() bool {
+	all := len(demo.Catalog()) + len(demo.Connections())
+	testutil.WaitFor(t, fmt.Sprintf("all %d demo data sources to rotate", all), 60*time.Second, func() bool {
 		seen := map[string]bool{}
 		for _, m := range success.FindAllStringSubmatch(e.out.String(), -1) {
 			seen[m[1]] = true
 		}
-		return len(seen) == 7
+		return len(seen) == all
 	})
 	_, metrics := d.get("/metrics")
-	if n := strings.Count(metrics, `result="success"} 1`); n != 7 {
-		t.Errorf("%d data sources with one success in /metrics, want 7", n)
+	if n := strings.Count(metrics, `result="success"} 1`); n != all {
+		t.Errorf("%d data sources with one success in /metrics, want %d", n, all)
 	}
 	if code := d.stop(syscall.SIGINT, 30*time.Second); code != 0 {
 		t.Errorf("exit code %d after Ctrl-C, want 0", code)

@@ -230,7 +230,7 @@ func TestFabricNewConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spnSecret, passphrase := "spn-" + strings.Repeat("s3cr3t", 4), "correct horse battery staple"
+	spnSecret, passphrase := "spn-"+strings.Repeat("s3cr3t", 4), "correct horse battery staple"
 	for name, v := range map[string]string{"vnet-spn-secret": spnSecret, "keypair.pass": passphrase, "keypair.p8": string(key)} {
 		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(v), 0o600); err != nil {
 			t.Fatal(err)

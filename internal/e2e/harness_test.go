@@ -161,17 +161,28 @@ func (e *env) checkTextNoLeak(where, text string) {
 }
 
 // secrets lists every secret value the demo holds: the client secret and
-// every credential field but the user names.
+// every credential field but the literal ones.
 func (e *env) secrets() []string {
 	out := []string{e.demo.Stack.ClientSecret.RevealString()}
 	for _, fields := range e.demo.Want {
 		for name, v := range fields {
-			if name != "username" {
+			if !literalField(name) {
 				out = append(out, v)
 			}
 		}
 	}
 	return out
+}
+
+// literalField reports whether a credential field, as the emulators name
+// it, is written in the inventory rather than kept secret: a user name, a
+// tenant or client id, a key pair's identifier. Errors may name them.
+func literalField(name string) bool {
+	switch name {
+	case "username", "tenantId", "servicePrincipalClientId", "identifier":
+		return true
+	}
+	return false
 }
 
 func (e *env) state() state.File {
