@@ -248,7 +248,7 @@ func (r *Rotator) roleChanges(ctx context.Context, ds config.Datasource) (add, u
 			r.o.Logger.Warn("identity unknown: no role assignment removed", "datasource", ds.Name, "would_remove", len(remove))
 		}
 		owners := roles(have)
-		update = slices.DeleteFunc(update, func(a config.RoleAssignment) bool { return owners[a.ID] == "Owner" })
+		update = slices.DeleteFunc(update, func(a config.RoleAssignment) bool { return strings.EqualFold(owners[a.ID], "Owner") })
 		return add, update, nil, nil
 	}
 	isSelf := func(a config.RoleAssignment) bool { return strings.EqualFold(a.PrincipalID, self) }
