@@ -229,16 +229,6 @@ func TestCleaning(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{"30": 30 * time.Second, "Sat, 01 Mar 2025 12:01:30 GMT": 90 * time.Second, "-1": -1, "1.5": -1, "": -1} {
-		got, ok := ParseRetryAfter(in, now)
-		if (want < 0) == ok || (ok && got != want) {
-			t.Errorf("ParseRetryAfter(%q) = %s, %v; want %s", in, got, ok, want)
-		}
-	}
-}
-
 func TestReasonHint(t *testing.T) {
 	for _, r := range []string{"gateway_unreachable", "rejected", "datasource_unreachable", "datasource_error"} {
 		if ReasonHint(r) == "" {

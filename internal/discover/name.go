@@ -14,21 +14,6 @@ import (
 // "-access-token" under Key Vault's 127 for a secret name.
 const maxBase = 40
 
-// Names gives every data source of ds a unique inventory name, in ds's
-// order: one made from its connection details (server and database, URL
-// host and path, file path), else its display name. Where several would
-// share one, each gets the first eight characters of its data source id
-// appended. Names use lower-case letters, digits and '-' only, so that
-// "<name>-password" is a Key Vault secret name.
-func Names(ds []*Datasource) []string {
-	base := make([]string, len(ds))
-	ids := make([]string, len(ds))
-	for i, d := range ds {
-		base[i], ids[i] = baseName(d), d.ID
-	}
-	return uniqueNames(base, ids)
-}
-
 // uniqueNames makes the names base unique, in order: where several share
 // one, each gets the first eight characters of its id (ids[i]) appended,
 // and where those agree too, a number.

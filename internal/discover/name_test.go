@@ -45,7 +45,7 @@ func TestNamesAreUnique(t *testing.T) {
 	}
 	ds = append(ds, &Datasource{GatewayDatasource: pbi.GatewayDatasource{ID: "bbbbbbbb-0000-4000-8000-000000000000"},
 		Details: pbi.ConnectionDetails{Server: "sql02", Database: "hr"}})
-	got := Names(ds)
+	got := names(ds)
 	want := []string{"sql01-sales-aaaaaaaa", "sql01-sales-aaaaaaaa-2", "sql01-sales-aaaaaaaa-3", "sql02-hr"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("Names = %v, want %v", got, want)
@@ -127,4 +127,19 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("%d data sources parsed, %d printed; want 1 or 2, 1 when the connection is the data source", len(cfg.Datasources), n)
 		}
 	})
+}
+
+// names gives every data source of ds a unique inventory name, in ds's
+// order: one made from its connection details (server and database, URL
+// host and path, file path), else its display name. Where several would
+// share one, each gets the first eight characters of its data source id
+// appended. Names use lower-case letters, digits and '-' only, so that
+// "<name>-password" is a Key Vault secret name.
+func names(ds []*Datasource) []string {
+	base := make([]string, len(ds))
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		base[i], ids[i] = baseName(d), d.ID
+	}
+	return uniqueNames(base, ids)
 }

@@ -1,4 +1,4 @@
-package pbi
+package azrest
 
 import (
 	"math"
