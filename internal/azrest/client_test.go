@@ -11,6 +11,7 @@ import (
 	"github.com/rotatord/rotatord/internal/budget"
 	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func get(path ...string) Request { return Request{Op: "Get", Method: http.MethodGet, Path: path} }
@@ -69,7 +70,7 @@ func TestDo(t *testing.T) {
 			if h.slept != tc.wantSlept {
 				t.Errorf("slept %s, want %s", h.slept, tc.wantSlept)
 			}
-			if n := h.cred.calls.Load(); n != tc.wantTokens {
+			if n := h.cred.Calls(); n != tc.wantTokens {
 				t.Errorf("%d tokens, want %d", n, tc.wantTokens)
 			}
 			if tc.wantStatus == 0 && !tc.wantErr {
@@ -145,7 +146,7 @@ func TestDoEscapesPaths(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	svc := Service{Package: "test", Fail: testFail}
-	cred := &countingCredential{}
+	cred := &testutil.Credential{Scope: testScope}
 	tests := map[string]struct {
 		o    Options
 		want string

@@ -3,19 +3,17 @@ package azrest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.uber.org/goleak"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,18 +35,6 @@ func (e *testError) Error() string {
 func (e *testError) Unwrap() error { return e.f.Err }
 
 func testFail(_ context.Context, f *Failure) error { return &testError{*f} }
-
-// countingCredential hands out numbered tokens and counts how often it was
-// asked.
-type countingCredential struct{ calls atomic.Int32 }
-
-func (c *countingCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if len(o.Scopes) != 1 || o.Scopes[0] != testScope {
-		return azcore.AccessToken{}, fmt.Errorf("unexpected scopes %v", o.Scopes)
-	}
-	n := c.calls.Add(1)
-	return azcore.AccessToken{Token: fmt.Sprintf("token-%d", n), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 // step is one scripted answer of the fake service.
 type step struct {
@@ -95,7 +81,7 @@ func (f *fake) requests() []seen {
 type harness struct {
 	client *Client
 	fake   *fake
-	cred   *countingCredential
+	cred   *testutil.Credential
 	mu     sync.Mutex
 	codes  []int         // what OnResponse saw
 	slept  time.Duration // what the long Retry-After waits slept
@@ -109,7 +95,7 @@ func (h *harness) attempts() []int {
 
 func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
 	t.Helper()
-	h := &harness{fake: &fake{steps: steps}, cred: &countingCredential{}}
+	h := &harness{fake: &fake{steps: steps}, cred: &testutil.Credential{Scope: testScope}}
 	srv := httptest.NewTLSServer(h.fake)
 	t.Cleanup(srv.Close)
 	o := Options{

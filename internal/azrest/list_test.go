@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // readPage reads the test listing's pages: {"value":[…],"next":"…"}.
@@ -107,7 +109,7 @@ func TestListBounds(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c, err := New(Options{Service: Service{Name: "Svc", Package: "test", APIURLKey: "svc.api_url", Fail: testFail},
-		APIURL: srv.URL + "/v1", Scope: testScope, Credential: &countingCredential{}, Transport: srv.Client(), MaxBody: 1 << 20})
+		APIURL: srv.URL + "/v1", Scope: testScope, Credential: &testutil.Credential{Scope: testScope}, Transport: srv.Client(), MaxBody: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestListBounds(t *testing.T) {
 }
 
 func TestCheckLink(t *testing.T) {
-	c, err := New(Options{Service: Service{Package: "test", Fail: testFail}, APIURL: "https://api.example:8443/v1/", Credential: &countingCredential{}, MaxBody: 1})
+	c, err := New(Options{Service: Service{Package: "test", Fail: testFail}, APIURL: "https://api.example:8443/v1/", Credential: &testutil.Credential{Scope: testScope}, MaxBody: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

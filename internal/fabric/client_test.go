@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // The answers of the spec's examples (examples/connections, gateways).
@@ -184,7 +185,7 @@ func TestOperations(t *testing.T) {
 				t.Errorf("Authorization %q", r.auth)
 			}
 			assertJSONEqual(t, r.body, tc.wantBody)
-			if got, want := h.hook.get(), []string{fmt.Sprintf("%s %d", tc.wantOp, tc.reply.status)}; !reflect.DeepEqual(got, want) {
+			if got, want := h.hook.Get(), []string{fmt.Sprintf("%s %d", tc.wantOp, tc.reply.status)}; !reflect.DeepEqual(got, want) {
 				t.Errorf("OnResponse saw %q, want %q", got, want)
 			}
 		})
@@ -217,7 +218,7 @@ func TestSovereignAPIURLWithPathPrefix(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	cred := &countingCredential{}
+	cred := &testutil.Credential{Scope: DefaultScope}
 	tests := map[string]struct {
 		o    Options
 		want string

@@ -4,20 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.uber.org/goleak"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,18 +30,6 @@ const (
 	opID   = "427f6c34-b64e-4ee4-8ea5-b533c0e203ef"
 	reqID  = "5b2c2d7c-0000-4000-8000-000000000001"
 )
-
-// countingCredential hands out numbered tokens and counts how often it was
-// asked.
-type countingCredential struct{ calls atomic.Int32 }
-
-func (c *countingCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if len(o.Scopes) != 1 || o.Scopes[0] != DefaultScope {
-		return azcore.AccessToken{}, fmt.Errorf("unexpected scopes %v", o.Scopes)
-	}
-	n := c.calls.Add(1)
-	return azcore.AccessToken{Token: fmt.Sprintf("token-%d", n), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 // step is one scripted answer of a fake Fabric.
 type step struct {
@@ -99,42 +85,11 @@ func (f *fakeFabric) requests() []seen {
 	return append([]seen(nil), f.reqs...)
 }
 
-// attempts records what the OnResponse hook saw.
-type attempts struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (a *attempts) record(op string, code int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.calls = append(a.calls, fmt.Sprintf("%s %d", op, code))
-}
-
-func (a *attempts) get() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.calls...)
-}
-
-// codes returns the status codes the hook saw for op.
-func (a *attempts) codes(op string) []int {
-	var out []int
-	for _, c := range a.get() {
-		var code int
-		if rest, ok := strings.CutPrefix(c, op+" "); ok {
-			_, _ = fmt.Sscan(rest, &code)
-			out = append(out, code)
-		}
-	}
-	return out
-}
-
 type harness struct {
 	client *Client
 	fake   *fakeFabric
-	cred   *countingCredential
-	hook   *attempts
+	cred   *testutil.Credential
+	hook   *testutil.Responses
 	mu     sync.Mutex
 	slept  time.Duration // what the long Retry-After waits slept
 }
@@ -149,7 +104,7 @@ func (h *harness) sleptFor() time.Duration {
 // whose long Retry-After waits are recorded, not slept.
 func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
 	t.Helper()
-	h := &harness{fake: &fakeFabric{steps: steps}, cred: &countingCredential{}, hook: &attempts{}}
+	h := &harness{fake: &fakeFabric{steps: steps}, cred: &testutil.Credential{Scope: DefaultScope}, hook: &testutil.Responses{}}
 	srv := httptest.NewTLSServer(h.fake)
 	t.Cleanup(srv.Close)
 	o := Options{
@@ -158,7 +113,7 @@ func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
 		Transport:  srv.Client(),
 		MaxRetries: 3,
 		RetryDelay: time.Millisecond,
-		OnResponse: h.hook.record,
+		OnResponse: h.hook.Record,
 	}
 	if mod != nil {
 		mod(&o)

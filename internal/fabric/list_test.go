@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotatord/rotatord/internal/azrest"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 // page is one page of a Fabric listing: values (a JSON array's items) and
@@ -90,7 +91,7 @@ func TestPaging(t *testing.T) {
 			if !reflect.DeepEqual(queries, tc.wantQuery) {
 				t.Errorf("queries %q, want %q", queries, tc.wantQuery)
 			}
-			if got := h.hook.codes(opListConnections); !reflect.DeepEqual(got, []int{200, 200, 200}) {
+			if got := h.hook.Codes(opListConnections); !reflect.DeepEqual(got, []int{200, 200, 200}) {
 				t.Errorf("OnResponse saw %v", got)
 			}
 		})
@@ -124,11 +125,11 @@ func TestPagingRetries(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("got %d, %v", len(got), err)
 	}
-	if got, want := h.hook.codes(opListConnections), []int{200, 429, 401, 200}; !reflect.DeepEqual(got, want) {
+	if got, want := h.hook.Codes(opListConnections), []int{200, 429, 401, 200}; !reflect.DeepEqual(got, want) {
 		t.Errorf("OnResponse saw %v, want %v", got, want)
 	}
-	if h.sleptFor() != 2*time.Minute || h.cred.calls.Load() != 2 {
-		t.Errorf("slept %s, %d tokens", h.sleptFor(), h.cred.calls.Load())
+	if h.sleptFor() != 2*time.Minute || h.cred.Calls() != 2 {
+		t.Errorf("slept %s, %d tokens", h.sleptFor(), h.cred.Calls())
 	}
 }
 
@@ -199,7 +200,7 @@ func TestTooManyPages(t *testing.T) {
 		fmt.Fprintf(w, `{"value":[{"id":"%d","displayName":"%s"}],"continuationToken":"t%d"}`, i, filler, i)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Options{APIURL: srv.URL + "/v1", Credential: &countingCredential{}, Transport: srv.Client()})
+	c, err := New(Options{APIURL: srv.URL + "/v1", Credential: &testutil.Credential{Scope: DefaultScope}, Transport: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func TestRetries(t *testing.T) {
 				}
 			})
 			_, err := h.client.GetConnection(context.Background(), conn)
-			if got := h.hook.codes(opGetConnection); !reflect.DeepEqual(got, tc.wantAttempts) {
+			if got := h.hook.Codes(opGetConnection); !reflect.DeepEqual(got, tc.wantAttempts) {
 				t.Errorf("attempts %v, want %v", got, tc.wantAttempts)
 			}
 			if s := h.sleptFor(); s != tc.wantSlept {
@@ -131,8 +131,8 @@ func TestUnauthorizedReacquiresTokenOnce(t *testing.T) {
 	for _, r := range h.fake.requests() {
 		auth = append(auth, r.auth)
 	}
-	if want := []string{"Bearer token-1", "Bearer token-2"}; !reflect.DeepEqual(auth, want) || h.cred.calls.Load() != 2 {
-		t.Errorf("Authorization %q after %d tokens, want %q", auth, h.cred.calls.Load(), want)
+	if want := []string{"Bearer token-1", "Bearer token-2"}; !reflect.DeepEqual(auth, want) || h.cred.Calls() != 2 {
+		t.Errorf("Authorization %q after %d tokens, want %q", auth, h.cred.Calls(), want)
 	}
 
 	h = newHarness(t, []step{fabricError(401, "InsufficientScopes", "The caller does not have sufficient scopes", map[string]string{"RequestId": "r-hdr"})}, nil)
@@ -154,7 +154,7 @@ func TestTickBudget(t *testing.T) {
 	ctx := budget.NewContext(t.Context(), budget.New(2, time.Millisecond, time.Millisecond))
 	_, _ = h.client.GetConnection(ctx, conn)
 	_ = h.client.UpdateConnectionRoleAssignment(ctx, conn, assign, "User")
-	if got, want := h.hook.get(), []string{
+	if got, want := h.hook.Get(), []string{
 		opGetConnection + " 503", opGetConnection + " 503", opGetConnection + " 503",
 		opUpdateConnectionRoleAssignment + " 503",
 	}; !reflect.DeepEqual(got, want) {
@@ -184,7 +184,7 @@ func TestLongRetryAfterWaitsOnTheClock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := h.hook.codes(opGetConnection); !reflect.DeepEqual(got, []int{http.StatusTooManyRequests, http.StatusOK}) {
+	if got := h.hook.Codes(opGetConnection); !reflect.DeepEqual(got, []int{http.StatusTooManyRequests, http.StatusOK}) {
 		t.Errorf("attempts %v", got)
 	}
 }

@@ -207,7 +207,7 @@ func TestConnectionPolls(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("requests %q\nwant %q", got, want)
 	}
-	if got, want := p.hook.get(), []string{opTestConnection + " 202", opGetOperationState + " 200", opGetOperationState + " 200",
+	if got, want := p.hook.Get(), []string{opTestConnection + " 202", opGetOperationState + " 200", opGetOperationState + " 200",
 		opGetOperationState + " 200", opGetOperationResult + " 200"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("OnResponse saw %q\nwant %q", got, want)
 	}

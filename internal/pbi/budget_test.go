@@ -64,7 +64,7 @@ func TestTickBudget(t *testing.T) {
 				_, _ = h.client.GetGateway(ctx, gw)
 			}
 			var got []int
-			for _, a := range h.hook.get() {
+			for _, a := range h.hook.Get() {
 				var code int
 				_, _ = fmt.Sscan(strings.TrimPrefix(a, opGetGateway+" "), &code)
 				got = append(got, code)

@@ -14,6 +14,7 @@ import (
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/clock/clocktest"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestOperations(t *testing.T) {
@@ -150,7 +151,7 @@ func TestSovereignAPIURLWithPathPrefix(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	cred := &countingCredential{}
+	cred := &testutil.Credential{Scope: DefaultScope}
 	tests := map[string]struct {
 		o    Options
 		want string

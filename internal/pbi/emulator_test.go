@@ -13,6 +13,7 @@ import (
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/secret"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // Power BI emulator, encrypting with internal/cipher the way rotate will.
 func TestAgainstEmulator(t *testing.T) {
 	ctx := context.Background()
-	cred := &countingCredential{}
+	cred := &testutil.Credential{Scope: DefaultScope}
 	p := emulator.NewPowerBI(emulator.PowerBIOptions{Authorize: func(r *http.Request) error {
 		if r.Header.Get("Authorization") == "Bearer token-1" {
 			return errors.New("token expired") // the first token is stale: forces a re-acquire
@@ -51,7 +52,7 @@ func TestAgainstEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := cred.calls.Load(); n != 2 {
+	if n := cred.Calls(); n != 2 {
 		t.Errorf("GetToken called %d times, want 2 (401 then a fresh token)", n)
 	}
 	pub, err := cipher.PublicKeyFromBase64(g.PublicKey.Exponent, g.PublicKey.Modulus)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 const (
@@ -187,7 +189,7 @@ func TestPaging(t *testing.T) {
 			if want := []string{base + "?", base + "?$skiptoken=p%2F2", base + "/more?$skip=2&$top=1"}; !reflect.DeepEqual(urls, want) {
 				t.Errorf("requested %q\nwant %q", urls, want)
 			}
-			if got, want := h.hook.get(), []string{tc.op + " 200", tc.op + " 200", tc.op + " 200"}; !reflect.DeepEqual(got, want) {
+			if got, want := h.hook.Get(), []string{tc.op + " 200", tc.op + " 200", tc.op + " 200"}; !reflect.DeepEqual(got, want) {
 				t.Errorf("OnResponse saw %q, want %q", got, want)
 			}
 		})
@@ -241,7 +243,7 @@ func TestPagingRetries(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 			var hook []string
-			for _, a := range h.hook.get() {
+			for _, a := range h.hook.Get() {
 				hook = append(hook, strings.TrimPrefix(a, opGetGateways+" "))
 			}
 			if !reflect.DeepEqual(hook, tc.wantHook) {
@@ -250,7 +252,7 @@ func TestPagingRetries(t *testing.T) {
 			if slept != tc.wantSlept {
 				t.Errorf("slept %s, want %s", slept, tc.wantSlept)
 			}
-			if n := h.cred.calls.Load(); n != tc.wantTokens {
+			if n := h.cred.Calls(); n != tc.wantTokens {
 				t.Errorf("%d tokens, want %d", n, tc.wantTokens)
 			}
 			if reqs := h.fake.requests(); reqs[len(reqs)-1].query != "$skiptoken=2" {
@@ -353,7 +355,7 @@ func TestTooManyPages(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	var hook atomic.Int32
-	c, err := New(Options{APIURL: srv.URL + "/v1.0/myorg", Credential: &countingCredential{}, Transport: srv.Client(),
+	c, err := New(Options{APIURL: srv.URL + "/v1.0/myorg", Credential: &testutil.Credential{Scope: DefaultScope}, Transport: srv.Client(),
 		OnResponse: func(string, int) { hook.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +429,7 @@ func TestListingTooLarge(t *testing.T) {
 		fmt.Fprintf(w, `{"value":[{"id":"%d","name":"%s"}],"@odata.nextLink":"https://%s/v1.0/myorg/gateways?$skiptoken=%d"}`, i, filler, r.Host, i)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Options{APIURL: srv.URL + "/v1.0/myorg", Credential: &countingCredential{}, Transport: srv.Client()})
+	c, err := New(Options{APIURL: srv.URL + "/v1.0/myorg", Credential: &testutil.Credential{Scope: DefaultScope}, Transport: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}

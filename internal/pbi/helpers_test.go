@@ -1,7 +1,6 @@
 package pbi
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,15 +8,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.uber.org/goleak"
 
 	"github.com/rotatord/rotatord/internal/hangup"
+	"github.com/rotatord/rotatord/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,18 +23,6 @@ const (
 	gw = "1f69e798-5852-4fdd-ab01-33bb14b6e934"
 	ds = "252b9de8-d915-4788-aaeb-ec8c2395f970"
 )
-
-// countingCredential is our own TokenCredential: it hands out numbered
-// tokens and counts how often it was asked.
-type countingCredential struct{ calls atomic.Int32 }
-
-func (c *countingCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if len(o.Scopes) != 1 || o.Scopes[0] != DefaultScope {
-		return azcore.AccessToken{}, fmt.Errorf("unexpected scopes %v", o.Scopes)
-	}
-	n := c.calls.Add(1)
-	return azcore.AccessToken{Token: fmt.Sprintf("token-%d", n), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 // step is one scripted answer of a fake Power BI.
 type step struct {
@@ -106,35 +91,17 @@ func (f *fakePBI) requests() []seen {
 	return append([]seen(nil), f.reqs...)
 }
 
-// attempts records what the OnResponse hook saw.
-type attempts struct {
-	mu    sync.Mutex
-	codes []string
-}
-
-func (a *attempts) record(op string, code int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.codes = append(a.codes, fmt.Sprintf("%s %d", op, code))
-}
-
-func (a *attempts) get() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.codes...)
-}
-
 type harness struct {
 	client *Client
 	fake   *fakePBI
-	cred   *countingCredential
-	hook   *attempts
+	cred   *testutil.Credential
+	hook   *testutil.Responses
 }
 
 // newHarness starts a TLS fake answering with steps and a client for it.
 func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
 	t.Helper()
-	h := &harness{fake: &fakePBI{steps: steps}, cred: &countingCredential{}, hook: &attempts{}}
+	h := &harness{fake: &fakePBI{steps: steps}, cred: &testutil.Credential{Scope: DefaultScope}, hook: &testutil.Responses{}}
 	srv := httptest.NewTLSServer(h.fake)
 	t.Cleanup(srv.Close)
 	o := Options{
@@ -143,7 +110,7 @@ func newHarness(t *testing.T, steps []step, mod func(*Options)) *harness {
 		Transport:  srv.Client(),
 		MaxRetries: 3,
 		RetryDelay: time.Millisecond,
-		OnResponse: h.hook.record,
+		OnResponse: h.hook.Record,
 	}
 	if mod != nil {
 		mod(&o)

@@ -32,7 +32,7 @@ func TestTLSHostnameMismatchIsNotRetried(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
-	if got := h.hook.get(); len(got) != 1 {
+	if got := h.hook.Get(); len(got) != 1 {
 		t.Errorf("attempts %q, want one", got)
 	}
 }

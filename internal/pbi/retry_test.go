@@ -160,7 +160,7 @@ func TestRetries(t *testing.T) {
 			elapsed := time.Since(start)
 
 			var got []int
-			for _, a := range h.hook.get() {
+			for _, a := range h.hook.Get() {
 				var code int
 				if !strings.HasPrefix(a, opGetGateway+" ") {
 					t.Errorf("hook saw operation %q", a)
@@ -235,7 +235,7 @@ func TestUnauthorizedReacquiresTokenOnce(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}
-			if n := h.cred.calls.Load(); n != tc.wantTokens {
+			if n := h.cred.Calls(); n != tc.wantTokens {
 				t.Errorf("GetToken called %d times, want %d", n, tc.wantTokens)
 			}
 			var auth []string

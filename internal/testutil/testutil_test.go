@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 func TestSyncBufferConcurrentWrites(t *testing.T) {
@@ -65,5 +67,61 @@ func TestWaitForFailsAtTheTimeout(t *testing.T) {
 	}()
 	if want := "timed out after 1ms waiting for never"; r.msg != want {
 		t.Errorf("Fatalf(%q), want %q", r.msg, want)
+	}
+}
+
+func TestCredentialNumbersItsTokens(t *testing.T) {
+	c := &Credential{Scope: "https://svc.example/.default"}
+	for i := 1; i <= 2; i++ {
+		tok, err := c.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{c.Scope}})
+		if want := fmt.Sprintf("token-%d", i); err != nil || tok.Token != want {
+			t.Errorf("GetToken = %q, %v, want %q", tok.Token, err, want)
+		}
+		if time.Until(tok.ExpiresOn) < 59*time.Minute {
+			t.Errorf("token expires %s, want in an hour", tok.ExpiresOn)
+		}
+	}
+	for _, scopes := range [][]string{nil, {"https://other.example/.default"}, {c.Scope, c.Scope}} {
+		if _, err := c.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: scopes}); err == nil {
+			t.Errorf("GetToken(%q) succeeded, want refused", scopes)
+		}
+	}
+	if n := c.Calls(); n != 2 {
+		t.Errorf("Calls = %d, want 2 (refusals are not counted)", n)
+	}
+}
+
+func TestResponses(t *testing.T) {
+	var r Responses
+	if got := r.Get(); got != nil {
+		t.Errorf("Get before any Record = %q, want none", got)
+	}
+	r.Record("GetGateway", 429)
+	r.Record("GetGatewayX", 500)
+	r.Record("ListUsers", 200)
+	r.Record("GetGateway", 0)
+	if got, want := r.Get(), []string{"GetGateway 429", "GetGatewayX 500", "ListUsers 200", "GetGateway 0"}; !slices.Equal(got, want) {
+		t.Errorf("Get = %q, want %q", got, want)
+	}
+	if got, want := r.Codes("GetGateway"), []int{429, 0}; !slices.Equal(got, want) {
+		t.Errorf("Codes = %v, want %v", got, want)
+	}
+	got := r.Get()
+	got[0] = "changed"
+	if r.Get()[0] != "GetGateway 429" {
+		t.Error("Get returned the recorder's own slice")
+	}
+}
+
+func TestResponsesConcurrentRecords(t *testing.T) {
+	var r Responses
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { r.Record("Op", 200+i) })
+		_ = r.Get()
+	}
+	wg.Wait()
+	if got := len(r.Codes("Op")); got != 8 {
+		t.Errorf("%d codes recorded, want 8", got)
 	}
 }
