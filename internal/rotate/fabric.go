@@ -98,13 +98,16 @@ func sameMembers(a, b []memberKey) bool {
 	})
 }
 
+// connKind is what a rotation last read of a data source's connection.
+type connKind struct{ id, connectivity string }
+
 // connection reads the connection ds names, remembering its connectivity
 // type for the checks that do not read it.
 func (r *Rotator) connection(ctx context.Context, ds config.Datasource) (fabric.Connection, error) {
 	c, err := r.o.Fabric.GetConnection(ctx, ds.ConnectionID)
 	if err == nil {
 		r.mu.Lock()
-		r.conns[strings.ToLower(ds.ConnectionID)] = c.ConnectivityType
+		r.conns[ds.Name] = connKind{id: ds.ConnectionID, connectivity: c.ConnectivityType}
 		r.mu.Unlock()
 	}
 	return c, err
@@ -213,9 +216,10 @@ func (r *Rotator) update(ctx context.Context, ds config.Datasource, u fabric.Cre
 // check is not made (a zero Check), and the PATCH's own test is all there is.
 func (r *Rotator) checkConnection(ctx context.Context, ds config.Datasource) (Check, error) {
 	r.mu.Lock()
-	kind, known := r.conns[strings.ToLower(ds.ConnectionID)]
+	last, known := r.conns[ds.Name]
 	r.mu.Unlock()
-	if !known {
+	kind := last.connectivity
+	if !known || !strings.EqualFold(last.id, ds.ConnectionID) { // a reload may point the name elsewhere
 		c, err := r.connection(ctx, ds)
 		if err != nil {
 			return Check{}, err

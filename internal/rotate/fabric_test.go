@@ -245,3 +245,21 @@ func TestFabricRoleAssignments(t *testing.T) {
 		})
 	}
 }
+
+// A Fabric that quotes the credential it refused puts no secret in the
+// rotation's error: the service's message is dropped.
+func TestFabricEchoedSecretScrubbed(t *testing.T) {
+	f := newFabricFixture(t, "datasources:\n"+fabricEntry("cloud", connCloud, "ServicePrincipal", spnSource, ""), false)
+	f.stack.Fabric.Faults().Inject(emulator.OpFabricUpdateConnection, emulator.Fault{EchoSecret: true, Times: 1})
+	_, err := f.rotate("cloud")
+	var re *Error
+	if !errors.As(err, &re) || re.Stage != StagePatch {
+		t.Fatalf("rotation: %v, want a failure at stage patch", err)
+	}
+	if strings.Contains(err.Error(), "first-spn-secret") || strings.Contains(fmt.Sprintf("%+v", err), "first-spn-secret") {
+		t.Errorf("the error holds the secret the service echoed: %v", err)
+	}
+	if !strings.Contains(err.Error(), "400") {
+		t.Errorf("error %q does not say the service refused the PATCH", err)
+	}
+}

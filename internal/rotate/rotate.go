@@ -55,8 +55,8 @@ type Rotator struct {
 	fab  fabricKeys
 
 	mu    sync.Mutex
-	drift map[string]int    // users differing from the inventory, per data source
-	conns map[string]string // connectivity type by Fabric connection id, as last read
+	drift map[string]int      // users differing from the inventory, per data source
+	conns map[string]connKind // by data source name: its Fabric connection, as last read
 }
 
 // New returns a Rotator.
@@ -70,7 +70,7 @@ func New(o Options) *Rotator {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Rotator{o: o, drift: make(map[string]int), conns: make(map[string]string)}
+	r := &Rotator{o: o, drift: make(map[string]int), conns: make(map[string]connKind)}
 	if o.PowerBI != nil {
 		r.keys = newKeyCache(gatewayKey(o.PowerBI), o.Clock, o.KeyTTL)
 	}
@@ -366,4 +366,5 @@ func (r *Rotator) Forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.drift, name)
+	delete(r.conns, name)
 }
