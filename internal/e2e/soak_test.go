@@ -258,10 +258,28 @@ func soakRotationCounts(body string) map[soakKey]int {
 	return n
 }
 
-// soakCheckCredentials checks every credential each gateway accepted: the
-// sources never changed during the soak, so each must be theirs.
+// soakCheckCredentials checks every credential each gateway and each Fabric
+// connection accepted: the sources never changed during the soak, so each
+// must be theirs (on a cluster, every member's).
 func soakCheckCredentials(t *testing.T, e *env) {
 	t.Helper()
+	for _, c := range demo.Connections() {
+		hist := e.demo.Stack.Fabric.History(c.ID)
+		if len(hist) == 0 {
+			t.Errorf("%s: Fabric never received a credential", c.Name)
+		}
+		want := e.demo.Want[c.Name]
+		for i, got := range hist {
+			if !maps.Equal(got.Fields, want) {
+				t.Errorf("%s: credential %d Fabric accepted is not the source's", c.Name, i)
+			}
+			for m, plain := range got.Plain {
+				if plain != credentialsJSON(want["username"], want["password"]) {
+					t.Errorf("%s: credential %d: member %s decrypted another document", c.Name, i, m)
+				}
+			}
+		}
+	}
 	for _, x := range demo.Catalog() {
 		hist := e.demo.Stack.PowerBI.History(x.Gateway, x.ID)
 		if len(hist) == 0 {
