@@ -67,8 +67,8 @@ func discoverWith(ctx context.Context, env *Env, args []string, o daemon.Options
 	}
 	if isTerminal(env.Stderr) {
 		do.Progress = func(p discover.Progress) {
-			fmt.Fprintf(env.Stderr, "\rrotatord discover: %d/%d gateways, %d data sources, users of %d/%d, %d Fabric connections ",
-				p.Gateways, p.GatewaysTotal, p.Datasources, p.Users, p.UsersTotal, p.Connections)
+			fmt.Fprintf(env.Stderr, "\rrotatord discover: %d/%d gateways, %d data sources, users of %d/%d, %d Fabric connections, roles of %d/%d ",
+				p.Gateways, p.GatewaysTotal, p.Datasources, p.Users, p.UsersTotal, p.Connections, p.Roles, p.RolesTotal)
 		}
 	}
 	e := d.Discover(ctx, do)

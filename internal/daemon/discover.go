@@ -7,22 +7,31 @@ import (
 	"github.com/rotatord/rotatord/internal/clock"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/discover"
+	"github.com/rotatord/rotatord/internal/sources"
 )
 
 // Discover lists the estate o asks for with the daemon's identity, its
 // calls bounded by powerbi.max_concurrency like every other Power BI call,
 // and, unless o names another lister, the Fabric connections through the
 // daemon's Fabric client (bounded by fabric.max_concurrency) when the
-// inventory uses Fabric (config.UsesFabric). It has as
-// many calls under way as Once has rotations: more than the transport lets
-// through, so that one waiting out a Retry-After, which holds no slot,
-// leaves none idle.
+// inventory uses Fabric (config.UsesFabric). When Fabric is asked and o
+// names no Self, Self is the object id of the daemon's identity, from a
+// token for Fabric's scope; one that cannot be had leaves it unknown. It
+// has as many calls under way as Once has rotations: more than the
+// transport lets through, so that one waiting out a Retry-After, which
+// holds no slot, leaves none idle.
 func (d *Daemon) Discover(ctx context.Context, o discover.Options) *discover.Estate {
+	cfg := d.cfg.Load()
 	if o.Workers <= 0 {
-		o.Workers = workers(d.cfg.Load())
+		o.Workers = workers(cfg)
 	}
-	if o.Connections == nil && d.cfg.Load().UsesFabric() {
+	if o.Connections == nil && cfg.UsesFabric() {
 		o.Connections = d.fab
+	}
+	if o.Connections != nil && o.Self == "" {
+		if id, err := sources.Self(d.cred, cfg.Fabric.Scope)(ctx); err == nil {
+			o.Self = id
+		}
 	}
 	return discover.Discover(ctx, d.pbi, o)
 }

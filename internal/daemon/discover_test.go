@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,47 @@ func TestDiscoverOptions(t *testing.T) {
 	}
 	if !slices.Equal(o.Workspaces, cfg.Discover.Workspaces) {
 		t.Errorf("workspaces %v, want discover_workspaces %v", o.Workspaces, cfg.Discover.Workspaces)
+	}
+}
+
+// TestDiscoverSelf: discovery through the daemon knows the identity it
+// runs as, the app the emulated Fabric lists as each connection's Owner:
+// the drift of the connections' users is sales-cluster's declared group
+// alone, never
+// that owner's removal, even with prune; a Self o names is kept.
+func TestDiscoverSelf(t *testing.T) {
+	d, dm := newDemoDaemon(t, Options{NoState: true})
+	defer d.Close()
+	cfg := d.cfg.Load()
+	self := emulator.TokenObjectID(dm.Stack.ClientID)
+	e := d.Discover(t.Context(), DiscoverOptions(cfg, nil, nil))
+	if e.Self != self || !e.Complete() {
+		t.Fatalf("self %q (problems %v), want the stack app's object id %s", e.Self, e.Problems, self)
+	}
+	cluster := demo.Connections()[0]
+	if ras := e.Roles[strings.ToLower(cluster.ID)]; len(ras) != 1 || ras[0].Principal.ID != self || ras[0].Role != "Owner" {
+		t.Errorf("%s's role assignments %+v, want the app as Owner", cluster.Name, ras)
+	}
+	for i := range cfg.Datasources {
+		if cfg.Datasources[i].Name == cluster.Name {
+			cfg.Datasources[i].Prune = true
+		}
+	}
+	var users []discover.Drift
+	for _, x := range discover.Diff(e, cfg).Drift {
+		if x.Kind == discover.Users && x.ConnectionID != "" {
+			users = append(users, x)
+		}
+	}
+	if len(users) != 1 || users[0].Name != cluster.Name || !strings.Contains(users[0].Detail, demo.ClusterGroup+" (Group) should have role User") ||
+		strings.Contains(users[0].Detail, self) {
+		t.Errorf("users drift %+v; want %s's group to add, and not its owner %s removed", users, cluster.Name, self)
+	}
+
+	o := DiscoverOptions(cfg, nil, nil)
+	o.Self = "6f7a8b9c-0d1e-4f2a-9b3c-5d6e7f8a9b0c"
+	if e := d.Discover(t.Context(), o); e.Self != o.Self {
+		t.Errorf("self %q, want the one o names", e.Self)
 	}
 }
 

@@ -46,6 +46,10 @@ type item struct {
 	// gateway_id and datasource_id (ds is set).
 	fabric bool
 	name   string
+	// roles are the connection's role assignments when it is written with
+	// connection_id and they were read (rolesKnown).
+	roles      []fabric.RoleAssignment
+	rolesKnown bool
 }
 
 // items lays e out as the inventory's entries, in order: the Power BI data
@@ -107,6 +111,9 @@ func items(e *Estate) []item {
 	}
 	for i, name := range uniqueNames(base, ids) {
 		out[i].name = name
+		if out[i].fabric {
+			out[i].roles, out[i].rolesKnown = e.Roles[strings.ToLower(out[i].conn.ID)]
+		}
 	}
 	return out
 }
@@ -224,8 +231,9 @@ func describeConnection(c *fabric.Connection) string {
 	return b.String()
 }
 
-// connectionEntry is the inventory entry of it, a Fabric connection.
-func connectionEntry(it item, vault string) *yaml.Node {
+// connectionEntry is the inventory entry of it, a Fabric connection; self
+// is the object id of the identity rotatord runs as, "" when unknown.
+func connectionEntry(it item, vault, self string) *yaml.Node {
 	c := it.conn
 	t, _ := fabricType(c.CredentialDetails.CredentialType)
 	m := mapping("name", it.name, "connection_id", c.ID, "credential_type", string(t))
@@ -250,7 +258,72 @@ func connectionEntry(it item, vault string) *yaml.Node {
 			notes = append(notes, note)
 		}
 	}
-	notes = append(notes, "its role assignments are not read: declare users ({identifier, principal_type, role}) for rotatord to keep them")
+	if it.rolesKnown {
+		users, skipped := connectionUsers(it.roles, self)
+		if len(users.Content) > 0 {
+			setValue(m, "users", users)
+		}
+		notes = append(notes, skipped...)
+	} else {
+		notes = append(notes, "its role assignments could not be read: no users are listed")
+	}
 	m.HeadComment = comment(notes)
 	return m
+}
+
+// The principal types and roles of a connection's users, as the inventory
+// and Fabric spell them.
+var (
+	connectionPrincipalTypes = []string{"User", "Group", "ServicePrincipal", "ServicePrincipalProfile"}
+	connectionRoles          = []string{"Owner", "User", "UserWithReshare"}
+)
+
+// connectionUsers turns a connection's role assignments into the
+// inventory's users, leaving out the identity rotatord runs as (self, when
+// known: a rotation never removes it nor changes its role), and says which
+// it leaves out.
+func connectionUsers(have []fabric.RoleAssignment, self string) (users *yaml.Node, skipped []string) {
+	users = &yaml.Node{Kind: yaml.SequenceNode}
+	seen := map[string]bool{}
+	for _, a := range have {
+		id := a.Principal.ID
+		who := clip(id, 80)
+		typ, typeOK := spelled(connectionPrincipalTypes, a.Principal.Type)
+		role, roleOK := spelled(connectionRoles, a.Role)
+		switch {
+		case self != "" && strings.EqualFold(id, self):
+			skipped = append(skipped, fmt.Sprintf("rotatord's own identity %s (%s) is not listed: a rotation never removes it nor changes its role",
+				who, clip(a.Role, 40)))
+			continue
+		case !azrest.IsUUID(id):
+			skipped = append(skipped, fmt.Sprintf("principal %q left out: its id is not a UUID", who))
+			continue
+		case !typeOK:
+			skipped = append(skipped, fmt.Sprintf("principal %s left out: principal type %q cannot be written in the inventory (%s)",
+				who, clip(a.Principal.Type, 40), strings.Join(connectionPrincipalTypes, ", ")))
+			continue
+		case !roleOK:
+			skipped = append(skipped, fmt.Sprintf("principal %s left out: role %q is not %s", who, clip(a.Role, 40), strings.Join(connectionRoles, ", ")))
+			continue
+		case seen[strings.ToLower(id)]:
+			skipped = append(skipped, fmt.Sprintf("principal %s left out as %s: Fabric lists it twice, and the first is written", who, role))
+			continue
+		}
+		seen[strings.ToLower(id)] = true
+		n := mapping("identifier", id, "principal_type", typ, "role", role)
+		n.Style = yaml.FlowStyle
+		users.Content = append(users.Content, n)
+	}
+	return users, skipped
+}
+
+// spelled is the one of names that s is, whatever its case, as names
+// spells it.
+func spelled(names []string, s string) (string, bool) {
+	for _, n := range names {
+		if strings.EqualFold(n, s) {
+			return n, true
+		}
+	}
+	return "", false
 }

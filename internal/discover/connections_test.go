@@ -22,6 +22,7 @@ const (
 	connDeny  = "b4f5bac4-8cd5-4b63-9d0a-469baa8b1a7e"
 	connQuiet = "c5a6cbd5-9de6-4c74-8e1b-57acbb9c2b8f"
 	connHid   = "d6b7dce6-0ef7-4d85-9f2c-68bdcc0d3c90"
+	groupID   = "3d9b93c6-7b6d-4801-a491-1738910904fd"
 )
 
 // TestRenderConnections: each connectivity and credential type Fabric
@@ -62,7 +63,9 @@ func TestRenderConnections(t *testing.T) {
 			if name == "id no uuid" {
 				c.ID = "not-a-uuid: " + connA
 			}
-			out, n, err := Render(&Estate{Connections: []fabric.Connection{c}}, RenderOptions{})
+			roles := map[string][]fabric.RoleAssignment{strings.ToLower(c.ID): {
+				{ID: groupID, Principal: fabric.Principal{ID: groupID, Type: "Group"}, Role: "User"}}}
+			out, n, err := Render(&Estate{Connections: []fabric.Connection{c}, Roles: roles}, RenderOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,10 +98,13 @@ func TestRenderConnections(t *testing.T) {
 				t.Errorf("source fields %v, want %v", got, tc.fields)
 			}
 			// The comment above says what the connection is.
-			for _, want := range []string{"# Fabric connection, " + tc.connectivity + ": SQL Sales.contoso.local;db", `("Sales")`, "role assignments are not read"} {
+			for _, want := range []string{"# Fabric connection, " + tc.connectivity + ": SQL Sales.contoso.local;db", `("Sales")`} {
 				if !strings.Contains(text, want) {
 					t.Errorf("output lacks %q:\n%s", want, text)
 				}
+			}
+			if want := []config.User{{Identifier: groupID, PrincipalType: "Group", Role: "User"}}; !slices.Equal(ds.Users, want) {
+				t.Errorf("users %+v, want the role assignment %+v", ds.Users, want)
 			}
 			if tc.connectivity != "ShareableCloud" && !strings.Contains(text, "gateway "+gwFabric) {
 				t.Errorf("the comment does not name the gateway:\n%s", text)
@@ -311,12 +317,13 @@ datasources:
 		"added sql01-sales-352b9de8 ",
 		"deleted gone " + connGone,
 		"retyped lake " + connB,
+		"users warehouse " + strings.ToUpper(connC), // Fabric lists no assignment of its group
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("drift\n%v,\nwant\n%v", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !slices.Equal(r.UsersUnchecked, []string{"warehouse"}) || len(r.Unchecked) != 0 {
-		t.Errorf("users unchecked %v, unchecked %v; want warehouse's users only", r.UsersUnchecked, r.Unchecked)
+	if len(r.Unchecked) != 0 {
+		t.Errorf("unchecked %v, want none", r.Unchecked)
 	}
 	var unsupported []string
 	for _, d := range r.Unsupported {
@@ -333,7 +340,8 @@ datasources:
 		"the inventory says KeyPair, Fabric ServicePrincipal",
 		"connection " + connGone + ": Fabric does not know this connection (404)",
 		"connection " + connQuiet + ": Fabric connection, VirtualNetworkGateway",
-		"unchecked   warehouse",
+		"users       warehouse                                connection " + strings.ToUpper(connC) +
+			": 3d9b93c6-7b6d-4801-a491-1738910904fd (Group) should have role User",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
@@ -348,7 +356,6 @@ datasources:
 			Name         string `json:"name"`
 			ConnectionID string `json:"connection_id"`
 		} `json:"drift"`
-		UsersUnchecked []string `json:"users_unchecked"`
 	}
 	if err := json.Unmarshal([]byte(js.String()), &doc); err != nil {
 		t.Fatal(err)
@@ -358,8 +365,8 @@ datasources:
 		ConnectionID string `json:"connection_id"`
 	}) bool {
 		return d.Name == "gone"
-	}); i < 0 || doc.Drift[i].ConnectionID != connGone || len(doc.UsersUnchecked) != 1 {
-		t.Errorf("json lacks gone's connection_id or users_unchecked:\n%s", js.String())
+	}); i < 0 || doc.Drift[i].ConnectionID != connGone {
+		t.Errorf("json lacks gone's connection_id:\n%s", js.String())
 	}
 
 	// Fabric could not be listed: its entries are not compared.

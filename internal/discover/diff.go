@@ -19,7 +19,7 @@ const (
 	Added   = "added"   // Power BI or Fabric has a data source the inventory lacks, and rotatord could rotate it
 	Deleted = "deleted" // the inventory names a data source Power BI, or a connection Fabric, does not know (404)
 	Retyped = "retyped" // the data source's credential type is not the inventory's
-	Users   = "users"   // the data source's users differ from those the inventory declares
+	Users   = "users"   // the data source's users (a connection's role assignments) differ from those the inventory declares
 )
 
 // Kinds lists every kind of drift, in the order reports group them.
@@ -47,11 +47,7 @@ type Report struct {
 	// Unchecked names the inventory entries that could not be compared,
 	// because what they are on could not be read (see Problems).
 	Unchecked []string `json:"unchecked"`
-	// UsersUnchecked names the Fabric entries that declare users (or
-	// prune): discovery does not read a connection's role assignments, so
-	// they are not compared. It is no drift, nor a failure.
-	UsersUnchecked []string `json:"users_unchecked"`
-	Problems       []string `json:"problems"`
+	Problems  []string `json:"problems"`
 }
 
 // Drifted reports whether anything differs.
@@ -73,7 +69,7 @@ func (r Report) Counts() map[string]int {
 // and its connection ids as Options.KnownConnections, with the
 // inventory's data sources.
 func Diff(e *Estate, cfg *config.Config) Report {
-	r := Report{Drift: []Drift{}, Unsupported: []Drift{}, Unchecked: []string{}, UsersUnchecked: []string{}, Problems: []string{}}
+	r := Report{Drift: []Drift{}, Unsupported: []Drift{}, Unchecked: []string{}, Problems: []string{}}
 	found := make(map[Pair]*Datasource, len(e.Datasources))
 	for _, d := range e.Datasources {
 		found[d.Pair().Key()] = d
@@ -98,7 +94,7 @@ func Diff(e *Estate, cfg *config.Config) Report {
 	for _, ds := range cfg.Datasources {
 		if ds.Fabric() {
 			inventoryIDs[strings.ToLower(ds.ConnectionID)] = true
-			r.diffConnection(ds, conns, gone)
+			r.diffConnection(ds, conns, gone, e)
 			continue
 		}
 		p := Pair{ds.GatewayID, ds.DatasourceID}
@@ -167,8 +163,9 @@ func Diff(e *Estate, cfg *config.Config) Report {
 // diffConnection compares an inventory entry of a Fabric connection with
 // what Fabric answered: deleted when it does not know the connection,
 // retyped when its credential type is another, unchecked when it could not
-// be read. Its users (role assignments) are not compared.
-func (r *Report) diffConnection(ds config.Datasource, conns map[string]*fabric.Connection, gone map[string]bool) {
+// be read, and its users with the connection's role assignments when
+// those were read (see roleChanges).
+func (r *Report) diffConnection(ds config.Datasource, conns map[string]*fabric.Connection, gone map[string]bool, e *Estate) {
 	k := strings.ToLower(ds.ConnectionID)
 	drift := Drift{Name: ds.Name, ConnectionID: ds.ConnectionID, Line: ds.Line}
 	c := conns[k]
@@ -186,9 +183,55 @@ func (r *Report) diffConnection(ds config.Datasource, conns map[string]*fabric.C
 		drift.Detail = fmt.Sprintf("the inventory says %s, Fabric %s", credentials.FabricName(ds.CredentialType), clip(have, 40))
 		r.Drift = append(r.Drift, drift)
 	}
-	if ds.ManagesUsers() {
-		r.UsersUnchecked = append(r.UsersUnchecked, ds.Name)
+	if have, known := e.Roles[k]; known && ds.ManagesUsers() {
+		if add, update, remove := roleChanges(ds, have, e.Self); len(add)+len(update)+len(remove) > 0 {
+			drift.Kind, drift.Detail = Users, roleDetail(add, update, remove, have)
+			r.Drift = append(r.Drift, drift)
+		}
 	}
+}
+
+// roleChanges is what a rotation would change in a connection's role
+// assignments, have, to match ds's users (config.Datasource.RoleChanges),
+// as the rotation does it: never removing the identity rotatord runs as
+// (self) nor changing its role; when self is unknown, removing no one and
+// changing no Owner's role, as any of them might be rotatord itself.
+func roleChanges(ds config.Datasource, have []fabric.RoleAssignment, self string) (add, update, remove []config.RoleAssignment) {
+	list := make([]config.RoleAssignment, len(have))
+	owner := map[string]bool{}
+	for i, a := range have {
+		list[i] = config.RoleAssignment{ID: a.ID, PrincipalID: a.Principal.ID, PrincipalType: a.Principal.Type, Role: a.Role}
+		if strings.EqualFold(a.Role, "Owner") {
+			owner[a.ID] = true
+		}
+	}
+	add, update, remove = ds.RoleChanges(list)
+	if self == "" {
+		return add, slices.DeleteFunc(update, func(a config.RoleAssignment) bool { return owner[a.ID] }), nil
+	}
+	isSelf := func(a config.RoleAssignment) bool { return strings.EqualFold(a.PrincipalID, self) }
+	return add, slices.DeleteFunc(update, isSelf), slices.DeleteFunc(remove, isSelf)
+}
+
+// roleDetail says how a connection's users differ from the inventory's:
+// what a rotation would add, change or remove.
+func roleDetail(add, update, remove []config.RoleAssignment, have []fabric.RoleAssignment) string {
+	role := make(map[string]string, len(have))
+	for _, a := range have {
+		role[a.ID] = a.Role
+	}
+	var parts []string
+	for _, a := range add {
+		parts = append(parts, fmt.Sprintf("%s (%s) should have role %s", a.PrincipalID, a.PrincipalType, a.Role))
+	}
+	for _, a := range update {
+		parts = append(parts, fmt.Sprintf("%s has role %s, should have %s", clip(a.PrincipalID, 80), clip(role[a.ID], 40), a.Role))
+	}
+	for _, a := range remove {
+		parts = append(parts, fmt.Sprintf("%s (%s, role %s) is not declared (prune: true removes it)",
+			clip(a.PrincipalID, 80), clip(a.PrincipalType, 40), clip(a.Role, 40)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // userDetail says how the users differ: what a rotation would add, update
@@ -219,9 +262,6 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	for _, name := range r.Unchecked {
 		fmt.Fprintf(&b, "%-11s %-40s not compared: its gateway, data source or connection could not be read\n", "unchecked", name)
-	}
-	for _, name := range r.UsersUnchecked {
-		fmt.Fprintf(&b, "%-11s %-40s users not compared: discover does not read a Fabric connection's role assignments (a rotation reconciles them)\n", "unchecked", name)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "%-11s %s\n", "error", oneLine(p))

@@ -29,11 +29,13 @@ type Lister interface {
 }
 
 // ConnectionLister is what discovery reads from Fabric: *fabric.Client's
-// List Connections, and Get Connection for an inventory's connection that
-// the listing lacks.
+// List Connections, Get Connection for an inventory's connection that the
+// listing lacks, and List Connection Role Assignments for the users of
+// each connection an inventory holds.
 type ConnectionLister interface {
 	ListConnections(ctx context.Context) ([]fabric.Connection, error)
 	GetConnection(ctx context.Context, connectionID string) (fabric.Connection, error)
+	ListConnectionRoleAssignments(ctx context.Context, connectionID string) ([]fabric.RoleAssignment, error)
 }
 
 // Options say what to discover.
@@ -50,7 +52,12 @@ type Options struct {
 	// the listing lacks is read with Get Connection, and is
 	// MissingConnections when Fabric answers 404.
 	KnownConnections []string
-	Workers          int // calls in flight at once; below 1, one
+	// Self is the object id of the identity discovery runs as, "" when
+	// unknown: Render does not write its role assignments, and Diff, as a
+	// rotation, never has it removed nor its role changed (unknown: no one
+	// removed, no Owner's role changed).
+	Self    string
+	Workers int // calls in flight at once; below 1, one
 	// Progress, when set, is called as the listing advances, from one
 	// goroutine at a time.
 	Progress func(Progress)
@@ -62,6 +69,7 @@ type Progress struct {
 	Datasources             int // data sources found so far
 	Users, UsersTotal       int // data sources whose users are read
 	Connections             int // Fabric connections listed
+	Roles, RolesTotal       int // Fabric connections whose role assignments are read
 }
 
 // Pair names a data source as Update Datasource does. Ids compare
@@ -121,9 +129,18 @@ type Estate struct {
 	// MissingConnections are the Options.KnownConnections Fabric does not
 	// know (404), sorted by folded id.
 	MissingConnections []string
-	Gateways           int // gateways whose data sources were listed
-	Workspaces         int // workspaces whose datasets were listed
-	Problems           []Problem
+	// Roles are the role assignments (a connection's users) of each
+	// connection that Render writes with connection_id, and of each of
+	// Options.KnownConnections found, by folded connection id, each list
+	// sorted by folded principal id. A connection absent was not read, or
+	// the call failed (a Problem): its users are unknown.
+	Roles map[string][]fabric.RoleAssignment
+	// Self is Options.Self: the object id of the identity discovery ran
+	// as, "" when unknown.
+	Self       string
+	Gateways   int // gateways whose data sources were listed
+	Workspaces int // workspaces whose datasets were listed
+	Problems   []Problem
 }
 
 // Complete reports whether everything asked for could be read.
@@ -143,10 +160,13 @@ func Discover(ctx context.Context, l Lister, o Options) *Estate {
 	g.lookups(ctx)
 	g.users(ctx)
 	g.connections(ctx)
+	e := g.estate()
+	g.roles(ctx, e)
 	if err := ctx.Err(); err != nil {
 		g.problem("discovery", err) // cut short: whatever was not reached is missing
 	}
-	return g.estate()
+	e.Problems = g.sortedProblems()
+	return e
 }
 
 // gatherer is one discovery's state; mu guards all of it once the phases
@@ -488,11 +508,72 @@ func (g *gatherer) connections(ctx context.Context) {
 	})
 }
 
+// roles reads the role assignments of the connections the inventory holds
+// or is to hold: each Render writes with connection_id, and each of
+// Options.KnownConnections found, for Diff. A connection Render writes as
+// its Power BI data source is not read: that entry's users are the data
+// source's.
+func (g *gatherer) roles(ctx context.Context, e *Estate) {
+	e.Roles = map[string][]fabric.RoleAssignment{}
+	if g.o.Connections == nil || len(e.Connections) == 0 {
+		return
+	}
+	read := map[string]bool{}
+	var todo []string
+	want := func(id string) {
+		if k := strings.ToLower(id); !read[k] {
+			read[k] = true
+			todo = append(todo, id)
+		}
+	}
+	for _, it := range items(e) {
+		if it.fabric && it.unserved() == "" {
+			want(it.conn.ID)
+		}
+	}
+	known := make(map[string]bool, len(g.o.KnownConnections))
+	for _, id := range g.o.KnownConnections {
+		known[strings.ToLower(id)] = true
+	}
+	for _, c := range e.Connections {
+		if known[strings.ToLower(c.ID)] {
+			want(c.ID)
+		}
+	}
+	slices.SortFunc(todo, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	g.report(func(p *Progress) { p.RolesTotal = len(todo) })
+	g.each(ctx, len(todo), func(i int) {
+		id := todo[i]
+		list, err := g.o.Connections.ListConnectionRoleAssignments(ctx, id)
+		if err != nil {
+			g.problem("role assignments of Fabric connection "+id, err)
+		} else {
+			list = slices.Clone(list)
+			slices.SortStableFunc(list, func(a, b fabric.RoleAssignment) int {
+				return strings.Compare(strings.ToLower(a.Principal.ID), strings.ToLower(b.Principal.ID))
+			})
+			g.mu.Lock()
+			e.Roles[strings.ToLower(id)] = list
+			g.mu.Unlock()
+		}
+		g.report(func(p *Progress) { p.Roles++ })
+	})
+}
+
+// sortedProblems are the problems, by subject.
+func (g *gatherer) sortedProblems() []Problem {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := slices.Clone(g.problems)
+	slices.SortStableFunc(out, func(a, b Problem) int { return strings.Compare(a.Subject, b.Subject) })
+	return out
+}
+
 func (g *gatherer) estate() *Estate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e := &Estate{Unbound: g.unbound, Missing: g.missing, Problems: g.problems, Gateways: len(g.listed), Workspaces: g.spaces,
-		MissingConnections: g.gone}
+	e := &Estate{Unbound: g.unbound, Missing: g.missing, Gateways: len(g.listed), Workspaces: g.spaces,
+		MissingConnections: g.gone, Self: g.o.Self}
 	for _, c := range g.conns {
 		e.Connections = append(e.Connections, c)
 	}
@@ -511,7 +592,6 @@ func (g *gatherer) estate() *Estate {
 	slices.SortFunc(e.Unbound, func(a, b Unbound) int {
 		return cmp.Or(strings.Compare(a.Dataset.Workspace, b.Dataset.Workspace), strings.Compare(a.Dataset.ID, b.Dataset.ID))
 	})
-	slices.SortStableFunc(e.Problems, func(a, b Problem) int { return strings.Compare(a.Subject, b.Subject) })
 	return e
 }
 

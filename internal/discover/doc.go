@@ -19,7 +19,10 @@
 // Connection each inventory connection the listing lacks, a 404 making it
 // MissingConnections. In Fabric an on-premises gateway connection's id is
 // its Power BI data source's: such a pair is one data source, written once
-// (see Render). A connection's role assignments are not read.
+// (see Render). It reads the role assignments (List Connection Role
+// Assignments) of each connection the inventory is to hold with
+// connection_id, and of each inventory connection found: a connection's
+// users.
 //
 // Render prints an Estate as an inventory that `rotatord check` accepts:
 // the settings of the config it was given (or the built-in ones), then one
@@ -29,9 +32,10 @@
 // secrets still to create; then the Fabric connections it can serve, with
 // connection_id, their sources alike and placeholders for the literals
 // Fabric does not tell (a service principal's tenant and client IDs, a key
-// pair's identifier). What the inventory cannot serve is printed as a
-// comment with the reason. Diff compares an Estate with an inventory and
-// reports each drift on one line.
+// pair's identifier), and their role assignments as users, but for the
+// identity rotatord runs as (Options.Self). What the inventory cannot
+// serve is printed as a comment with the reason. Diff compares an Estate
+// with an inventory and reports each drift on one line.
 //
 // The package reads the services through the small Lister and
 // ConnectionLister interfaces (the pbi and fabric clients implement them)

@@ -166,19 +166,37 @@ func (f *fakeService) GetDatasourcesInGroup(ctx context.Context, ws, set string)
 
 // fakeFabric is an in-memory Fabric for ConnectionLister: the connections
 // List Connections answers, and those only Get Connection does (the
-// identity's role on them is gone, say). Paging is the client's business:
-// the listing is whole. Errors are *fabric.Error, as the client's.
+// identity's role on them is gone, say), and their role assignments.
+// Paging is the client's business: the listing is whole. Errors are
+// *fabric.Error, as the client's.
 type fakeFabric struct {
-	mu      sync.Mutex
-	listed  []fabric.Connection
-	hidden  []fabric.Connection // not listed, but Get Connection answers them
-	denied  map[string]bool     // folded ids Get Connection answers 403 for
-	listErr error
-	calls   map[string]int
+	mu        sync.Mutex
+	listed    []fabric.Connection
+	hidden    []fabric.Connection // not listed, but Get Connection answers them
+	denied    map[string]bool     // folded ids Get Connection answers 403 for
+	listErr   error
+	roles     map[string][]fabric.RoleAssignment // by folded connection id
+	rolesErr  map[string]error                   // by folded connection id
+	rolesRead []string                           // the connection ids whose role assignments were asked for
+	calls     map[string]int
+
+	inFlight, maxInFlight int
 }
 
 func newFakeFabric(conns ...fabric.Connection) *fakeFabric {
-	return &fakeFabric{listed: conns, denied: map[string]bool{}, calls: map[string]int{}}
+	return &fakeFabric{listed: conns, denied: map[string]bool{}, calls: map[string]int{},
+		roles: map[string][]fabric.RoleAssignment{}, rolesErr: map[string]error{}}
+}
+
+// assign gives connection id the role assignments of principals, each
+// "type:id:role", its assignment id the principal's, as Fabric makes it.
+func (f *fakeFabric) assign(id string, principals ...string) {
+	for _, p := range principals {
+		typ, rest, _ := strings.Cut(p, ":")
+		pid, role, _ := strings.Cut(rest, ":")
+		k := strings.ToLower(id)
+		f.roles[k] = append(f.roles[k], fabric.RoleAssignment{ID: pid, Principal: fabric.Principal{ID: pid, Type: typ}, Role: role})
+	}
 }
 
 // conn is a connection of the given connectivity and credential type,
@@ -226,4 +244,24 @@ func (f *fakeFabric) GetConnection(ctx context.Context, id string) (fabric.Conne
 		}
 	}
 	return fabric.Connection{}, fabricError("Connections_GetConnection", http.StatusNotFound)
+}
+
+func (f *fakeFabric) ListConnectionRoleAssignments(ctx context.Context, id string) ([]fabric.RoleAssignment, error) {
+	f.mu.Lock()
+	f.calls["ListConnectionRoleAssignments"]++
+	f.rolesRead = append(f.rolesRead, id)
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	f.mu.Unlock()
+	time.Sleep(time.Millisecond) // long enough for the workers to overlap
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inFlight--
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := f.rolesErr[strings.ToLower(id)]; err != nil {
+		return nil, err
+	}
+	return slices.Clone(f.roles[strings.ToLower(id)]), nil
 }

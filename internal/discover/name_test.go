@@ -78,19 +78,29 @@ func TestOAuthScope(t *testing.T) {
 }
 
 // FuzzRender: whatever the service says of a data source, its users and
-// a Fabric connection (the data source itself when twin), the inventory
-// printed passes check, with each of them in it or left out in a comment.
+// a Fabric connection (the data source itself when twin) and its role
+// assignments (known or not, rotatord's own identity among them or not),
+// the inventory printed passes check, with each of them in it or left out
+// in a comment.
 func FuzzRender(f *testing.F) {
 	f.Add("Sql", "Basic", "sql01.contoso.local", "sales", "https://x/y", "name", "john@contoso.com", "User", "Read", "John",
-		"OnPremisesGateway", "Basic", "Sales", "sql01;sales", true)
+		"OnPremisesGateway", "Basic", "Sales", "sql01;sales", true,
+		"3d9b93c6-7b6d-4801-a491-1738910904fd", "Group", "User", true, false)
 	f.Add("Web", "OAuth2", "", "", "https://api.contoso.com/v2", "", "", "App", "Read", "",
-		"ShareableCloud", "ServicePrincipal", "", "https://api.contoso.com", true)
+		"ShareableCloud", "ServicePrincipal", "", "https://api.contoso.com", true,
+		"3d9b93c6-7b6d-4801-a491-1738910904fd", "ServicePrincipal", "Owner", true, true)
 	f.Add("File", "Windows", "", "", "", "#: {x}\n- y", "a@b", "Group", "ReadOverrideEffectiveIdentity", "'\"",
-		"VirtualNetworkGateway", "KeyPair", "#: {x}\n- y", "\u2028", false)
+		"VirtualNetworkGateway", "KeyPair", "#: {x}\n- y", "\u2028", false,
+		"a@b", "EntireTenant", "userWithReshare", true, false)
 	f.Add("x", "Anonymous", "10.0.0.1", "db\u2028x", "", "", "3d9b93c6-7b6d-4801-a491-1738910904fd", "App", "Read", "",
-		"PersonalCloud", "SharedAccessSignature", "x", "", false)
+		"PersonalCloud", "SharedAccessSignature", "x", "", false,
+		"3D9B93C6-7B6D-4801-A491-1738910904FD", "user", "#: {x}", false, false)
+	f.Add("x", "Key", "", "", "", "", "3d9b93c6-7b6d-4801-a491-1738910904fd", "Group", "Read", "",
+		"ShareableCloud", "Key", "x", "", false,
+		"3D9B93C6-7B6D-4801-A491-1738910904FD", "Group", "Owner", true, false) // the same principal twice
 	f.Fuzz(func(t *testing.T, typ, credType, server, database, url, display, user, principal, access, userName,
-		connectivity, connCred, connDisplay, connPath string, twin bool) {
+		connectivity, connCred, connDisplay, connPath string, twin bool,
+		raID, raType, raRole string, rolesKnown, self bool) {
 		u := pbi.DatasourceUser{DatasourceAccessRight: access, PrincipalType: principal, DisplayName: userName}
 		if strings.Contains(user, "@") {
 			u.EmailAddress = user
@@ -112,6 +122,15 @@ func FuzzRender(f *testing.F) {
 			c.ID = dsID
 		}
 		e.Connections = []fabric.Connection{c}
+		if rolesKnown {
+			e.Roles = map[string][]fabric.RoleAssignment{strings.ToLower(c.ID): {
+				{ID: raID, Principal: fabric.Principal{ID: raID, Type: raType}, Role: raRole},
+				{ID: user, Principal: fabric.Principal{ID: user, Type: principal}, Role: raRole},
+			}}
+		}
+		if self {
+			e.Self = raID
+		}
 		out, n, err := Render(e, RenderOptions{What: display})
 		if err != nil {
 			t.Fatal(err)

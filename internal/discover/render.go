@@ -63,7 +63,7 @@ func Render(e *Estate, o RenderOptions) (out []byte, entries int, err error) {
 			continue
 		}
 		if it.fabric {
-			seq.Content = append(seq.Content, connectionEntry(it, vault))
+			seq.Content = append(seq.Content, connectionEntry(it, vault, e.Self))
 		} else {
 			seq.Content = append(seq.Content, entry(it, vault))
 		}

@@ -83,14 +83,41 @@ func (e *env) discoverRun(args ...string) (code int, stdout, stderr string) {
 // it can see exactly once, the Fabric connections included, check accepts
 // it, plan names the secrets to create, and once rotates every data source
 // after they are created (the placeholder tenant, client and identifier
-// literals too, which the emulator takes). What
-// it cannot rotate is a comment, what it cannot read a line on stderr.
+// literals too, which the emulator takes). The connections' role
+// assignments are their users, but for rotatord's own identity, and once
+// leaves them as discovered. What it cannot rotate is a comment, what it
+// cannot read a line on stderr.
 func TestDiscoverRoundTrip(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
 	growEstate(t, e)
 	pbi := e.demo.Stack.PowerBI
 	pbi.Faults().Inject(emulator.OpGetDatasourcesInGroup, emulator.Fault{Status: 429, RetryAfter: "1", Times: 1})
+	// sales-cluster as the demo inventory declares it (its group a User)
+	// and a user who may reshare it; lake-spn shared with an app; each
+	// connection's creator, the stack's app, its Owner.
+	fab := e.demo.Stack.Fabric
+	self := emulator.TokenObjectID(e.demo.Stack.ClientID)
+	owner := emulator.FabricRoleAssignment{PrincipalID: self, PrincipalType: "ServicePrincipal", Role: "Owner"}
+	conns := demo.Connections()
+	cluster, lakeSPN := conns[0], conns[1]
+	wantUsers := map[string][]config.User{
+		cluster.Name: {{Identifier: demo.ClusterGroup, PrincipalType: "Group", Role: "User"}, {Identifier: roleUser, PrincipalType: "User", Role: "UserWithReshare"}},
+		lakeSPN.Name: {{Identifier: roleApp, PrincipalType: "ServicePrincipal", Role: "User"}},
+	}
+	for _, c := range []demo.Connection{cluster, lakeSPN} {
+		ras := []emulator.FabricRoleAssignment{owner}
+		for _, u := range wantUsers[c.Name] {
+			ras = append(ras, emulator.FabricRoleAssignment{PrincipalID: u.Identifier, PrincipalType: u.PrincipalType, Role: u.Role})
+		}
+		if err := fab.SetRoleAssignments(c.ID, ras); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roles := map[string][]emulator.FabricRoleAssignment{}
+	for _, c := range conns {
+		roles[c.ID] = fab.RoleAssignments(c.ID)
+	}
 
 	// Onboarding starts from settings alone: the demo's, without its data sources.
 	demoConfig, err := os.ReadFile(e.demo.ConfigPath)
@@ -169,6 +196,14 @@ func TestDiscoverRoundTrip(t *testing.T) {
 		if !strings.Contains(out, "# Fabric connection, "+c.Connectivity+": ") || !strings.Contains(out, `("`+c.Name+`")`) {
 			t.Errorf("no comment says %s is a %s connection", c.Name, c.Connectivity)
 		}
+		// Fabric's sorted by principal id, rotatord's own identity left out.
+		want := slices.SortedFunc(slices.Values(wantUsers[c.Name]), func(a, b config.User) int { return strings.Compare(a.Identifier, b.Identifier) })
+		if !slices.Equal(ds.Users, want) {
+			t.Errorf("%s's users %+v, want its role assignments %+v", c.Name, ds.Users, want)
+		}
+	}
+	if strings.Contains(out, "identifier: "+self) || !strings.Contains(out, "rotatord's own identity "+self+" (Owner) is not listed") {
+		t.Errorf("the stack's app is a user, or no comment says it is left out:\n%s", out)
 	}
 	for _, want := range []string{dsFabricOnly, "ServicePrincipal is served by Fabric", demo.SSODatasource, "single sign-on",
 		"legacy@contoso.com", `"Sales" (workspace ` + demo.Workspace1} {
@@ -260,6 +295,11 @@ func TestDiscoverRoundTrip(t *testing.T) {
 			}
 		}
 	}
+	for _, c := range conns {
+		if got := fab.RoleAssignments(c.ID); !slices.Equal(got, roles[c.ID]) {
+			t.Errorf("%s's role assignments after once %+v, want them as discovered %+v", c.Name, got, roles[c.ID])
+		}
+	}
 	for _, v := range values {
 		if strings.Contains(e.out.String(), v) {
 			t.Error("a created secret appears in rotatord's output")
@@ -267,6 +307,12 @@ func TestDiscoverRoundTrip(t *testing.T) {
 	}
 	e.checkNoLeak()
 }
+
+// The principals TestDiscoverRoundTrip shares the demo's connections with.
+const (
+	roleUser = "c3d4e5f6-a7b8-4c9d-8e0f-2a3b4c5d6e7f"
+	roleApp  = "d4e5f6a7-b8c9-4d0e-9f1a-3b4c5d6e7f8a"
+)
 
 // privateKeyPEM is a new RSA key as PKCS#8 PEM, what a KeyPair
 // connection's private_key holds.
@@ -284,8 +330,9 @@ func privateKeyPEM(t *testing.T) string {
 }
 
 // TestDiscoverDiff: -diff reports a data source added, one deleted and one
-// retyped since the inventory was written, and a Fabric connection added
-// and one deleted, one line each, and exits 1.
+// retyped since the inventory was written, a Fabric connection added and
+// one deleted, and a connection's declared group it has no role
+// assignment of yet, one line each, and exits 1.
 func TestDiscoverDiff(t *testing.T) {
 	skipIfShort(t)
 	e := newEnv(t, "")
@@ -328,14 +375,14 @@ func TestDiscoverDiff(t *testing.T) {
 	for _, want := range []string{"added ", dsExtra, "deleted     ledger-key", "retyped     hr-fileshare", "the inventory says Windows, Power BI Basic",
 		"added       orders-api", "connection " + connAdded + ": Fabric connection, ShareableCloud: Web https://orders.contoso.com",
 		"deleted     gone-connection", "connection " + connGone + ": Fabric does not know this connection (404)",
-		"unchecked   sales-cluster", "users not compared"} {
+		"users       sales-cluster", "connection " + demo.Connections()[0].ID + ": " + demo.ClusterGroup + " (Group) should have role User"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the diff lacks %q:\n%s", want, out)
 		}
 	}
 	code, out, _ = e.discoverRun("discover", "-config", withGone, "-diff", "-output", "json")
 	got := kinds(t, out)
-	for _, k := range []string{"added", "deleted", "retyped"} {
+	for _, k := range []string{"added", "deleted", "retyped", "users"} {
 		if !slices.Contains(got, k) || code != 1 {
 			t.Errorf("json kinds %v (exit %d), want %s among them", got, code, k)
 		}
