@@ -3,6 +3,9 @@
 #   promtool  — alert rules syntax + unit tests, the chart's PrometheusRule, dashboard PromQL
 #   systemd   — systemd-analyze verify, and security exposure <= 2.0
 #   helm      — lint and template (helm built from its Go module, cached)
+#   kube-apiserver — the chart dry-run, installed, upgraded and uninstalled on a real API server
+#               (built from its Go module, cached; see .ci/chart-on-apiserver.sh). ROTATORD_SKIP_APISERVER=1
+#               skips it for a quick local run; .ci/run never does.
 #   jq        — dashboard.json structure
 # Works on a fresh Debian machine as root: installs what is missing (one apt-get update).
 # Exits non-zero on the first failure.
@@ -119,5 +122,12 @@ for kind in ServiceMonitor PrometheusRule; do
 done
 grep -q 'grafana_dashboard: "1"' "$tmp/all.yaml" || fail "dashboard ConfigMap lacks grafana_dashboard label"
 grep -q 'azure.workload.identity/use: "true"' "$tmp/default.yaml" || fail "pod lacks the workload identity label"
+
+step "helm: the chart on a real Kubernetes API server"
+if [ -n "${ROTATORD_SKIP_APISERVER:-}" ]; then
+	echo "SKIPPED: ROTATORD_SKIP_APISERVER is set, so the chart was not tried on an API server"
+else
+	HELM=$helm ROTATORD=$tmp/rotatord bash scripts/kube-apiserver.sh bash .ci/chart-on-apiserver.sh
+fi
 
 printf '\ndeploy checks: all passed\n'

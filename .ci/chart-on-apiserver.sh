@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Installs the Helm chart on a real Kubernetes API server. Run it under
+# scripts/kube-apiserver.sh, which provides KUBECONFIG and kubectl:
+#   HELM=/path/to/helm ROTATORD=/path/to/rotatord bash scripts/kube-apiserver.sh bash .ci/chart-on-apiserver.sh
+#
+# 1. the Prometheus operator's CRDs are installed from its Go module;
+# 2. the chart, rendered with ci/values.yaml and with every optional part on, passes a strict
+#    server-side dry run (unknown fields, wrong types and CRD schemas refused; any warning fails);
+# 3. helm install, upgrade to a changed inventory (the ConfigMap changes in place, the Deployment not)
+#    and uninstall, with nothing left behind; helm printing any API-server warning fails;
+# 4. what the server holds: the pod spec as hardened as the README says (and the namespace enforces the
+#    restricted Pod Security Standard), the ConfigMap's inventory accepted by `rotatord check`;
+# 5. the checks themselves: a chart with an unknown field, a wrong type, a bad ServiceMonitor interval or
+#    a pod spec below the restricted standard must fail them.
+# No scheduler or kubelet runs: objects are validated, admitted and stored; no pod starts.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+chart=deploy/helm/rotatord
+operator_version=v0.85.0 # github.com/prometheus-operator/prometheus-operator, whose CRDs the chart targets
+ns=rotatord-test
+release=rotatord
+: "${HELM:?HELM must name the helm binary}" "${ROTATORD:?ROTATORD must name the rotatord binary}"
+command -v kubectl >/dev/null || { echo "kubectl not on PATH: run this under scripts/kube-apiserver.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+ci=(-f "$chart/ci/values.yaml")
+all=(--set serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true)
+k() { kubectl --warnings-as-errors -n "$ns" "$@"; }
+
+# strict CHART [HELM ARGS]...: the rendered chart as the API server would take it, changing nothing.
+strict() {
+	local dir=$1
+	shift
+	"$HELM" template "$release" "$dir" -n "$ns" "$@" >"$tmp/rendered.yaml"
+	k apply --server-side --dry-run=server --validate=strict -f "$tmp/rendered.yaml"
+}
+
+# quiet_helm ARGS...: helm, failing on anything it prints to stderr: the API server's warnings
+# (an unknown field is only a warning to helm) arrive there.
+quiet_helm() {
+	"$HELM" "$@" -n "$ns" >"$tmp/helm.out" 2>"$tmp/helm.err" || { cat "$tmp/helm.out" "$tmp/helm.err" >&2; return 1; }
+	if [ -s "$tmp/helm.err" ]; then
+		echo "helm $1 printed warnings:" >&2
+		cat "$tmp/helm.err" >&2
+		return 1
+	fi
+}
+
+step "API server"
+server=$(kubectl version -o json | jq -r .serverVersion.gitVersion)
+echo "server $server, kubectl $(kubectl version -o json | jq -r .clientVersion.gitVersion)"
+case $server in v1.*) ;; *) fail "the API server reports version $server: charts' kubeVersion checks would fail" ;; esac
+
+step "namespace $ns, enforcing the restricted Pod Security Standard"
+kubectl --warnings-as-errors apply --server-side -f - <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $ns
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/warn: restricted
+    pod-security.kubernetes.io/audit: restricted
+EOF
+
+step "Prometheus operator $operator_version CRDs"
+crds=$(cd scripts/kube && go mod download -json "github.com/prometheus-operator/prometheus-operator@$operator_version" | jq -r .Dir)/example/prometheus-operator-crd
+kubectl --warnings-as-errors apply --server-side -f "$crds/monitoring.coreos.com_servicemonitors.yaml" \
+	-f "$crds/monitoring.coreos.com_prometheusrules.yaml"
+kubectl wait --for condition=Established --timeout 60s \
+	crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com
+
+step "strict server-side dry run"
+strict "$chart" "${ci[@]}"
+strict "$chart" "${ci[@]}" "${all[@]}" --set persistence.enabled=true
+
+step "helm install"
+quiet_helm install "$release" "$chart" "${ci[@]}" "${all[@]}"
+k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release
+objects=$(k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release -o name | wc -l)
+[ "$objects" = 7 ] || fail "helm install left $objects objects, want 7"
+
+step "the pod spec the server holds"
+k get deployment "$release" -o json >"$tmp/deployment.json"
+# Each line is a claim of the README's Helm section, read back from the stored object.
+while IFS='|' read -r what expr; do
+	jq -e "$expr" "$tmp/deployment.json" >/dev/null || fail "Deployment: $what ($expr)"
+	echo "ok: $what"
+done <<'EOF'
+one replica, Recreate|.spec.replicas == 1 and .spec.strategy.type == "Recreate"
+non-root, UID and GID 65532|.spec.template.spec.securityContext | .runAsNonRoot and .runAsUser == 65532 and .runAsGroup == 65532
+RuntimeDefault seccomp|.spec.template.spec.securityContext.seccompProfile.type == "RuntimeDefault"
+no service-account token mounted|.spec.template.spec.automountServiceAccountToken == false
+workload identity label|.spec.template.metadata.labels["azure.workload.identity/use"] == "true"
+read-only root file system|[.spec.template.spec.containers[].securityContext.readOnlyRootFilesystem] | all
+no privilege escalation|[.spec.template.spec.containers[].securityContext.allowPrivilegeEscalation == false] | all
+no capabilities|[.spec.template.spec.containers[].securityContext.capabilities.drop == ["ALL"]] | all
+a memory limit|[.spec.template.spec.containers[].resources.limits.memory] | all
+GOMEMLIMIT from the memory limit|.spec.template.spec.containers[0].env[] | select(.name == "GOMEMLIMIT") | .valueFrom.resourceFieldRef.resource == "limits.memory"
+probes on /healthz and /readyz|.spec.template.spec.containers[0] | .livenessProbe.httpGet.path == "/healthz" and .readinessProbe.httpGet.path == "/readyz"
+EOF
+
+step "the inventory the server holds"
+k get configmap "$release" -o jsonpath='{.data.config\.yaml}' >"$tmp/config.yaml"
+"$ROTATORD" check --config "$tmp/config.yaml"
+
+step "helm upgrade to a changed inventory"
+cm_before=$(k get configmap "$release" -o json)
+deploy_before=$(k get deployment "$release" -o json)
+cat >"$tmp/changed.yaml" <<'EOF'
+config:
+  defaults:
+    schedule: "@every 12h"
+EOF
+quiet_helm upgrade "$release" "$chart" "${ci[@]}" "${all[@]}" -f "$tmp/changed.yaml"
+cm_after=$(k get configmap "$release" -o json)
+deploy_after=$(k get deployment "$release" -o json)
+[ "$(jq -r .metadata.uid <<<"$cm_before")" = "$(jq -r .metadata.uid <<<"$cm_after")" ] ||
+	fail "the ConfigMap was replaced, not updated in place"
+jq -r '.data["config.yaml"]' <<<"$cm_after" | grep -q 'schedule: '"'"'@every 12h'"'" ||
+	fail "the ConfigMap does not hold the changed schedule: $(jq -r '.data["config.yaml"]' <<<"$cm_after")"
+# rotatord's file watcher reloads the mounted ConfigMap: the pod template must not change, or
+# the Deployment would restart the pod for nothing.
+[ "$(jq -c .spec.template <<<"$deploy_before")" = "$(jq -c .spec.template <<<"$deploy_after")" ] ||
+	fail "the upgrade changed the pod template"
+[ "$(jq .metadata.generation <<<"$deploy_after")" = "$(jq .metadata.generation <<<"$deploy_before")" ] ||
+	fail "the upgrade bumped the Deployment's generation"
+echo "ok: ConfigMap $(jq -r .metadata.uid <<<"$cm_after") updated in place, Deployment generation $(jq .metadata.generation <<<"$deploy_after")"
+k get configmap "$release" -o jsonpath='{.data.config\.yaml}' >"$tmp/config.yaml"
+"$ROTATORD" check --config "$tmp/config.yaml"
+
+step "helm uninstall"
+quiet_helm uninstall "$release"
+left=$(k get all,configmap,serviceaccount,secret,servicemonitor,prometheusrule,persistentvolumeclaim -o name)
+[ -z "$left" ] || fail "left after uninstall: $left"
+echo "ok: nothing left in $ns"
+
+step "the checks refuse broken charts"
+# refuse NAME PATTERN CHART [HELM ARGS]...: the strict dry run must fail and say PATTERN.
+refuse() {
+	local name=$1 pattern=$2
+	shift 2
+	if strict "$@" >"$tmp/refused.out" 2>&1; then
+		cat "$tmp/refused.out" >&2
+		fail "$name: the strict dry run accepted it"
+	fi
+	grep -q -- "$pattern" "$tmp/refused.out" || { cat "$tmp/refused.out" >&2; fail "$name: refused without saying $pattern"; }
+	echo "ok: $name refused: $(grep -m1 -- "$pattern" "$tmp/refused.out")"
+}
+# broken SED: a copy of the chart with SED applied to its Deployment.
+broken() {
+	rm -rf "$tmp/broken"
+	cp -r "$chart" "$tmp/broken"
+	sed -i "$1" "$tmp/broken/templates/deployment.yaml"
+	cmp -s "$chart/templates/deployment.yaml" "$tmp/broken/templates/deployment.yaml" && fail "sed $1 changed nothing"
+	echo "$tmp/broken"
+}
+unknown_field='s/^      automountServiceAccountToken: false$/&\n      terminationGracePeriod: 30/'
+b=$(broken "$unknown_field")
+refuse "an unknown field" 'spec.template.spec.terminationGracePeriod: field not declared in schema' "$b" "${ci[@]}"
+b=$(broken 's/containerPort: {{ .Values.port }}/containerPort: "{{ .Values.port }}"/')
+refuse "a wrong type" 'containerPort: expected numeric' "$b" "${ci[@]}"
+refuse "a bad ServiceMonitor interval" 'spec.endpoints\[0\].interval: Invalid value: "30 seconds"' \
+	"$chart" "${ci[@]}" "${all[@]}" --set "serviceMonitor.interval=30 seconds"
+b=$(broken '/allowPrivilegeEscalation: false/d')
+refuse "a pod spec below the restricted standard" 'would violate PodSecurity "restricted' "$b" "${ci[@]}"
+# helm itself only warns about an unknown field: quiet_helm must turn that into a failure.
+b=$(broken "$unknown_field")
+if quiet_helm install broken "$b" "${ci[@]}" 2>"$tmp/warned"; then
+	fail "helm install of a chart with an unknown field passed"
+fi
+grep -q 'unknown field' "$tmp/warned" || { cat "$tmp/warned" >&2; fail "helm install failed without the unknown-field warning"; }
+echo "ok: helm install with an unknown field refused: $(grep -m1 'unknown field' "$tmp/warned")"
+"$HELM" uninstall broken -n "$ns" >/dev/null
+
+printf '\nchart on the API server: all passed\n'
