@@ -9,9 +9,10 @@
 # 3. helm install, upgrade to a changed inventory (the ConfigMap changes in place, the Deployment not)
 #    and uninstall, with nothing left behind; helm printing any API-server warning fails;
 # 4. what the server holds: the pod spec as hardened as the README says (and the namespace enforces the
-#    restricted Pod Security Standard), the ConfigMap's inventory accepted by `rotatord check`;
+#    restricted Pod Security Standard), objects that fit together (selectors, ports, the ServiceAccount,
+#    which may not touch the Kubernetes API), the ConfigMap's inventory accepted by `rotatord check`;
 # 5. the checks themselves: a chart with an unknown field, a wrong type, a bad ServiceMonitor interval or
-#    a pod spec below the restricted standard must fail them.
+#    a pod spec below the restricted standard, and a RoleBinding to the chart's account, must fail them.
 # No scheduler or kubelet runs: objects are validated, admitted and stored; no pod starts.
 set -euo pipefail
 
@@ -105,6 +106,37 @@ GOMEMLIMIT from the memory limit|.spec.template.spec.containers[0].env[] | selec
 probes on /healthz and /readyz|.spec.template.spec.containers[0] | .livenessProbe.httpGet.path == "/healthz" and .readinessProbe.httpGet.path == "/readyz"
 EOF
 
+step "how the stored objects fit together"
+# Mistakes every object passes on its own: a selector that matches nothing, a port by a name that
+# does not exist. The claims read the stored Deployment, Service, ServiceMonitor and ServiceAccount.
+for kind in service servicemonitor serviceaccount; do
+	k get "$kind" "$release" -o json >"$tmp/$kind.json"
+done
+while IFS='|' read -r what expr; do
+	jq -e -n --slurpfile d "$tmp/deployment.json" --slurpfile s "$tmp/service.json" \
+		--slurpfile m "$tmp/servicemonitor.json" --slurpfile a "$tmp/serviceaccount.json" \
+		"\$d[0] as \$d | \$s[0] as \$s | \$m[0] as \$m | \$a[0] as \$a | $expr" >/dev/null || fail "$what ($expr)"
+	echo "ok: $what"
+done <<'EOF'
+the Service selects the pod|$s.spec.selector | to_entries | all(.value == $d.spec.template.metadata.labels[.key])
+the Service's target port is a container port|$s.spec.ports[0].targetPort as $p | [$d.spec.template.spec.containers[].ports[].name] | index($p) != null
+the ServiceMonitor selects the Service|$m.spec.selector.matchLabels | to_entries | all(.value == $s.metadata.labels[.key])
+the ServiceMonitor scrapes a Service port|[$m.spec.endpoints[].port] - [$s.spec.ports[].name] == []
+the pod runs as the chart's ServiceAccount|$d.spec.template.spec.serviceAccountName == $a.metadata.name
+the ServiceAccount names the workload identity|$a.metadata.annotations["azure.workload.identity/client-id"] == "00000000-0000-0000-0000-000000000000"
+EOF
+# rotatord never calls the Kubernetes API: the chart must grant its account nothing.
+grants_nothing() {
+	local sa=system:serviceaccount:$ns:$release answer
+	for verb_resource in "get configmaps" "list secrets" "create pods" "get leases.coordination.k8s.io"; do
+		# shellcheck disable=SC2086 # two words: verb and resource
+		answer=$(kubectl auth can-i $verb_resource -n "$ns" --as "$sa" 2>&1) || true
+		[ "$answer" = no ] || { echo "the chart's ServiceAccount may $verb_resource: $answer" >&2; return 1; }
+	done
+}
+grants_nothing || fail "the chart grants its ServiceAccount access to the Kubernetes API"
+echo "ok: the ServiceAccount may not get configmaps, list secrets, create pods or get leases"
+
 step "the inventory the server holds"
 k get configmap "$release" -o jsonpath='{.data.config\.yaml}' >"$tmp/config.yaml"
 "$ROTATORD" check --config "$tmp/config.yaml"
@@ -169,6 +201,15 @@ refuse "a bad ServiceMonitor interval" 'spec.endpoints\[0\].interval: Invalid va
 	"$chart" "${ci[@]}" "${all[@]}" --set "serviceMonitor.interval=30 seconds"
 b=$(broken '/allowPrivilegeEscalation: false/d')
 refuse "a pod spec below the restricted standard" 'would violate PodSecurity "restricted' "$b" "${ci[@]}"
+# A grant the chart did not make must be seen by the check.
+# (A Role of our own: the built-in view role is empty here, its rules aggregated by a controller that does not run.)
+k create role granted --verb get --resource configmaps >/dev/null
+k create rolebinding granted --role granted --serviceaccount "$ns:$release" >/dev/null
+if grants_nothing 2>"$tmp/granted"; then
+	fail "a RoleBinding to get configmaps went unnoticed"
+fi
+echo "ok: a RoleBinding noticed: $(cat "$tmp/granted")"
+k delete rolebinding/granted role/granted >/dev/null
 # helm itself only warns about an unknown field: quiet_helm must turn that into a failure.
 b=$(broken "$unknown_field")
 if quiet_helm install broken "$b" "${ci[@]}" 2>"$tmp/warned"; then
