@@ -26,8 +26,18 @@ func (f *Fabric) connectionLocked(w http.ResponseWriter, rt fabRoute) *fabConnec
 	return c
 }
 
-func (c *fabConnection) roleIndex(id string) int {
-	return slices.IndexFunc(c.roles, func(ra FabricRoleAssignment) bool { return strings.EqualFold(ra.ID, id) })
+// roleLocked finds the route's connection and role assignment, answering 404 for either when it is
+// missing (then ok is false). The caller holds f.mu.
+func (f *Fabric) roleLocked(w http.ResponseWriter, rt fabRoute) (c *fabConnection, i int, ok bool) {
+	if c = f.connectionLocked(w, rt); c == nil {
+		return nil, 0, false
+	}
+	i = slices.IndexFunc(c.roles, func(ra FabricRoleAssignment) bool { return strings.EqualFold(ra.ID, rt.roleAssignmentID) })
+	if i < 0 {
+		fabricError(w, http.StatusNotFound, FabricCodeEntityNotFound, "The requested role assignment was not found.")
+		return nil, 0, false
+	}
+	return c, i, true
 }
 
 func (f *Fabric) serveRoleAssignments(w http.ResponseWriter, r *http.Request, rt fabRoute) {
@@ -87,13 +97,8 @@ func (f *Fabric) serveAddRoleAssignment(w http.ResponseWriter, r *http.Request, 
 func (f *Fabric) serveRoleAssignment(w http.ResponseWriter, rt fabRoute) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.connectionLocked(w, rt)
-	if c == nil {
-		return
-	}
-	i := c.roleIndex(rt.roleAssignmentID)
-	if i < 0 {
-		fabricError(w, http.StatusNotFound, FabricCodeEntityNotFound, "The requested role assignment was not found.")
+	c, i, ok := f.roleLocked(w, rt)
+	if !ok {
 		return
 	}
 	fabricJSON(w, http.StatusOK, c.roles[i].json())
@@ -113,13 +118,8 @@ func (f *Fabric) serveUpdateRoleAssignment(w http.ResponseWriter, r *http.Reques
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.connectionLocked(w, rt)
-	if c == nil {
-		return
-	}
-	i := c.roleIndex(rt.roleAssignmentID)
-	if i < 0 {
-		fabricError(w, http.StatusNotFound, FabricCodeEntityNotFound, "The requested role assignment was not found.")
+	c, i, ok := f.roleLocked(w, rt)
+	if !ok {
 		return
 	}
 	c.roles[i].Role = req.Role
@@ -129,13 +129,8 @@ func (f *Fabric) serveUpdateRoleAssignment(w http.ResponseWriter, r *http.Reques
 func (f *Fabric) serveDeleteRoleAssignment(w http.ResponseWriter, rt fabRoute) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.connectionLocked(w, rt)
-	if c == nil {
-		return
-	}
-	i := c.roleIndex(rt.roleAssignmentID)
-	if i < 0 {
-		fabricError(w, http.StatusNotFound, FabricCodeEntityNotFound, "The requested role assignment was not found.")
+	c, i, ok := f.roleLocked(w, rt)
+	if !ok {
 		return
 	}
 	c.roles = slices.Delete(c.roles, i, i+1)
