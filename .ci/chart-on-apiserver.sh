@@ -82,9 +82,9 @@ strict "$chart" "${ci[@]}" "${all[@]}" --set persistence.enabled=true
 
 step "helm install"
 quiet_helm install "$release" "$chart" "${ci[@]}" "${all[@]}"
-k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release
-objects=$(k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release -o name | wc -l)
-[ "$objects" = 7 ] || fail "helm install left $objects objects, want 7"
+installed=$(k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release -o name)
+echo "$installed"
+[ "$(wc -l <<<"$installed")" = 7 ] || fail "helm install made $(wc -l <<<"$installed") objects, want 7"
 
 step "the pod spec the server holds"
 k get deployment "$release" -o json >"$tmp/deployment.json"
