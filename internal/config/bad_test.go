@@ -59,6 +59,11 @@ var badCases = map[string]string{
 	"rollback":            "rollback needs Key Vault secrets and verify; verify_every is 0 or at least 1m",
 	"discover":            "discover_every is 0 or at least 1m; discover_gateways and discover_workspaces list distinct UUIDs",
 	"multiple-errors":     "every problem is reported, sorted by line",
+	// High availability.
+	"ha-both-states":   "state_blob replaces state_file: not both",
+	"ha-lease":         "lease_duration within Azure's 15s-60s, lease_blob not the state blob, known keys",
+	"ha-urls":          "blob URLs are https, without a query, and name a container and a blob; 10s is too short",
+	"ha-no-state-blob": "ha needs lease_blob and state_blob; whole seconds",
 	// Fabric connections.
 	"fabric":                "fabric: api_url https without query, scope non-empty, max_concurrency 1 to 64, known keys",
 	"fabric-zero":           "fabric: an http api_url, max_concurrency below 1",

@@ -21,13 +21,17 @@ import (
 // Config is a validated inventory with every default applied. It is never
 // modified after Parse returns it: a reload builds a new one.
 type Config struct {
-	Path        string // the file name errors and logs use
-	PowerBI     PowerBI
-	Fabric      Fabric // for data sources with a connection_id
-	Auth        Auth
-	KeyVaults   map[string]string // inventory name → vault URL (https)
-	Listen      string            // host:port for /metrics /healthz /readyz
-	StateFile   string
+	Path      string // the file name errors and logs use
+	PowerBI   PowerBI
+	Fabric    Fabric // for data sources with a connection_id
+	Auth      Auth
+	KeyVaults map[string]string // inventory name → vault URL (https)
+	Listen    string            // host:port for /metrics /healthz /readyz
+	StateFile string
+	// StateBlob, when set, holds the state instead of StateFile: an
+	// https URL of a blob the processes of an HA pair share.
+	StateBlob   string
+	HA          HA           // leader election; zero: one process, no lease
 	Discover    Discover     // run's inventory drift check
 	Datasources []Datasource // in file order, defaults applied
 	Hash        [32]byte     // sha256 of the file; a reload of an unchanged file is skipped
@@ -42,6 +46,8 @@ type Config struct {
 // A zero line means the built-in default.
 type Lines struct {
 	StateFile        int
+	StateBlob        int
+	HA               int // the ha key
 	Listen           int
 	Auth             int // auth.method, else the auth key
 	ClientSecretFile int
@@ -79,6 +85,16 @@ type Fabric struct {
 func (c *Config) UsesFabric() bool {
 	return c.Fabric.Declared || slices.ContainsFunc(c.Datasources, Datasource.Fabric)
 }
+
+// HA is the leader election of several processes on one inventory: the
+// one holding the lease on LeaseBlob rotates, the others stand by.
+type HA struct {
+	LeaseBlob     string        // https URL of the blob whose lease is the lock
+	LeaseDuration time.Duration // 15s to 60s, Azure's bounds for a lease
+}
+
+// Enabled reports whether the inventory asks for leader election.
+func (h HA) Enabled() bool { return h.LeaseBlob != "" }
 
 // Discover is what `run` compares the inventory with, and how often: the
 // discover_every, discover_gateways and discover_workspaces keys, which

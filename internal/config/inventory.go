@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,11 @@ const (
 	DefaultAuthMethod     = sources.MethodDefault
 	DefaultListen         = "127.0.0.1:9464"
 	DefaultStateFile      = "/var/lib/rotatord/state.json"
+	DefaultLeaseDuration  = 30 * time.Second
+	// MinLeaseDuration and MaxLeaseDuration are Azure Storage's bounds for
+	// a blob lease with a duration.
+	MinLeaseDuration = 15 * time.Second
+	MaxLeaseDuration = 60 * time.Second
 
 	DefaultFabricAPIURL         = "https://api.fabric.microsoft.com/v1"
 	DefaultFabricScope          = "https://api.fabric.microsoft.com/.default"
@@ -32,9 +38,10 @@ const (
 )
 
 var (
-	topKeys  = []string{"powerbi", "fabric", "auth", "keyvaults", "listen", "state_file", "discover_every", "discover_gateways", "discover_workspaces", "defaults", "datasources"}
+	topKeys  = []string{"powerbi", "fabric", "auth", "keyvaults", "listen", "state_file", "state_blob", "ha", "discover_every", "discover_gateways", "discover_workspaces", "defaults", "datasources"}
 	apiKeys  = []string{"api_url", "scope", "max_concurrency"} // powerbi: and fabric:
 	authKeys = []string{"method", "tenant_id", "client_id", "client_secret_file", "authority_host"}
+	haKeys   = []string{"lease_blob", "lease_duration"}
 )
 
 // inventory walks the whole file. Sections are read in dependency order,
@@ -103,6 +110,7 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 			cfg.StateFile, cfg.Lines.StateFile = s, e.val.Line
 		}
 	}
+	p.storage(top, cfg)
 	p.discover(top, &cfg.Discover)
 	base := builtinPolicy()
 	if e, ok := top.get("defaults"); ok {
@@ -128,6 +136,64 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 	}
 	cfg.Datasources = p.datasources(e, base, cfg.KeyVaults)
 	return cfg, true
+}
+
+// storage reads state_blob and ha:, which share the state and the lock of
+// several processes through Azure Storage.
+func (p *parser) storage(top mapping, cfg *Config) {
+	if e, ok := top.get("state_blob"); ok {
+		if u, ok := p.blobURL(e); ok {
+			cfg.StateBlob, cfg.Lines.StateBlob = u, e.val.Line
+		}
+		if f, ok := top.get("state_file"); ok {
+			// Two places for one state: whichever rotatord picked, the
+			// other would be silently stale.
+			p.errorf(e.key.Line, "%s: replaces state_file (line %d): keep one of them", e.path, f.key.Line)
+		}
+	}
+	e, ok := top.get("ha")
+	if !ok {
+		return
+	}
+	cfg.Lines.HA = e.key.Line
+	m, _ := p.mapping(e.val, e.path, e.key.Line, haKeys...)
+	lease, ok := m.get("lease_blob")
+	if !ok {
+		p.errorf(m.line, "%s: missing key \"lease_blob\": the https URL of the blob whose lease elects the leader", e.path)
+	} else if u, ok := p.blobURL(lease); ok {
+		cfg.HA.LeaseBlob = u
+		if u == cfg.StateBlob {
+			p.errorf(lease.val.Line, "%s: must not be the state_blob (line %d): a leased blob refuses the state's writes", lease.path, cfg.Lines.StateBlob)
+		}
+	}
+	cfg.HA.LeaseDuration = DefaultLeaseDuration
+	if d, ok := m.get("lease_duration"); ok {
+		if v, ok := p.duration(d, 0); ok && (v < MinLeaseDuration || v > MaxLeaseDuration || v%time.Second != 0) {
+			p.errorf(d.val.Line, "%s: must be whole seconds from %vs to %vs (Azure's bounds for a lease), got %s", d.path, MinLeaseDuration.Seconds(), MaxLeaseDuration.Seconds(), v)
+		} else if ok {
+			cfg.HA.LeaseDuration = v
+		}
+	}
+	if _, ok := top.get("state_blob"); !ok {
+		// A stand-by that takes over must know what the leader did, or it
+		// rotates every data source again and loses the credential ages.
+		p.errorf(e.key.Line, "%s: needs state_blob: the processes share their state through it (a state_file is each machine's own)", e.path)
+	}
+}
+
+// blobURL accepts the https URL of a blob: a container and a blob name
+// after the host (or after the account, for a path-style emulator URL).
+func (p *parser) blobURL(e entry) (string, bool) {
+	s, ok := p.httpsURL(e)
+	if !ok {
+		return "", false
+	}
+	u, _ := url.Parse(s) // httpsURL parsed it
+	if parts := strings.Split(strings.Trim(u.Path, "/"), "/"); len(parts) < 2 || slices.Contains(parts, "") {
+		p.errorf(e.val.Line, "%s: %s names no blob: write https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB", e.path, quote(s))
+		return "", false
+	}
+	return s, true
 }
 
 // MinDiscoverEvery is the shortest discover_every: a discovery lists every

@@ -19,6 +19,7 @@ import (
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/credentials"
 	"github.com/rotatord/rotatord/internal/fabric"
+	"github.com/rotatord/rotatord/internal/leader"
 	"github.com/rotatord/rotatord/internal/limit"
 	"github.com/rotatord/rotatord/internal/metrics"
 	"github.com/rotatord/rotatord/internal/pbi"
@@ -51,6 +52,9 @@ type Options struct {
 	// NoState reads no state file at all (state.Empty), for Discover,
 	// which uses none: its user may not be allowed to read rotatord's.
 	NoState bool
+	// Identity names this process in the lease blob and the log lines of
+	// ha:; "" is HOSTNAME/PID (the pod's name on Kubernetes).
+	Identity string
 }
 
 // Daemon is rotatord assembled from one configuration.
@@ -78,6 +82,12 @@ type Daemon struct {
 	// rediscover wakes the drift loop when a reload changed what it
 	// compares or how often.
 	rediscover chan struct{}
+	// elector campaigns for the lease of ha:; nil without it, when this
+	// process leads from the start.
+	elector *leader.Elector
+	// term is the lease term being led; nil without ha:, and between
+	// terms (when no scheduler runs).
+	term atomic.Pointer[leader.Term]
 }
 
 // New builds the daemon's parts from cfg. It starts nothing, but holds the
@@ -111,31 +121,27 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		// redirects off the host like the default one.
 		o.Transport = wire.KeepOrigin(c)
 	}
+	// Which process sent a request, in the User-Agent: for a service's
+	// request logs, and for the HA tests, which check that two processes
+	// never PATCH one data source at once.
+	o.Transport = wire.Comment(o.Transport, fmt.Sprintf("rotatord; pid %d", os.Getpid()))
 	d := &Daemon{o: o, log: o.Logger, dirty: make(chan struct{}, 1), rediscover: make(chan struct{}, 1)}
 	d.cfg.Store(cfg)
 
-	open := state.Open
-	if o.ReadOnly {
-		open = state.OpenReadOnly
+	if o.Identity == "" {
+		host, _ := os.Hostname()
+		o.Identity = fmt.Sprintf("%s/%d", host, os.Getpid())
+		d.o.Identity = o.Identity
 	}
 	// The errors of the parts below name their subject (state file ...,
 	// auth..., pbi: ..., scheduler: ...); each is returned prefixed with
 	// FILE:LINE of the setting it refuses, as check reports its problems,
 	// or with FILE alone for a default or a part no setting drives.
-	if o.NoState {
-		d.state = state.Empty(state.Options{Logger: o.Logger, Clock: o.Clock})
-	} else if d.state, err = open(cfg.StateFile, state.Options{Logger: o.Logger, Clock: o.Clock}); err != nil {
-		return nil, cfg.At(cfg.Lines.StateFile, err)
-	}
+	//
 	// Each service gets its own max_concurrency slots: a tick storm of
 	// Key Vault-backed data sources held thousands of sockets when only
 	// Power BI was bounded, and a slow service cannot take the others' slots.
 	d.kvTransport = limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency)
-	defer func() {
-		if err != nil {
-			d.state.Close() // a daemon that is not made must not keep the lock
-		}
-	}()
 	d.cred, err = sources.NewCredential(sources.AuthOptions{
 		Method:           cfg.Auth.Method,
 		TenantID:         cfg.Auth.TenantID,
@@ -151,6 +157,32 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		}
 		return nil, cfg.At(line, err)
 	}
+	if err := d.openState(cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.state.Close() // a daemon that is not made must not keep the lock
+		}
+	}()
+	if cfg.HA.Enabled() {
+		lock, err := leader.NewBlobLock(cfg.HA.LeaseBlob, d.cred, leader.BlobOptions{
+			Transport: limit.NewTransport(o.Transport, cfg.PowerBI.MaxConcurrency),
+			Identity:  o.Identity,
+			Duration:  cfg.HA.LeaseDuration,
+		})
+		if err != nil {
+			return nil, cfg.At(cfg.Lines.HA, err)
+		}
+		d.elector = leader.New(leader.Options{
+			Lock:     lock,
+			Duration: cfg.HA.LeaseDuration,
+			Identity: o.Identity,
+			Clock:    o.Clock,
+			Logger:   o.Logger,
+			OnChange: func(leading bool) { d.metrics.Leading(leading) },
+		})
+	}
 	d.pool = cipher.NewPool(0)
 	d.metrics, err = metrics.New(metrics.Options{
 		Registerer: o.Registry,
@@ -159,6 +191,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Encrypt:    d.pool,
 		Version:    o.Version,
 		Revision:   o.Revision,
+		Standby:    cfg.HA.Enabled(),
 	})
 	if err != nil {
 		return nil, cfg.At(0, err)
@@ -210,6 +243,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		// As many ticks as Once runs at once: more would only queue on the
 		// transports' slots, each with a goroutine and a tick context.
 		MaxRunning: workers(cfg),
+		Admit:      d.leading,
 	})
 	d.watcher = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
@@ -219,12 +253,70 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		// One pool with the rotations in spirit: the checks' calls take
 		// the same Power BI slots, which bound them.
 		MaxRunning: workers(cfg),
+		Admit:      d.leading,
 	})
 	if err := d.setJobs(cfg); err != nil {
 		return nil, cfg.At(0, err) // config has checked every job's settings alike
 	}
 	d.declare(cfg)
 	return d, nil
+}
+
+// openState opens the state file or the state blob, as cfg says. A state
+// blob is read here only for the read-only commands; Run and Once read it
+// when they start, and a new leader at every take-over.
+func (d *Daemon) openState(cfg *config.Config) (err error) {
+	o := state.Options{Logger: d.o.Logger, Clock: d.o.Clock}
+	switch {
+	case d.o.NoState:
+		d.state = state.Empty(o)
+	case cfg.StateBlob != "":
+		d.state, err = state.OpenBlob(cfg.StateBlob, d.cred, state.BlobOptions{
+			Logger: d.o.Logger, Clock: d.o.Clock, ReadOnly: d.o.ReadOnly,
+			Transport: limit.NewTransport(d.o.Transport, cfg.PowerBI.MaxConcurrency),
+		})
+		if err == nil && d.o.ReadOnly {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err = d.state.Load(ctx)
+			cancel()
+		}
+		if err != nil {
+			return cfg.At(cfg.Lines.StateBlob, err)
+		}
+	case d.o.ReadOnly:
+		d.state, err = state.OpenReadOnly(cfg.StateFile, o)
+	default:
+		d.state, err = state.Open(cfg.StateFile, o)
+	}
+	if err != nil {
+		return cfg.At(cfg.Lines.StateFile, err)
+	}
+	return nil
+}
+
+// leading reports whether ticks may start: always without ha:, and with
+// it while this process's lease term is valid.
+func (d *Daemon) leading() bool {
+	if d.elector == nil {
+		return true
+	}
+	t := d.term.Load()
+	return t != nil && t.Valid()
+}
+
+// bound returns ctx, cancelled too when the lease term the tick started in
+// may have passed to another process: a PATCH must not outlive the lease.
+func (d *Daemon) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := d.term.Load()
+	if t == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(t.Work(), func() { cancel(errors.New("the lease may have passed to another rotatord")) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
 }
 
 // Close releases the state file's lock. Call it after Run or Once has
@@ -305,6 +397,8 @@ func (d *Daemon) rotate(ctx context.Context, name string) (scheduler.Result, err
 	if !ok {
 		return scheduler.Result{}, scheduler.Permanent(fmt.Errorf("datasource %q left the inventory", name))
 	}
+	ctx, unbind := d.bound(ctx)
+	defer unbind()
 	release, err := d.busy.acquire(ctx, name) // a watch check in flight ends first
 	if err != nil {
 		return scheduler.Result{}, scheduler.Permanent(err)
@@ -348,10 +442,22 @@ func (d *Daemon) states() []metrics.DatasourceState {
 	return out
 }
 
-// saveState writes the state file, logging rather than failing: a rotation
-// that happened is not undone by a full disk.
+// saveState writes the state, logging rather than failing: a rotation
+// that happened is not undone by a full disk. A state blob another process
+// wrote since this one read it is not overwritten: that process leads, and
+// this one must stop.
 func (d *Daemon) saveState() {
-	if err := d.state.Save(); err != nil {
+	err := d.state.Save()
+	var ce *state.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		d.log.Error("state not written: another rotatord took over; standing by", "error", err.Error())
+		if t := d.term.Load(); t != nil {
+			t.Stop(err)
+		}
+	case err != nil && d.cfg.Load().StateBlob != "":
+		d.log.Error("state blob not written", "error", err.Error())
+	case err != nil:
 		d.log.Error("state file not written", "path", d.cfg.Load().StateFile, "error", err.Error())
 	}
 }

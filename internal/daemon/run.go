@@ -14,6 +14,8 @@ import (
 
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/config"
+	"github.com/rotatord/rotatord/internal/leader"
+	"github.com/rotatord/rotatord/internal/state"
 	"github.com/rotatord/rotatord/internal/scheduler"
 	"github.com/rotatord/rotatord/internal/web"
 )
@@ -60,42 +62,93 @@ func (d *Daemon) readyErr() error {
 
 // Run schedules every data source and serves srv until ctx is done; then it
 // stops taking ticks, lets in-flight rotations finish (bounded by
-// StopTimeout), writes the state file and returns. Rotations cancelled at
-// StopTimeout are a warning, not an error: the stop was asked for.
+// StopTimeout), writes the state and returns. Rotations cancelled at
+// StopTimeout are a warning, not an error: the stop was asked for. With
+// ha:, the scheduling happens only in the terms this process leads; it
+// serves srv, and stands by, in between.
 func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	d.metrics.ConfigReloaded(true)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.sched.Run(gctx) })
-	g.Go(func() error { return d.watcher.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { d.watchConfig(gctx); return nil })
-	g.Go(func() error { d.saveLoop(gctx); return nil })
-	g.Go(func() error { d.driftLoop(gctx); return nil })
-
+	if d.elector == nil {
+		g.Go(func() error { return d.lead(gctx, nil) })
+	} else {
+		g.Go(func() error {
+			return d.elector.Run(gctx, func(t *leader.Term) {
+				if err := d.lead(t.Context(), t); err != nil {
+					d.log.Error("term ended with an error", "error", err.Error())
+				}
+			})
+		})
+	}
+	// Ready as soon as it serves: a stand-by is a working replica too.
 	d.ready.Store(true)
 	d.notify("READY=1")
-	d.log.Info("rotatord started", "datasources", len(d.cfg.Load().Datasources), "listen", srv.Addr(), "fips140", cipher.FIPSMode())
+	d.log.Info("rotatord started", "datasources", len(d.cfg.Load().Datasources), "listen", srv.Addr(), "fips140", cipher.FIPSMode(), "ha", d.elector != nil, "identity", d.o.Identity)
 	<-gctx.Done()
 	d.ready.Store(false)
 	d.notify("STOPPING=1")
 	d.log.Info("stopping: no new rotations, waiting for those in flight", "bound", d.o.StopTimeout)
 	err := g.Wait()
-	d.saveState()
 	switch {
 	case errors.Is(err, context.Canceled):
 		err = nil
 	case errors.Is(err, scheduler.ErrStopTimeout):
-		// The stop was asked for, and systemd counts an exit 1 after it as
-		// the unit failing. The rotations cut short are already recorded
-		// as failed (reason canceled) in the state, the metrics and their
-		// rotation lines, and each data source rotates again at its next tick.
-		d.log.Warn("stopped at the stop timeout: rotations in flight were cancelled and recorded as failed", "bound", d.o.StopTimeout)
-		err = nil
+		err = nil // lead logged it
 	}
 	d.log.Info("rotatord stopped")
 	return err
 }
 
+// claimTries bounds the Load and Save that start a term: each refusal is a
+// write of the previous leader's that came between the two.
+const claimTries = 3
+
+// lead runs one term: it reads the state, schedules every data source
+// until ctx is done, lets in-flight rotations finish, and writes the state.
+// t is the lease term, nil without ha:.
+func (d *Daemon) lead(ctx context.Context, t *leader.Term) error {
+	if err := d.claim(ctx, t); err != nil {
+		return err
+	}
+	d.term.Store(t)
+	defer d.term.Store(nil)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.sched.Run(gctx) })
+	g.Go(func() error { return d.watcher.Run(gctx) })
+	g.Go(func() error { d.saveLoop(gctx); return nil })
+	g.Go(func() error { d.driftLoop(gctx); return nil })
+	err := g.Wait()
+	d.saveState()
+	if errors.Is(err, scheduler.ErrStopTimeout) {
+		// The stop was asked for, and systemd counts an exit 1 after it as
+		// the unit failing. The rotations cut short are already recorded
+		// as failed (reason canceled) in the state, the metrics and their
+		// rotation lines, and each data source rotates again at its next tick.
+		d.log.Warn("stopped at the stop timeout: rotations in flight were cancelled and recorded as failed", "bound", d.o.StopTimeout)
+	}
+	return err
+}
+
+// claim reads the state a term starts from. With ha: it writes it back at
+// once, so that the ETag the previous leader last saw is gone and any
+// write of its is refused from now on.
+func (d *Daemon) claim(ctx context.Context, t *leader.Term) error {
+	for try := 1; ; try++ {
+		if err := d.state.Load(ctx); err != nil {
+			return err
+		}
+		if t == nil {
+			return nil
+		}
+		err := d.state.Save()
+		var ce *state.ConflictError
+		if !errors.As(err, &ce) || try == claimTries {
+			return err
+		}
+	}
+}
 func (d *Daemon) notify(state string) {
 	if d.o.Notify != nil {
 		d.o.Notify(state)
@@ -199,9 +252,9 @@ func (d *Daemon) reload(why string, load func() (*config.Config, error)) {
 		refuse(err)
 		return
 	}
-	if cfg.PowerBI != old.PowerBI || cfg.Auth != old.Auth || cfg.Listen != old.Listen || cfg.StateFile != old.StateFile {
-		d.log.Warn("config reload: powerbi, auth, listen and state_file changes need a restart", "path", cfg.Path)
-		cfg.PowerBI, cfg.Auth, cfg.Listen, cfg.StateFile = old.PowerBI, old.Auth, old.Listen, old.StateFile
+	if cfg.PowerBI != old.PowerBI || cfg.Auth != old.Auth || cfg.Listen != old.Listen || cfg.StateFile != old.StateFile || cfg.StateBlob != old.StateBlob || cfg.HA != old.HA {
+		d.log.Warn("config reload: powerbi, auth, listen, state_file, state_blob and ha changes need a restart", "path", cfg.Path)
+		cfg.PowerBI, cfg.Auth, cfg.Listen, cfg.StateFile, cfg.StateBlob, cfg.HA = old.PowerBI, old.Auth, old.Listen, old.StateFile, old.StateBlob, old.HA
 	}
 	oldSrcs := d.rot.Sources()
 	srcs, err := d.sources(cfg, oldSrcs)

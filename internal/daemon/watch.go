@@ -88,6 +88,8 @@ func (d *Daemon) watch(ctx context.Context, name string) (scheduler.Result, erro
 	if !ok {
 		return scheduler.Result{}, scheduler.Permanent(fmt.Errorf("datasource %q left the inventory", name))
 	}
+	ctx, unbind := d.bound(ctx) // a rollback PATCHes too
+	defer unbind()
 	release, _ := d.busy.take(name)
 	if release == nil {
 		return scheduler.Result{Report: watchSkipped{}}, nil

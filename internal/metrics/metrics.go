@@ -50,6 +50,10 @@ type Options struct {
 	Encrypt EncryptStats
 	// Version and Revision label rotatord_build_info; "" becomes "unknown".
 	Version, Revision string
+	// Standby starts rotatord_leader at 0: the process campaigns for a
+	// lease (ha:) and leads only once it holds it. Without it the process
+	// leads from the start.
+	Standby bool
 }
 
 // Metrics records rotatord's events. Its methods are safe for concurrent use.
@@ -62,6 +66,8 @@ type Metrics struct {
 	rollbacks    *prometheus.CounterVec
 	reloadOK     prometheus.Gauge
 	reloadOKTime prometheus.Gauge
+	leader       prometheus.Gauge
+	transitions  prometheus.Counter
 	discovery    *discoveryCollector
 }
 
@@ -115,6 +121,19 @@ func New(o Options) (*Metrics, error) {
 			Name:      "config_last_reload_success_timestamp_seconds",
 			Help:      "Unix time of the last successful configuration (re)load. No labels.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "leader",
+			Help:      "1 while this process holds the lease and rotates (always 1 without ha:), 0 while it stands by. No labels.",
+		}),
+		transitions: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "leader_transitions_total",
+			Help:      "Times this process started or stopped leading. No labels.",
+		}),
+	}
+	if !o.Standby {
+		m.leader.Set(1)
 	}
 	m.rotations = newRotationCounters(m.now)
 	m.discovery = newDiscoveryCollector()
@@ -131,7 +150,7 @@ func New(o Options) (*Metrics, error) {
 	buildInfo.Set(1)
 
 	cs := []prometheus.Collector{
-		m.rotations, m.failures, m.durations, m.requests, m.rollbacks, m.reloadOK, m.reloadOKTime, buildInfo,
+		m.rotations, m.failures, m.durations, m.requests, m.rollbacks, m.reloadOK, m.reloadOKTime, m.leader, m.transitions, buildInfo,
 		m.discovery,
 		newStateCollector(m.now, o.States, o.Encrypt),
 		collectors.NewGoCollector(),
@@ -262,4 +281,15 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// Leading records that this process started (true) or stopped (false)
+// leading.
+func (m *Metrics) Leading(leading bool) {
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+	m.transitions.Inc()
 }

@@ -13,17 +13,19 @@ import (
 // in-flight ticks finish (abandoning their pending retries), and returns nil.
 // If ticks are still running after Options.StopTimeout, their contexts are
 // cancelled and Run returns ErrStopTimeout once they have returned. Run may
-// be called once per Scheduler.
+// be called again after it returned, as a new leader does: every job is
+// planned afresh from then, and RunAtStart jobs run at once. Two Runs at
+// once are refused.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
-	if s.started {
+	if s.live {
 		s.mu.Unlock()
-		return errors.New("scheduler: Run called more than once")
+		return errors.New("scheduler: Run called while running")
 	}
-	s.started, s.live = true, true
+	s.live = true
 	now := s.clk.Now()
 	for _, e := range s.jobs {
-		if e.next.IsZero() && !e.running {
+		if !e.running && !e.removed {
 			e.next = s.firstRun(e, now)
 		}
 	}
@@ -81,6 +83,11 @@ func (s *Scheduler) dispatch(ctx context.Context, stopping <-chan struct{}, infl
 	now := s.clk.Now()
 	s.heartbeat = now
 	wait := HeartbeatInterval
+	if s.admit != nil && !s.admit() {
+		// Nothing starts; the caller ends this Run (see Options.Admit).
+		s.mu.Unlock()
+		return wait
+	}
 	running := 0
 	for name, e := range s.jobs {
 		if e.running {
@@ -153,7 +160,6 @@ func (s *Scheduler) plan(e *entry, from time.Time) time.Time {
 // for them up to the stop timeout, then cancels them and waits again.
 func (s *Scheduler) stop(stopping chan struct{}, inflight *sync.WaitGroup, cancelTicks context.CancelFunc) error {
 	s.mu.Lock()
-	s.live = false
 	running := 0
 	for _, e := range s.jobs {
 		if e.running {
@@ -168,6 +174,13 @@ func (s *Scheduler) stop(stopping chan struct{}, inflight *sync.WaitGroup, cance
 	go func() {
 		inflight.Wait()
 		close(done)
+	}()
+	// Not live until the last tick ended: a Run again before then would
+	// start a second tick of a job still running.
+	defer func() {
+		s.mu.Lock()
+		s.live, s.heartbeat = false, time.Time{}
+		s.mu.Unlock()
 	}()
 	timeout := s.clk.NewTimer(s.stopTimeout)
 	defer timeout.Stop()

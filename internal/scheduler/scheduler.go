@@ -56,6 +56,11 @@ type Options struct {
 	// that a storm of due ticks costs a slot each, not a goroutine each,
 	// and no job starves.
 	MaxRunning int
+	// Admit, when set, is asked before any tick starts; while it says
+	// false no tick starts and the due ones stay due. A leader whose lease
+	// may have passed to another process says false at once, before the
+	// cancellation of Run's context has reached the loop.
+	Admit func() bool
 }
 
 // TickReport describes one finished tick.
@@ -76,12 +81,12 @@ type Scheduler struct {
 	onTick      func(TickReport)
 	stopTimeout time.Duration
 	maxRunning  int           // 0: no bound
+	admit       func() bool   // nil: every tick may start
 	wake        chan struct{} // capacity 1: "the plan changed, look again"
 
 	mu        sync.Mutex
 	jobs      map[string]*entry
-	started   bool // Run has been called
-	live      bool // Run's loop is running, so SetJobs plans against now
+	live      bool // Run is running, so SetJobs plans against now
 	heartbeat time.Time
 }
 
@@ -105,6 +110,7 @@ func New(o Options) *Scheduler {
 		onTick:      o.OnTick,
 		stopTimeout: o.StopTimeout,
 		maxRunning:  max(o.MaxRunning, 0),
+		admit:       o.Admit,
 		wake:        make(chan struct{}, 1),
 		jobs:        map[string]*entry{},
 	}
@@ -211,7 +217,8 @@ func (s *Scheduler) Next(name string) time.Time {
 }
 
 // Heartbeat returns when the loop last woke; it advances at least every
-// HeartbeatInterval while Run is running, and is zero before.
+// HeartbeatInterval while Run is running, and is zero when Run is not
+// (before, between and after Runs).
 func (s *Scheduler) Heartbeat() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -30,6 +30,10 @@ const Version = 1
 // some 240,000 data sources, stays well under it.
 const MaxSize = 256 << 20
 
+// saveTimeout bounds a Save to the state blob, retries included: a save
+// waits for no rotation, but holds the next one.
+const saveTimeout = 30 * time.Second
+
 // maxErrorLen caps Datasource.LastError, which should be a short
 // "stage: reason"; a long upstream error is cut rather than bloating the file.
 const maxErrorLen = 256
@@ -79,6 +83,7 @@ type Store struct {
 	saveMu sync.Mutex // one Save at a time, so an older snapshot never lands last
 	lockf  *os.File   // PATH.lock, flocked while the Store is open; nil if read-only
 	closed bool       // Close was called; guarded by saveMu
+	blob   *stateBlob // OpenBlob's; nil for a state file. Guarded by saveMu
 }
 
 // Open loads the state at path for the one process that writes it, and
@@ -206,6 +211,9 @@ func (s *Store) Close() error {
 // fileError names the state file once: the *fs.PathError of reading it names
 // its path again, a stat of its directory names the directory.
 func (s *Store) fileError(err error) error {
+	if s.blob != nil {
+		return fmt.Errorf("state blob %s: %w", s.path, err)
+	}
 	var pe *fs.PathError
 	var se *safefile.Error
 	switch {
@@ -297,6 +305,11 @@ func (s *Store) Save() error {
 	}
 	if s.closed {
 		return s.fileError(errors.New("closed"))
+	}
+	if s.blob != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		return s.saveBlob(ctx, s.sorted())
 	}
 	if err := writeAtomic(s.path, s.sorted()); err != nil {
 		return s.fileError(err)

@@ -3,6 +3,8 @@ package wire
 import (
 	"crypto/tls"
 	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // NewClient is the HTTP client for every service rotatord calls, as azcore's
@@ -18,4 +20,20 @@ func NewClient(idle int) *http.Client {
 	tr.MaxIdleConnsPerHost = max(idle, http.DefaultMaxIdleConnsPerHost)
 	tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
 	return KeepOrigin(&http.Client{Transport: tr})
+}
+
+// Comment returns t adding comment, in parentheses, to each request's
+// User-Agent.
+func Comment(t policy.Transporter, comment string) policy.Transporter {
+	return commented{t, " (" + comment + ")"}
+}
+
+type commented struct {
+	next    policy.Transporter
+	comment string
+}
+
+func (c commented) Do(r *http.Request) (*http.Response, error) {
+	r.Header.Set("User-Agent", r.Header.Get("User-Agent")+c.comment)
+	return c.next.Do(r)
 }
