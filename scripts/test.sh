@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-4s}
 
+# The storage tests run Azurite (internal/testutil/azurite), pinned in
+# scripts/azurite. A fresh clone installs it here, and so does a clone whose
+# lock file changed since (npm ci is about 10 s and needs node >= 20 and npm).
+if [ ! -x scripts/azurite/node_modules/.bin/azurite-blob ] ||
+  [ scripts/azurite/package-lock.json -nt scripts/azurite/node_modules/.package-lock.json ]; then
+  echo "== npm ci (scripts/azurite)"
+  (cd scripts/azurite && npm ci --quiet --no-audit --no-fund)
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

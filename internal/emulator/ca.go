@@ -92,10 +92,22 @@ func NewCA() (*CA, error) {
 	}, nil
 }
 
-// LeafFor returns a leaf signed by the CA for the given DNS names only, for
-// a server whose certificate is trusted but not for the name its clients
-// ask for.
+// LeafFor returns a leaf signed by the CA for the given names only: for a
+// server whose certificate is trusted but not for the name its clients ask
+// for, or for a server the CA's own leaf cannot be handed to (a child
+// process such as Azurite, which needs the key in a file). A name that parses
+// as an IP address goes into the IP SANs, where a client dialling that
+// address looks for it; the rest are DNS names.
 func (c *CA) LeafFor(names ...string) (tls.Certificate, error) {
+	var dns []string
+	var ips []net.IP
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("emulator ca: generate leaf key: %w", err)
@@ -107,7 +119,8 @@ func (c *CA) LeafFor(names ...string) (tls.Certificate, error) {
 		NotAfter:     c.cert.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     names,
+		DNSNames:     dns,
+		IPAddresses:  ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
 	if err != nil {

@@ -161,3 +161,28 @@ func TestLeafForOtherNames(t *testing.T) {
 		t.Errorf("for 127.0.0.1: %v, want an x509.HostnameError", err)
 	}
 }
+
+// TestLeafForAnAddress: a name that is an IP address goes into the IP SANs,
+// so a client dialling that address trusts the leaf; it is no DNS name.
+func TestLeafForAnAddress(t *testing.T) {
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.LeafFor("127.0.0.1", "azurite.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(leaf.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"127.0.0.1", "azurite.invalid"} {
+		if _, err := x.Verify(x509.VerifyOptions{Roots: ca.pool, DNSName: name}); err != nil {
+			t.Errorf("not trusted for %s: %v", name, err)
+		}
+	}
+	if len(x.DNSNames) != 1 || len(x.IPAddresses) != 1 {
+		t.Errorf("DNS SANs %q, IP SANs %v; want one of each", x.DNSNames, x.IPAddresses)
+	}
+}
