@@ -198,11 +198,12 @@ EOF
 # ha_inventory RELEASE: the stored ConfigMap's inventory has ha: and state_blob:, and no state_file.
 ha_inventory() {
 	k get configmap "$1" -o jsonpath='{.data.config\.yaml}' >"$tmp/ha-config.yaml"
-	grep -q '^  lease_blob: https://contosoops.blob.core.windows.net/rotatord/leader$' "$tmp/ha-config.yaml" &&
-		grep -q '^  lease_duration: 30s$' "$tmp/ha-config.yaml" &&
-		grep -q '^state_blob: https://contosoops.blob.core.windows.net/rotatord/state.json$' "$tmp/ha-config.yaml" &&
-		! grep -q '^state_file:' "$tmp/ha-config.yaml" ||
-		fail "the inventory of $1 is not the HA one: $(cat "$tmp/ha-config.yaml")"
+	local line
+	for line in '^  lease_blob: https://contosoops.blob.core.windows.net/rotatord/leader$' '^  lease_duration: 30s$' \
+		'^state_blob: https://contosoops.blob.core.windows.net/rotatord/state.json$'; do
+		grep -q "$line" "$tmp/ha-config.yaml" || fail "the inventory of $1 has no line $line: $(cat "$tmp/ha-config.yaml")"
+	done
+	! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the inventory of $1 has a state_file: $(cat "$tmp/ha-config.yaml")"
 	echo "ok: the inventory has ha.lease_blob, ha.lease_duration and state_blob, and no state_file"
 }
 

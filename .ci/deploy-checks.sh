@@ -133,15 +133,17 @@ ha=(-f "$chart/ci/values.yaml" -f "$chart/ci/ha-values.yaml")
 grep -q '^kind: PodDisruptionBudget$' "$tmp/ha.yaml" || fail "no PodDisruptionBudget with ha.enabled"
 for f in "$tmp/default.yaml" "$tmp/all.yaml"; do
 	! grep -q '^kind: PodDisruptionBudget$' "$f" || fail "PodDisruptionBudget rendered without ha.enabled ($f)"
-	grep -q '^  replicas: 1$' "$f" && grep -q '^    type: Recreate$' "$f" || fail "without ha.enabled: not one replica with Recreate ($f)"
+	grep -q '^  replicas: 1$' "$f" || fail "without ha.enabled: not one replica ($f)"
+	grep -q '^    type: Recreate$' "$f" || fail "without ha.enabled: not Recreate ($f)"
 	! grep -q 'topologySpreadConstraints' "$f" || fail "topologySpreadConstraints without ha.enabled ($f)"
 done
 grep -q '^  replicas: 2$' "$tmp/ha.yaml" || fail "ha.enabled does not default to 2 replicas"
 grep -q '^    type: RollingUpdate$' "$tmp/ha.yaml" || fail "ha.enabled is not a RollingUpdate"
 grep -q 'topologyKey: kubernetes.io/hostname' "$tmp/ha.yaml" || fail "ha.enabled does not spread the pods over nodes"
 ! grep -q -e 'name: state$' -e '^kind: PersistentVolumeClaim$' "$tmp/ha.yaml" || fail "ha.enabled still has a state volume"
-grep -q '^  lease_blob: https://' "$tmp/ha-config.yaml" && grep -q '^  lease_duration: 30s$' "$tmp/ha-config.yaml" &&
-	grep -q '^state_blob: https://' "$tmp/ha-config.yaml" || fail "the HA inventory lacks ha: or state_blob: $(cat "$tmp/ha-config.yaml")"
+for line in '^  lease_blob: https://' '^  lease_duration: 30s$' '^state_blob: https://'; do
+	grep -q "$line" "$tmp/ha-config.yaml" || fail "the HA inventory has no line $line: $(cat "$tmp/ha-config.yaml")"
+done
 ! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the HA inventory has a state_file"
 # Values that would make two processes PATCH the same data sources, or an inventory rotatord refuses,
 # must fail the render and say why.
