@@ -11,8 +11,12 @@
 # 4. what the server holds: the pod spec as hardened as the README says (and the namespace enforces the
 #    restricted Pod Security Standard), objects that fit together (selectors, ports, the ServiceAccount,
 #    which may not touch the Kubernetes API), the ConfigMap's inventory accepted by `rotatord check`;
-# 5. the checks themselves: a chart with an unknown field, a wrong type, a bad ServiceMonitor interval or
-#    a pod spec below the restricted standard, and a RoleBinding to the chart's account, must fail them.
+# 5. the high-availability variant (ci/ha-values.yaml), dry run, installed and uninstalled: two replicas,
+#    RollingUpdate, a PodDisruptionBudget and a topology spread that select the pods; and an upgrade of
+#    the single-replica release to it;
+# 6. the checks themselves: a chart with an unknown field, a wrong type, a bad ServiceMonitor interval or
+#    a pod spec below the restricted standard, a RoleBinding to the chart's account, a PodDisruptionBudget
+#    or a topology spread that selects no pod, must fail them.
 # No scheduler or kubelet runs: objects are validated, admitted and stored; no pod starts.
 set -euo pipefail
 
@@ -30,6 +34,7 @@ trap 'rm -rf "$tmp"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 ci=(-f "$chart/ci/values.yaml")
+ha=(-f "$chart/ci/values.yaml" -f "$chart/ci/ha-values.yaml")
 all=(--set serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true)
 k() { kubectl --warnings-as-errors -n "$ns" "$@"; }
 
@@ -79,12 +84,15 @@ kubectl wait --for condition=Established --timeout 60s \
 step "strict server-side dry run"
 strict "$chart" "${ci[@]}"
 strict "$chart" "${ci[@]}" "${all[@]}" --set persistence.enabled=true
+strict "$chart" "${ha[@]}"
+strict "$chart" "${ha[@]}" "${all[@]}"
 
 step "helm install"
 quiet_helm install "$release" "$chart" "${ci[@]}" "${all[@]}"
-installed=$(k get serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule -l app.kubernetes.io/instance=$release -o name)
+kinds=serviceaccount,configmap,service,deployment,servicemonitor,prometheusrule,poddisruptionbudget
+installed=$(k get $kinds -l app.kubernetes.io/instance=$release -o name)
 echo "$installed"
-[ "$(wc -l <<<"$installed")" = 7 ] || fail "helm install made $(wc -l <<<"$installed") objects, want 7"
+[ "$(wc -l <<<"$installed")" = 7 ] || fail "helm install made $(wc -l <<<"$installed") objects, want 7 (no PodDisruptionBudget)"
 
 step "the pod spec the server holds"
 k get deployment "$release" -o json >"$tmp/deployment.json"
@@ -166,9 +174,62 @@ echo "ok: ConfigMap $(jq -r .metadata.uid <<<"$cm_after") updated in place, Depl
 k get configmap "$release" -o jsonpath='{.data.config\.yaml}' >"$tmp/config.yaml"
 "$ROTATORD" check --config "$tmp/config.yaml"
 
+# ha_fits RELEASE: the claims of the README's Helm section on high availability, read back from the
+# stored Deployment and PodDisruptionBudget; prints the first that fails and returns 1.
+ha_fits() {
+	local r=$1 what expr
+	k get deployment "$r" -o json >"$tmp/ha-deployment.json"
+	k get poddisruptionbudget "$r" -o json >"$tmp/ha-pdb.json"
+	while IFS='|' read -r what expr; do
+		jq -e -n --slurpfile d "$tmp/ha-deployment.json" --slurpfile p "$tmp/ha-pdb.json" \
+			"\$d[0] as \$d | \$p[0] as \$p | \$d.spec.template.metadata.labels as \$pod | $expr" >/dev/null ||
+			{ echo "$r: $what ($expr)"; return 1; }
+		echo "ok: $what"
+	done <<'EOF'
+two replicas|$d.spec.replicas == 2
+RollingUpdate, maxUnavailable 0 and maxSurge 1|$d.spec.strategy | .type == "RollingUpdate" and .rollingUpdate.maxUnavailable == 0 and .rollingUpdate.maxSurge == 1
+no state volume|[$d.spec.template.spec.volumes[].name] | index("state") == null
+the PodDisruptionBudget selects the pods|$p.spec.selector | (.matchExpressions // []) == [] and (.matchLabels | length > 0 and (to_entries | all(.value == $pod[.key])))
+the PodDisruptionBudget lets one pod go at a time|$p.spec.maxUnavailable == 1 and $p.spec.unhealthyPodEvictionPolicy == "AlwaysAllow"
+the topology spread selects the pods|$d.spec.template.spec.topologySpreadConstraints | length > 0 and all(.labelSelector | (.matchExpressions // []) == [] and (.matchLabels | length > 0 and (to_entries | all(.value == $pod[.key]))))
+the pods spread over nodes, as a preference|$d.spec.template.spec.topologySpreadConstraints | any(.topologyKey == "kubernetes.io/hostname" and .whenUnsatisfiable == "ScheduleAnyway" and .maxSkew == 1)
+EOF
+}
+# ha_inventory RELEASE: the stored ConfigMap's inventory has ha: and state_blob:, and no state_file.
+ha_inventory() {
+	k get configmap "$1" -o jsonpath='{.data.config\.yaml}' >"$tmp/ha-config.yaml"
+	local line
+	for line in '^  lease_blob: https://contosoops.blob.core.windows.net/rotatord/leader$' '^  lease_duration: 30s$' \
+		'^state_blob: https://contosoops.blob.core.windows.net/rotatord/state.json$'; do
+		grep -q "$line" "$tmp/ha-config.yaml" || fail "the inventory of $1 has no line $line: $(cat "$tmp/ha-config.yaml")"
+	done
+	! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the inventory of $1 has a state_file: $(cat "$tmp/ha-config.yaml")"
+	echo "ok: the inventory has ha.lease_blob, ha.lease_duration and state_blob, and no state_file"
+}
+
+step "helm upgrade of the single replica to high availability"
+quiet_helm upgrade "$release" "$chart" "${ha[@]}" "${all[@]}"
+ha_fits "$release" || fail "after the upgrade to high availability"
+ha_inventory "$release"
+
 step "helm uninstall"
+leftover() { k get all,configmap,serviceaccount,secret,servicemonitor,prometheusrule,persistentvolumeclaim,poddisruptionbudget -o name; }
 quiet_helm uninstall "$release"
-left=$(k get all,configmap,serviceaccount,secret,servicemonitor,prometheusrule,persistentvolumeclaim -o name)
+left=$(leftover)
+[ -z "$left" ] || fail "left after uninstall: $left"
+echo "ok: nothing left in $ns"
+
+step "helm install, high availability"
+quiet_helm install "$release" "$chart" "${ha[@]}" "${all[@]}"
+installed=$(k get $kinds -l app.kubernetes.io/instance=$release -o name)
+echo "$installed"
+[ "$(wc -l <<<"$installed")" = 8 ] || fail "helm install made $(wc -l <<<"$installed") objects, want 8"
+ha_fits "$release" || fail "the high-availability release"
+grants_nothing || fail "the chart grants its ServiceAccount access to the Kubernetes API"
+echo "ok: the ServiceAccount may not get configmaps, list secrets, create pods or get leases"
+ha_inventory "$release"
+quiet_helm uninstall "$release"
+left=$(leftover)
 [ -z "$left" ] || fail "left after uninstall: $left"
 echo "ok: nothing left in $ns"
 
@@ -218,5 +279,37 @@ fi
 grep -q 'unknown field' "$tmp/warned" || { cat "$tmp/warned" >&2; fail "helm install failed without the unknown-field warning"; }
 echo "ok: helm install with an unknown field refused: $(grep -m1 'unknown field' "$tmp/warned")"
 "$HELM" uninstall broken -n "$ns" >/dev/null
+# A PodDisruptionBudget or a topology spread that selects no pod is valid on its own, and protects or
+# spreads nothing: ha_fits must notice each.
+# noticed NAME PATTERN CHART [HELM ARGS]...: installed as release broken, ha_fits must fail on PATTERN.
+noticed() {
+	local name=$1 pattern=$2
+	shift 2
+	quiet_helm install broken "$@"
+	if ha_fits broken-rotatord >"$tmp/noticed" 2>&1; then
+		cat "$tmp/noticed" >&2
+		fail "$name went unnoticed"
+	fi
+	grep -q -- "$pattern" "$tmp/noticed" || { cat "$tmp/noticed" >&2; fail "$name: noticed, but not as $pattern"; }
+	echo "ok: $name noticed: $(tail -1 "$tmp/noticed")"
+	"$HELM" uninstall broken -n "$ns" >/dev/null
+}
+rm -rf "$tmp/broken"
+cp -r "$chart" "$tmp/broken"
+sed -i 's/^      {{- include "rotatord.selectorLabels" . | nindent 6 }}$/&\n      app.kubernetes.io\/component: nothing/' \
+	"$tmp/broken/templates/pdb.yaml"
+cmp -s "$chart/templates/pdb.yaml" "$tmp/broken/templates/pdb.yaml" && fail "the PodDisruptionBudget's selector was not broken"
+noticed "a PodDisruptionBudget that selects no pod" 'the PodDisruptionBudget selects the pods' "$tmp/broken" "${ha[@]}"
+cat >"$tmp/spread.yaml" <<'EOF'
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels: {app.kubernetes.io/name: nothing}
+EOF
+noticed "a topology spread that selects no pod" 'the topology spread selects the pods' "$chart" "${ha[@]}" -f "$tmp/spread.yaml"
+left=$(leftover)
+[ -z "$left" ] || fail "left after the broken releases: $left"
 
 printf '\nchart on the API server: all passed\n'

@@ -123,6 +123,48 @@ done
 grep -q 'grafana_dashboard: "1"' "$tmp/all.yaml" || fail "dashboard ConfigMap lacks grafana_dashboard label"
 grep -q 'azure.workload.identity/use: "true"' "$tmp/default.yaml" || fail "pod lacks the workload identity label"
 
+step "helm: the high-availability variant (ci/ha-values.yaml)"
+ha=(-f "$chart/ci/values.yaml" -f "$chart/ci/ha-values.yaml")
+"$helm" lint --strict "$chart" "${ha[@]}"
+"$helm" lint --strict "$chart" "${ha[@]}" "${all[@]}"
+"$helm" template t "$chart" "${ha[@]}" "${all[@]}" >"$tmp/ha.yaml"
+"$helm" template t "$chart" "${ha[@]}" --show-only templates/configmap.yaml |
+	sed -n '/^  config.yaml: |/,$p' | tail -n +2 | sed 's/^    //' >"$tmp/ha-config.yaml"
+grep -q '^kind: PodDisruptionBudget$' "$tmp/ha.yaml" || fail "no PodDisruptionBudget with ha.enabled"
+for f in "$tmp/default.yaml" "$tmp/all.yaml"; do
+	! grep -q '^kind: PodDisruptionBudget$' "$f" || fail "PodDisruptionBudget rendered without ha.enabled ($f)"
+	grep -q '^  replicas: 1$' "$f" || fail "without ha.enabled: not one replica ($f)"
+	grep -q '^    type: Recreate$' "$f" || fail "without ha.enabled: not Recreate ($f)"
+	! grep -q 'topologySpreadConstraints' "$f" || fail "topologySpreadConstraints without ha.enabled ($f)"
+done
+grep -q '^  replicas: 2$' "$tmp/ha.yaml" || fail "ha.enabled does not default to 2 replicas"
+grep -q '^    type: RollingUpdate$' "$tmp/ha.yaml" || fail "ha.enabled is not a RollingUpdate"
+grep -q 'topologyKey: kubernetes.io/hostname' "$tmp/ha.yaml" || fail "ha.enabled does not spread the pods over nodes"
+! grep -q -e 'name: state$' -e '^kind: PersistentVolumeClaim$' "$tmp/ha.yaml" || fail "ha.enabled still has a state volume"
+for line in '^  lease_blob: https://' '^  lease_duration: 30s$' '^state_blob: https://'; do
+	grep -q "$line" "$tmp/ha-config.yaml" || fail "the HA inventory has no line $line: $(cat "$tmp/ha-config.yaml")"
+done
+! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the HA inventory has a state_file"
+# Values that would make two processes PATCH the same data sources, or an inventory rotatord refuses,
+# must fail the render and say why.
+while IFS='|' read -r args message; do
+	# shellcheck disable=SC2086 # args is a list of helm flags
+	if "$helm" template t "$chart" "${ci[@]}" $args >/dev/null 2>"$tmp/refused.err"; then
+		fail "rendered with $args"
+	fi
+	grep -qF -- "$message" "$tmp/refused.err" || fail "$args: refused without saying $message: $(cat "$tmp/refused.err")"
+	echo "ok: $args refused: $message"
+done <<EOF
+--set replicas=2|replicas is 2 but ha.enabled is false
+--set config.state_blob=https://a.blob.core.windows.net/c/state.json|config.state_blob is set: the chart writes it from ha.*
+-f $chart/ci/ha-values.yaml --set persistence.enabled=true|persistence.enabled is set with ha.enabled
+-f $chart/ci/ha-values.yaml --set config.state_file=/var/lib/rotatord/state.json|config.state_file is set with ha.enabled
+-f $chart/ci/ha-values.yaml --set ha.leaseBlob=|ha.leaseBlob is ""
+-f $chart/ci/ha-values.yaml --set ha.stateBlob=|ha.stateBlob is ""
+-f $chart/ci/ha-values.yaml --set ha.leaseDuration=10s|ha.leaseDuration is "10s": it must be a duration from 15s to 60s
+-f $chart/ci/ha-values.yaml --set ha.leaseDuration=2m|ha.leaseDuration is "2m"
+EOF
+
 step "helm: the chart on a real Kubernetes API server"
 if [ -n "${ROTATORD_SKIP_APISERVER:-}" ]; then
 	echo "SKIPPED: ROTATORD_SKIP_APISERVER is set, so the chart was not tried on an API server"
