@@ -204,6 +204,7 @@ ha_inventory() {
 		grep -q "$line" "$tmp/ha-config.yaml" || fail "the inventory of $1 has no line $line: $(cat "$tmp/ha-config.yaml")"
 	done
 	! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the inventory of $1 has a state_file: $(cat "$tmp/ha-config.yaml")"
+	"$ROTATORD" check --config "$tmp/ha-config.yaml"
 	echo "ok: the inventory has ha.lease_blob, ha.lease_duration and state_blob, and no state_file"
 }
 

@@ -145,6 +145,7 @@ for line in '^  lease_blob: https://' '^  lease_duration: 30s$' '^state_blob: ht
 	grep -q "$line" "$tmp/ha-config.yaml" || fail "the HA inventory has no line $line: $(cat "$tmp/ha-config.yaml")"
 done
 ! grep -q '^state_file:' "$tmp/ha-config.yaml" || fail "the HA inventory has a state_file"
+"$tmp/rotatord" check --config "$tmp/ha-config.yaml"
 # Values that would make two processes PATCH the same data sources, or an inventory rotatord refuses,
 # must fail the render and say why.
 while IFS='|' read -r args message; do
