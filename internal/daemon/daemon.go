@@ -447,7 +447,14 @@ func (d *Daemon) states() []metrics.DatasourceState {
 // wrote since this one read it is not overwritten: that process leads, and
 // this one must stop.
 func (d *Daemon) saveState() {
-	err := d.state.Save()
+	ctx := context.Background()
+	if t := d.term.Load(); t != nil {
+		// Not past the lease: after it, another leader may have written.
+		ctx = t.Work()
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := d.state.SaveContext(ctx)
 	var ce *state.ConflictError
 	switch {
 	case errors.As(err, &ce):

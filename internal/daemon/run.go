@@ -15,8 +15,8 @@ import (
 	"github.com/rotatord/rotatord/internal/cipher"
 	"github.com/rotatord/rotatord/internal/config"
 	"github.com/rotatord/rotatord/internal/leader"
-	"github.com/rotatord/rotatord/internal/state"
 	"github.com/rotatord/rotatord/internal/scheduler"
+	"github.com/rotatord/rotatord/internal/state"
 	"github.com/rotatord/rotatord/internal/web"
 )
 

@@ -234,6 +234,8 @@ type FabricReceived struct {
 	Fields             map[string]string
 	SkipTestConnection *bool // as sent; nil when absent
 	At                 time.Time
+	Start              time.Time // when the PATCH arrived
+	Agent              string    // its User-Agent, as Received.Agent
 }
 
 // FabricRoleAssignment is a connection role assignment. PrincipalType is

@@ -66,6 +66,7 @@ func refusal(code, format string, args ...any) *fabRefusal {
 // skipTestConnection is true, tried against the data source. Any failure
 // leaves the previous credential in place.
 func (f *Fabric) serveUpdate(w http.ResponseWriter, r *http.Request, rt fabRoute) {
+	start := f.now()
 	body, ok := f.readBody(w, r, OpFabricUpdateConnection)
 	if !ok {
 		return
@@ -160,7 +161,7 @@ func (f *Fabric) serveUpdate(w http.ResponseWriter, r *http.Request, rt fabRoute
 		fabricError(w, fail.status, fail.code, fail.message)
 		return
 	}
-	rec.At = f.now()
+	rec.At, rec.Start, rec.Agent = f.now(), start, r.UserAgent()
 	c.history = append(c.history, rec)
 	c.CredentialType = creds.CredentialType
 	c.skipTest = skip

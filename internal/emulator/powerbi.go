@@ -154,6 +154,11 @@ type Received struct {
 	CredentialType, EncryptedConnection, EncryptionAlgorithm, PrivacyLevel string
 	Fields                                                                 map[string]string // decrypted name→value
 	At                                                                     time.Time
+	// Start is when the PATCH arrived, At when it was stored; Agent is its
+	// User-Agent, which names rotatord's process (the HA tests tell two
+	// processes' PATCHes of one data source apart by it).
+	Start time.Time
+	Agent string
 	// Unverified is true when VerifyEvery skipped decrypting the
 	// credential; Fields is nil then.
 	Unverified bool

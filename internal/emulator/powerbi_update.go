@@ -29,6 +29,7 @@ type updateRequest struct {
 // parse the credentials JSON and require the fields of the type. Any failure
 // is a 400 that leaves the previous credential in place.
 func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRoute) {
+	start := p.now()
 	body, ok := p.readBody(w, r, OpUpdateDatasource)
 	if !ok {
 		return
@@ -120,6 +121,8 @@ func (p *PowerBI) serveUpdate(w http.ResponseWriter, r *http.Request, rt pbiRout
 		PrivacyLevel:        cd.PrivacyLevel,
 		Fields:              fields,
 		At:                  p.now(),
+		Start:               start,
+		Agent:               r.UserAgent(),
 		Unverified:          !verify,
 	})
 	w.WriteHeader(http.StatusOK)

@@ -154,6 +154,8 @@ func (e *Elector) term(ctx context.Context, start time.Time, lead func(*Term)) {
 	left := t.left() // before finish: a term whose work ended is over, not its lease
 	t.finish(errors.New("the term's work ended"))
 	<-renewed
+	e.o.OnChange(false)
+	e.o.Logger.Info("stepped down", "leader", e.o.Identity, "why", context.Cause(t.ctx).Error())
 	if left > 0 {
 		// Given up at once, so a stand-by need not wait for the lease to
 		// run out. Not after it could have passed to another: the release
@@ -164,8 +166,6 @@ func (e *Elector) term(ctx context.Context, start time.Time, lead func(*Term)) {
 		}
 		cancel()
 	}
-	e.o.OnChange(false)
-	e.o.Logger.Info("stepped down", "leader", e.o.Identity, "why", context.Cause(t.ctx).Error())
 }
 
 // renew renews the lease every RenewEvery until the term ends or a

@@ -298,6 +298,14 @@ func (s *Store) Prune(keep []string) {
 // same directory, fsynced, then renamed over the old one, with mode 0600.
 // On error the old file is left as it was and no temporary file remains.
 func (s *Store) Save() error {
+	ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+	defer cancel()
+	return s.SaveContext(ctx)
+}
+
+// SaveContext is Save giving up when ctx is done; only a state blob's
+// write heeds ctx.
+func (s *Store) SaveContext(ctx context.Context) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	if s.readOnly {
@@ -307,8 +315,6 @@ func (s *Store) Save() error {
 		return s.fileError(errors.New("closed"))
 	}
 	if s.blob != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
-		defer cancel()
 		return s.saveBlob(ctx, s.sorted())
 	}
 	if err := writeAtomic(s.path, s.sorted()); err != nil {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +23,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rotatord/rotatord/internal/emulator"
-	"github.com/rotatord/rotatord/internal/sources"
 	"github.com/rotatord/rotatord/internal/testutil/azurite"
 )
 
@@ -59,21 +56,7 @@ func setup(t *testing.T) *env {
 	// rotatord's production path: auth.method client_secret, the secret
 	// read from a file, against the emulated authority.
 	e.secret = st.ClientSecret.RevealString()
-	secretFile := filepath.Join(t.TempDir(), "client-secret")
-	if err := os.WriteFile(secretFile, st.ClientSecret.Reveal(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.cred, err = sources.NewCredential(sources.AuthOptions{
-		Method:           sources.MethodClientSecret,
-		TenantID:         st.TenantID,
-		ClientID:         st.ClientID,
-		ClientSecretFile: secretFile,
-		AuthorityHost:    st.AuthorityURL,
-		Transport:        e.http,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.cred = azurite.Credential(t, st, e.http)
 	e.az.CreateContainer(t, container, e.cred, e.http)
 	return e
 }

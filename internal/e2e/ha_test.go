@@ -1,0 +1,376 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/rotatord/rotatord/internal/demo"
+	"github.com/rotatord/rotatord/internal/emulator"
+	"github.com/rotatord/rotatord/internal/leader"
+	"github.com/rotatord/rotatord/internal/sources"
+	"github.com/rotatord/rotatord/internal/state"
+	"github.com/rotatord/rotatord/internal/testutil"
+	"github.com/rotatord/rotatord/internal/testutil/azurite"
+)
+
+// haLease is the tests' lease duration, Azure's shortest: a crashed
+// leader's lease runs out soonest.
+const haLease = 15 * time.Second
+
+// haEnv is a demo world with Azurite, and an inventory of HA processes.
+type haEnv struct {
+	*env
+	az   *azurite.Azurite
+	blob *azblob.Client
+}
+
+func newHAEnv(t *testing.T) *haEnv {
+	t.Helper()
+	skipIfShort(t)
+	e := newEnv(t, "")
+	st := e.demo.Stack
+	az := azurite.Start(t, azurite.Options{CA: st.CA})
+	client := st.CA.Client()
+	t.Cleanup(client.CloseIdleConnections)
+	cred, err := sources.NewCredential(sources.AuthOptions{
+		Method: sources.MethodClientSecret, TenantID: st.TenantID, ClientID: st.ClientID,
+		ClientSecretFile: filepath.Join(e.dir, "client-secret"), AuthorityHost: st.AuthorityURL, Transport: client,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az.CreateContainer(t, "rotatord", cred, client)
+	h := &haEnv{env: e, az: az, blob: az.Client(t, cred, client)}
+	ftEditInventory(t, e, "state_file: "+e.dir+"/state.json", fmt.Sprintf(
+		"state_blob: %[1]s/rotatord/state.json\nha:\n  lease_blob: %[1]s/rotatord/leader\n  lease_duration: %[2]s", az.URL(), haLease))
+	// Busy schedules, so that a PATCH is in flight at any moment and two
+	// leaders would show as interleaved PATCHes.
+	ftEditInventory(t, e, `schedule: "@every 1m"`, `schedule: "@every 2s"`)
+	ftEditInventory(t, e, "jitter: 10s", "jitter: 0s")
+	return h
+}
+
+// haProc is one `rotatord run` of the pair or trio.
+type haProc struct {
+	*daemon
+	name string
+	pid  int
+	out  *testutil.SyncBuffer
+}
+
+func (h *haEnv) start(name string) *haProc {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	h.t.Cleanup(cancel)
+	cmd := h.command(ctx, "run", "--config", h.demo.ConfigPath)
+	out := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	wait, err := startBounded(h.t, cmd, childMemoryLimit)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	p := &haProc{daemon: &daemon{e: h.env, done: make(chan error, 1), cmd: cmd.Process}, name: name, pid: cmd.Process.Pid, out: out}
+	go func() { p.done <- wait() }()
+	h.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused one must hear the kill
+		_ = cmd.Process.Kill()
+		<-p.done
+		if h.t.Failed() {
+			h.t.Logf("--- %s (pid %d):\n%s", name, p.pid, out)
+		}
+		h.checkTextNoLeak(name+"'s output", out.String())
+	})
+	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
+	testutil.WaitFor(h.t, name+" to start", 30*time.Second, func() bool {
+		m := started.FindStringSubmatch(out.String())
+		if m != nil {
+			p.addr = m[1]
+		}
+		return m != nil
+	})
+	return p
+}
+
+// leading reads rotatord_leader off the process's /metrics.
+func (p *haProc) leading() bool {
+	_, body := p.get("/metrics")
+	return strings.Contains(body, "\nrotatord_leader 1\n")
+}
+
+// leaders are the processes of ps that report leading.
+func leaders(ps ...*haProc) []*haProc {
+	var out []*haProc
+	for _, p := range ps {
+		if p != nil && p.leading() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// awaitLeader waits until exactly one of ps leads, and returns it and how
+// long that took.
+func (h *haEnv) awaitLeader(within time.Duration, ps ...*haProc) (*haProc, time.Duration) {
+	h.t.Helper()
+	start := time.Now()
+	var one *haProc
+	testutil.WaitFor(h.t, "one leader", within, func() bool {
+		l := leaders(ps...)
+		if len(l) > 1 {
+			h.t.Fatalf("%d processes lead at once", len(l))
+		}
+		if len(l) == 1 {
+			one = l[0]
+		}
+		return one != nil
+	})
+	return one, time.Since(start)
+}
+
+// patches are the PATCHes of every demo data source, Power BI's and Fabric's.
+func (h *haEnv) patches() map[string][]emulator.Received {
+	out := map[string][]emulator.Received{}
+	for _, x := range demo.Catalog() {
+		out[x.Name] = h.demo.Stack.PowerBI.History(x.Gateway, x.ID)
+	}
+	return out
+}
+
+var agentPID = regexp.MustCompile(`\(rotatord; pid (\d+)\)`)
+
+// pid is the process that sent a PATCH, from its User-Agent.
+func pid(t *testing.T, r emulator.Received) int {
+	m := agentPID.FindStringSubmatch(r.Agent)
+	if m == nil {
+		t.Fatalf("a PATCH at %v names no process in its User-Agent %q", r.At, r.Agent)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// checkNoOverlap fails when two processes' PATCHes of one data source were
+// in flight at once, and returns how many PATCHes each process sent.
+func (h *haEnv) checkNoOverlap() map[int]int {
+	h.t.Helper()
+	sent := map[int]int{}
+	for name, rs := range h.patches() {
+		for i, a := range rs {
+			sent[pid(h.t, a)]++
+			for _, b := range rs[i+1:] {
+				if pid(h.t, a) != pid(h.t, b) && a.Start.Before(b.At) && b.Start.Before(a.At) {
+					h.t.Errorf("%s: PATCHes of pid %d (%v–%v) and pid %d (%v–%v) overlap", name, pid(h.t, a), a.Start, a.At, pid(h.t, b), b.Start, b.At)
+				}
+			}
+		}
+	}
+	return sent
+}
+
+// lastPatch is when process p last PATCHed any data source.
+func (h *haEnv) lastPatch(p *haProc) time.Time {
+	var last time.Time
+	for _, rs := range h.patches() {
+		for _, r := range rs {
+			if pid(h.t, r) == p.pid && r.At.After(last) {
+				last = r.At
+			}
+		}
+	}
+	return last
+}
+
+// stateBlob reads the state blob as it is now.
+func (h *haEnv) stateBlob() state.File {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := h.blob.DownloadStream(ctx, "rotatord", "state.json", nil)
+	if err != nil {
+		h.t.Fatalf("state blob: %v", err)
+	}
+	defer resp.Body.Close()
+	var f state.File
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil {
+		h.t.Fatalf("state blob: %v", err)
+	}
+	return f
+}
+
+// Three processes, one leader; kill -9 it and a follower leads within a
+// lease and a retry interval; kill that one too; never two PATCHes of one
+// data source from two processes at once.
+func TestHAKillTheLeader(t *testing.T) {
+	h := newHAEnv(t)
+	ps := []*haProc{h.start("a"), h.start("b"), h.start("c")}
+	h.awaitLeader(2*haLease, ps...)
+	time.Sleep(5 * time.Second)                                       // rotations in flight
+	bound := haLease + leader.RetryEvery(haLease)*6/5 + 2*time.Second // the lease, a retry, and its round trip
+	for kill := 0; kill < 2; kill++ {
+		l := leaders(ps...)
+		if len(l) != 1 {
+			t.Fatalf("%d leaders before kill %d, want 1", len(l), kill+1)
+		}
+		dead := l[0]
+		if err := dead.cmd.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-dead.done
+		dead.done <- nil
+		for i := range ps {
+			if ps[i] == dead {
+				ps[i] = nil
+			}
+		}
+		next, took := h.awaitLeader(bound+5*time.Second, ps...)
+		t.Logf("kill %d: %s led %v after %s was killed", kill+1, next.name, took.Round(100*time.Millisecond), dead.name)
+		if took > bound {
+			t.Errorf("take-over took %v, want within the lease, a retry and a round trip (%v)", took, bound)
+		}
+		time.Sleep(3 * time.Second) // the new leader rotates
+		if h.lastPatch(next).IsZero() {
+			t.Errorf("%s leads but sent no PATCH", next.name)
+		}
+	}
+	sent := h.checkNoOverlap()
+	if len(sent) != 3 {
+		t.Errorf("PATCHes by %d processes, want 3 (each led once): %v", len(sent), sent)
+	}
+}
+
+// SIGTERM on the leader: it releases the lease after its rotations, and
+// the stand-by leads in under 3 s.
+func TestHASIGTERMHandsOver(t *testing.T) {
+	h := newHAEnv(t)
+	a, b := h.start("a"), h.start("b")
+	l, _ := h.awaitLeader(2*haLease, a, b)
+	other := b
+	if l == b {
+		other = a
+	}
+	time.Sleep(3 * time.Second)
+	start := time.Now()
+	if code := l.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("the leader exited %d on SIGTERM", code)
+	}
+	_, took := h.awaitLeader(10*time.Second, other)
+	took = time.Since(start)
+	t.Logf("hand-over in %v", took.Round(10*time.Millisecond))
+	if took > 3*time.Second {
+		t.Errorf("hand-over took %v, want under 3s", took)
+	}
+	if !strings.Contains(l.out.String(), `msg="stepped down"`) {
+		t.Errorf("the old leader logged no step-down:\n%s", l.out)
+	}
+	h.checkNoOverlap()
+}
+
+// SIGSTOP the leader past its lease: the other leads. SIGCONT: the old one
+// starts no tick, PATCHes nothing, and its state write is refused by the
+// ETag, so the state blob keeps the new leader's records.
+func TestHAPausedLeaderIsFenced(t *testing.T) {
+	h := newHAEnv(t)
+	a, b := h.start("a"), h.start("b")
+	l, _ := h.awaitLeader(2*haLease, a, b)
+	other := b
+	if l == b {
+		other = a
+	}
+	time.Sleep(3 * time.Second)
+	if err := l.cmd.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	h.awaitLeader(haLease+10*time.Second, other)
+	time.Sleep(4 * time.Second) // the new leader rotates and writes the state
+	before := h.stateBlob()
+	resumed := time.Now()
+	if err := l.cmd.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the resumed leader to step down", 10*time.Second, func() bool {
+		return strings.Contains(l.out.String(), `msg="stepped down"`)
+	})
+	time.Sleep(3 * time.Second)
+	if last := h.lastPatch(l); last.After(paused) {
+		t.Errorf("the paused leader PATCHed at %v, after it was paused at %v (resumed %v)", last, paused, resumed)
+	}
+	if !strings.Contains(l.out.String(), "state not written: another rotatord took over") {
+		t.Errorf("the resumed leader's state write was not refused:\n%s", l.out)
+	}
+	after := h.stateBlob()
+	for name, rec := range before.Datasources {
+		if got := after.Datasources[name]; got.LastAttempt.Before(rec.LastAttempt) {
+			t.Errorf("%s: the state blob went back from %v to %v", name, rec.LastAttempt, got.LastAttempt)
+		}
+	}
+	if len(leaders(a, b)) != 1 || !other.leading() {
+		t.Errorf("after the resume: want %s alone leading", other.name)
+	}
+	h.checkNoOverlap()
+}
+
+// Azurite stopped for 30 s: the leader stops rotating within its lease,
+// nobody leads, /metrics keeps serving; when it is back, one leads again,
+// no two processes PATCH one data source at once, and the state blob ends
+// with every data source's last PATCH (none lost).
+func TestHAStorageOutage(t *testing.T) {
+	h := newHAEnv(t)
+	a, b := h.start("a"), h.start("b")
+	h.awaitLeader(2*haLease, a, b)
+	time.Sleep(3 * time.Second)
+	h.az.Stop()
+	down := time.Now()
+	testutil.WaitFor(t, "nobody to lead", haLease+5*time.Second, func() bool { return len(leaders(a, b)) == 0 })
+	if took := time.Since(down); took > haLease {
+		t.Errorf("the leader stepped down %v after storage went away, want within the lease (%v)", took, haLease)
+	}
+	stopped := time.Now()
+	time.Sleep(30*time.Second - time.Since(down))
+	for _, p := range []*haProc{a, b} {
+		if last := h.lastPatch(p); last.After(stopped) {
+			t.Errorf("%s PATCHed at %v with no lease (stepped down by %v)", p.name, last, stopped)
+		}
+		if code, body := p.get("/metrics"); code != 200 || !strings.Contains(body, "rotatord_leader 0") {
+			t.Errorf("%s's /metrics during the outage: %d", p.name, code)
+		}
+	}
+	h.az.Restart()
+	h.awaitLeader(haLease+10*time.Second, a, b)
+	time.Sleep(3 * time.Second)
+	h.checkNoOverlap()
+	// Nothing lost: once both stopped (each writing its state), the state
+	// blob has each data source's last PATCH as the credential now set.
+	for _, p := range []*haProc{a, b} {
+		if code := p.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+			t.Errorf("%s exited %d on SIGTERM", p.name, code)
+		}
+	}
+	h.checkStateHasLastPatch()
+}
+
+// checkStateHasLastPatch fails unless the state blob records, for every
+// data source PATCHed, its last PATCH as the credential now set.
+func (h *haEnv) checkStateHasLastPatch() {
+	h.t.Helper()
+	f := h.stateBlob()
+	for name, rs := range h.patches() {
+		if len(rs) == 0 {
+			continue
+		}
+		last := rs[len(rs)-1].At
+		got := f.Datasources[name].CredentialSetAt
+		if d := got.Sub(last); d < -2*time.Second || d > 2*time.Second {
+			h.t.Errorf("%s: the state blob has the credential set at %v, the last PATCH was at %v", name, got, last)
+		}
+	}
+}
