@@ -18,15 +18,10 @@ import (
 	"github.com/rotatord/rotatord/internal/emulator"
 )
 
-// TestSoak runs `rotatord run` with every data source on a 1-second schedule
-// for ROTATORD_SOAK (a duration, e.g. 10m; skipped when unset) while faults
-// are injected at random (seed logged; ROTATORD_SOAK_SEED replays it). It
-// samples the child's goroutines and heap from its /metrics every 10 s and
-// checks that they stay flat, that every tick is counted once in the metrics
-// and logged once, that each data source ticked about once a second, and
-// that the gateways never got a wrong credential. Durations past ~8m need
-// `go test -timeout` above the default 10m.
-func TestSoak(t *testing.T) {
+// soakSettings reads ROTATORD_SOAK (skipping t when it is unset) and
+// ROTATORD_SOAK_SEED (a new seed when unset).
+func soakSettings(t *testing.T) (time.Duration, uint64) {
+	t.Helper()
 	skipIfShort(t)
 	v := os.Getenv("ROTATORD_SOAK")
 	if v == "" {
@@ -45,6 +40,19 @@ func TestSoak(t *testing.T) {
 			t.Fatalf("ROTATORD_SOAK_SEED=%q: %v", s, err)
 		}
 	}
+	return dur, seed
+}
+
+// TestSoak runs `rotatord run` with every data source on a 1-second schedule
+// for ROTATORD_SOAK (a duration, e.g. 10m; skipped when unset) while faults
+// are injected at random (seed logged; ROTATORD_SOAK_SEED replays it). It
+// samples the child's goroutines and heap from its /metrics every 10 s and
+// checks that they stay flat, that every tick is counted once in the metrics
+// and logged once, that each data source ticked about once a second, and
+// that the gateways never got a wrong credential. Durations past ~8m need
+// `go test -timeout` above the default 10m.
+func TestSoak(t *testing.T) {
+	dur, seed := soakSettings(t)
 	t.Logf("soak for %s, fault seed %d (ROTATORD_SOAK_SEED=%d replays the faults)", dur, seed, seed)
 
 	e := newEnv(t, "")

@@ -222,7 +222,9 @@ func TestFailedRenewalEndsTermBeforeTheLease(t *testing.T) {
 		if end := a.terms[0].to; !end.Before(s.grants[1].from) {
 			t.Errorf("a's work ended at %v, after b was granted the lease at %v", end, s.grants[1].from)
 		}
-		if !strings.Contains(logs.String(), "the lease ran out before it was renewed") {
+		// The renewal's deadline is the term's end: whichever of the two
+		// fires first names the cause.
+		if out := logs.String(); !strings.Contains(out, "the lease ran out before it was renewed") && !strings.Contains(out, "renewal failed: context deadline exceeded") {
 			t.Errorf("no log line of the lost renewal:\n%s", logs)
 		}
 	})
