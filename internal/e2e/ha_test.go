@@ -189,6 +189,49 @@ func (h *haEnv) lastPatch(p *haProc) time.Time {
 	return last
 }
 
+// checkTakeOver checks what a take-over by next shows: it PATCHed the
+// OAuth2 data source at once (Power BI keeps no refresh token), it logged
+// the change naming itself, the followers are ready and report 0, and its
+// transitions counter moved.
+func (h *haEnv) checkTakeOver(next, prev *haProc, ps ...*haProc) {
+	h.t.Helper()
+	x := h.entry("lake-oauth")
+	oauth := false
+	for _, r := range h.demo.Stack.PowerBI.History(x.Gateway, x.ID) {
+		oauth = oauth || pid(h.t, r) == next.pid
+	}
+	if !oauth {
+		h.t.Errorf("%s took over from %s but did not PATCH lake-oauth", next.name, prev.name)
+	}
+	if !strings.Contains(next.out.String(), fmt.Sprintf(`msg=leading component=leader identity=%[1]s leader=%[1]s`, identityOf(next))) {
+		h.t.Errorf("%s logged no take-over line naming itself", next.name)
+	}
+	_, body := next.get("/metrics")
+	if !regexp.MustCompile(`\nrotatord_leader_transitions_total [1-9]`).MatchString(body) {
+		h.t.Errorf("%s leads with rotatord_leader_transitions_total at 0", next.name)
+	}
+	for _, p := range ps {
+		if p == nil || p == next {
+			continue
+		}
+		if code, _ := p.get("/readyz"); code != 200 {
+			h.t.Errorf("follower %s: /readyz %d, want 200", p.name, code)
+		}
+		if !strings.Contains(p.out.String(), "msg=following component=leader identity="+identityOf(p)+" leader="+identityOf(next)) {
+			h.t.Errorf("follower %s logged no line naming %s the leader", p.name, next.name)
+		}
+	}
+}
+
+// identityOf is the process's HOSTNAME/PID identity, from its start line.
+func identityOf(p *haProc) string {
+	m := regexp.MustCompile(`msg="rotatord started".* identity=(\S+)`).FindStringSubmatch(p.out.String())
+	if m == nil {
+		return "?"
+	}
+	return m[1]
+}
+
 // stateBlob reads the state blob as it is now.
 func (h *haEnv) stateBlob() state.File {
 	h.t.Helper()
@@ -240,6 +283,7 @@ func TestHAKillTheLeader(t *testing.T) {
 		if h.lastPatch(next).IsZero() {
 			t.Errorf("%s leads but sent no PATCH", next.name)
 		}
+		h.checkTakeOver(next, dead, ps...)
 	}
 	sent := h.checkNoOverlap()
 	if len(sent) != 3 {
@@ -248,13 +292,36 @@ func TestHAKillTheLeader(t *testing.T) {
 }
 
 // SIGTERM on the leader: it releases the lease after its rotations, and
-// the stand-by leads in under 3 s.
+// the stand-by leads in under 3 s. Before that, a foreign write of the state
+// blob makes the leader stand by and lead again from what it reads.
 func TestHASIGTERMHandsOver(t *testing.T) {
 	h := newHAEnv(t)
 	a, b := h.start("a"), h.start("b")
 	l, _ := h.awaitLeader(2*haLease, a, b)
 	other := b
 	if l == b {
+		other = a
+	}
+	time.Sleep(3 * time.Second)
+	// Another writer of the state blob (an operator's copy, a second
+	// inventory on the same blob): the leader's next write is refused, it
+	// stands by, and, still holding the lease, leads again from the blob.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := h.blob.UploadBuffer(ctx, "rotatord", "state.json", []byte(`{"Version": 1, "Datasources": {}}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the leader to stand by", 20*time.Second, func() bool {
+		return strings.Contains(l.out.String(), "state not written: another rotatord took over")
+	})
+	// It released the lease and campaigns at once, so it leads again but
+	// for a stand-by's retry landing in that instant.
+	testutil.WaitFor(t, "a leader again", 20*time.Second, func() bool {
+		return strings.Count(l.out.String(), "msg=leading ") == 2 || strings.Contains(other.out.String(), "msg=leading ")
+	})
+	if l, _ = h.awaitLeader(10*time.Second, a, b); l == a {
+		other = b
+	} else {
 		other = a
 	}
 	time.Sleep(3 * time.Second)
@@ -271,7 +338,12 @@ func TestHASIGTERMHandsOver(t *testing.T) {
 	if !strings.Contains(l.out.String(), `msg="stepped down"`) {
 		t.Errorf("the old leader logged no step-down:\n%s", l.out)
 	}
+	time.Sleep(3 * time.Second)
+	if code := other.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Errorf("%s exited %d on SIGTERM", other.name, code)
+	}
 	h.checkNoOverlap()
+	h.checkStateHasLastPatch()
 }
 
 // SIGSTOP the leader past its lease: the other leads. SIGCONT: the old one
