@@ -173,12 +173,12 @@ func TestLoadGood(t *testing.T) {
 				c.Fabric.Declared = true
 				c.Auth = Auth{Method: "managed_identity", ClientID: "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"}
 				c.KeyVaults = map[string]string{"main": "https://contoso-kv.vault.azure.net/", "finance": "https://contoso-finance-kv.vault.azure.net/"}
-				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 50,
+				sales := stock("sales-sql", gw1, "252b9de8-d915-4788-aaeb-ec8c2395f970", credentials.Basic, "gateway", 55,
 					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc_powerbi", "password", RefKeyVault, "sales-sql-password")})
 				sales.Schedule, sales.SkipUnchanged = "0 3 * * *", true
 				sales.Rollback, sales.VerifyEvery = true, time.Hour
 				sales.Users = []User{john, app}
-				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 69,
+				olap := stock("finance-olap", gw1, "5c0f8a51-7f3e-4c1e-9d0b-2a6b8e4f1c37", credentials.Windows, "gateway", 74,
 					Source{KeyVault: "finance", Version: "0f3c9a7e5b2d4c1e8a6f9b3d7e2c5a14",
 						Fields: fields("username", RefKeyVault, "olap-user", "password", RefKeyVault, "olap-password")})
 				olap.PrivacyLevel, olap.Retry.Attempts, olap.Prune = "Private", 3, true
@@ -186,31 +186,31 @@ func TestLoadGood(t *testing.T) {
 					{Email: "finance-analysts@contoso.com", PrincipalType: "Group", Access: "Read"},
 					{Email: "jane@contoso.com", PrincipalType: "User", Access: "Read", DisplayName: "Jane Doe"},
 				}
-				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 88,
+				lake := stock("lake-oauth", gw2, "9e2d4b61-3c7a-4e8f-a5b0-6f1c8d3e2a97", credentials.OAuth2, "none", 93,
 					Source{OAuthScope: "https://storage.azure.com/.default"})
 				lake.Schedule, lake.Jitter = "@every 45m", 2*time.Minute
-				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 99,
+				crm := stock("crm-oauth", gw2, "2b8f6d13-9a4c-4e7b-b1d5-8c3e0f7a6b24", credentials.OAuth2, "none", 104,
 					Source{KeyVault: "main", Fields: fields("access_token", RefKeyVault, "crm-access-token")})
 				crm.Schedule = "@every 30m"
-				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 110,
+				ledger := stock("ledger-key", gw1, "4d7a2e90-6b1f-4c8d-9e3a-5f0b7c2d1e86", credentials.Key, "gateway", 115,
 					Source{Fields: fields("key", RefFile, "/run/credentials/rotatord.service/ledger-key")})
-				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 118,
+				blob := stock("blob-sas", gw2, "6e1b3f72-8d4a-4b9c-a2e5-0c7f9d1b3a58", credentials.SAS, "none", 123,
 					Source{Fields: fields("token", RefEnv, "BLOB_SAS_TOKEN")})
 				blob.EncryptedConnection = "NotEncrypted"
-				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 128, Source{})
+				feed := stock("public-feed", gw1, "8c5d0e34-2f9b-4a7d-b6c1-3e8a5f2d9b70", credentials.Anonymous, "none", 133, Source{})
 				feed.PrivacyLevel = "Public"
 				feed.Users = []User{john}
 				group := User{Identifier: "3d9b93c6-7b6d-4801-a491-1738910904fd", PrincipalType: "Group", Role: "User"}
-				warehouse := connection("warehouse-cluster", "70b17680-48f1-4729-9df6-02576647dc3a", credentials.Basic, 142,
+				warehouse := connection("warehouse-cluster", "70b17680-48f1-4729-9df6-02576647dc3a", credentials.Basic, 147,
 					Source{KeyVault: "main", Fields: fields("username", RefLiteral, "svc_fabric", "password", RefKeyVault, "warehouse-password")})
 				warehouse.Users = []User{group, {Identifier: "5a7e2c14-9b3d-4f6a-8e1c-2d4b6f8a0c3e", PrincipalType: "ServicePrincipal", Role: "Owner"}}
-				lakehouse := connection("lakehouse-sp", "2c9e4f6a-1b3d-4e5f-8a7b-9c0d1e2f3a4b", credentials.ServicePrincipal, 151,
+				lakehouse := connection("lakehouse-sp", "2c9e4f6a-1b3d-4e5f-8a7b-9c0d1e2f3a4b", credentials.ServicePrincipal, 156,
 					Source{KeyVault: "main", Fields: fields("tenant_id", RefLiteral, "72f988bf-86f1-41af-91ab-2d7cd011db47",
 						"client_id", RefLiteral, "0b5e3f1a-2c4d-4e6f-8a9b-1c2d3e4f5a6b", "client_secret", RefKeyVault, "lakehouse-sp-secret")})
-				snowflake := connection("snowflake-keypair", "8d1f3a5c-7e9b-4c2d-a4f6-0b8c1e3d5f7a", credentials.KeyPair, 162,
+				snowflake := connection("snowflake-keypair", "8d1f3a5c-7e9b-4c2d-a4f6-0b8c1e3d5f7a", credentials.KeyPair, 167,
 					Source{KeyVault: "main", Fields: fields("identifier", RefLiteral, "SVC_FABRIC",
 						"private_key", RefKeyVault, "snowflake-private-key", "passphrase", RefEnv, "SNOWFLAKE_KEY_PASSPHRASE")})
-				adls := connection("adls-workspace", "4b6d8f0a-2c4e-4a6b-9d8f-1a3c5e7b9d0f", credentials.WorkspaceIdentity, 172, Source{})
+				adls := connection("adls-workspace", "4b6d8f0a-2c4e-4a6b-9d8f-1a3c5e7b9d0f", credentials.WorkspaceIdentity, 177, Source{})
 				adls.Users = []User{{Identifier: group.Identifier, PrincipalType: "Group", Role: "UserWithReshare"}}
 				c.Datasources = []Datasource{sales, olap, lake, crm, ledger, blob, feed, warehouse, lakehouse, snowflake, adls}
 				c.Lines = Lines{StateFile: 27, Listen: 26, Auth: 17, KeyVaults: map[string]int{"main": 23, "finance": 24}}

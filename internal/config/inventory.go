@@ -143,7 +143,8 @@ func (p *parser) inventoryOf(data []byte, items []chunk) (_ *Config, ok bool) {
 func (p *parser) storage(top mapping, cfg *Config) {
 	if e, ok := top.get("state_blob"); ok {
 		if u, ok := p.blobURL(e); ok {
-			cfg.StateBlob, cfg.Lines.StateBlob = u, e.val.Line
+			// No state file then: none is opened, locked or named in logs.
+			cfg.StateBlob, cfg.Lines.StateBlob, cfg.StateFile = u, e.val.Line, ""
 		}
 		if f, ok := top.get("state_file"); ok {
 			// Two places for one state: whichever rotatord picked, the

@@ -73,7 +73,7 @@ func (d *Daemon) Once(ctx context.Context, only []string) (failed int, err error
 		})
 	}
 	_ = g.Wait()
-	d.saveState()
+	d.saveState(context.WithoutCancel(ctx)) // what was rotated is recorded, even after a Ctrl-C
 	return int(n.Load()), nil
 }
 

@@ -442,16 +442,11 @@ func (d *Daemon) states() []metrics.DatasourceState {
 	return out
 }
 
-// saveState writes the state, logging rather than failing: a rotation
+// saveState writes the state within ctx, logging rather than failing: a rotation
 // that happened is not undone by a full disk. A state blob another process
 // wrote since this one read it is not overwritten: that process leads, and
 // this one must stop.
-func (d *Daemon) saveState() {
-	ctx := context.Background()
-	if t := d.term.Load(); t != nil {
-		// Not past the lease: after it, another leader may have written.
-		ctx = t.Work()
-	}
+func (d *Daemon) saveState(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	err := d.state.SaveContext(ctx)

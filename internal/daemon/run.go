@@ -101,6 +101,10 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	return err
 }
 
+// finalSave bounds the write that ends a term or a run: storage that does
+// not answer must not hold a stop for long.
+const finalSave = 10 * time.Second
+
 // claimTries bounds the Load and Save that start a term: each refusal is a
 // write of the previous leader's that came between the two.
 const claimTries = 3
@@ -120,7 +124,11 @@ func (d *Daemon) lead(ctx context.Context, t *leader.Term) error {
 	g.Go(func() error { d.saveLoop(gctx); return nil })
 	g.Go(func() error { d.driftLoop(gctx); return nil })
 	err := g.Wait()
-	d.saveState()
+	// Even past the lease: the ETag refuses it if another leader has
+	// written since, and keeps the term's last rotations if none has.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalSave)
+	d.saveState(fctx)
+	cancel()
 	if errors.Is(err, scheduler.ErrStopTimeout) {
 		// The stop was asked for, and systemd counts an exit 1 after it as
 		// the unit failing. The rotations cut short are already recorded
@@ -155,6 +163,15 @@ func (d *Daemon) notify(state string) {
 	}
 }
 
+// termWork is the context of the term being led, done when its lease may
+// have passed to another process; Background without ha:.
+func (d *Daemon) termWork() context.Context {
+	if t := d.term.Load(); t != nil {
+		return t.Work()
+	}
+	return context.Background()
+}
+
 // saveLoop writes the state file after ticks, at most once a second, so that
 // a burst of rotations costs one write, not one each.
 func (d *Daemon) saveLoop(ctx context.Context) {
@@ -163,7 +180,7 @@ func (d *Daemon) saveLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.dirty:
-			d.saveState()
+			d.saveState(d.termWork())
 		}
 		t := d.o.Clock.NewTimer(time.Second)
 		select {

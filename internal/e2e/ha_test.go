@@ -15,7 +15,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/rotatord/rotatord/internal/demo"
-	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/leader"
 	"github.com/rotatord/rotatord/internal/sources"
 	"github.com/rotatord/rotatord/internal/state"
@@ -137,11 +136,24 @@ func (h *haEnv) awaitLeader(within time.Duration, ps ...*haProc) (*haProc, time.
 	return one, time.Since(start)
 }
 
-// patches are the PATCHes of every demo data source, Power BI's and Fabric's.
-func (h *haEnv) patches() map[string][]emulator.Received {
-	out := map[string][]emulator.Received{}
+// patch is one credentials PATCH an emulator stored.
+type patch struct {
+	Start, At time.Time
+	Agent     string
+}
+
+// patches are the PATCHes of every demo data source and Fabric connection.
+func (h *haEnv) patches() map[string][]patch {
+	out := map[string][]patch{}
 	for _, x := range demo.Catalog() {
-		out[x.Name] = h.demo.Stack.PowerBI.History(x.Gateway, x.ID)
+		for _, r := range h.demo.Stack.PowerBI.History(x.Gateway, x.ID) {
+			out[x.Name] = append(out[x.Name], patch{r.Start, r.At, r.Agent})
+		}
+	}
+	for _, c := range demo.Connections() {
+		for _, r := range h.demo.Stack.Fabric.History(c.ID) {
+			out[c.Name] = append(out[c.Name], patch{r.Start, r.At, r.Agent})
+		}
 	}
 	return out
 }
@@ -149,7 +161,7 @@ func (h *haEnv) patches() map[string][]emulator.Received {
 var agentPID = regexp.MustCompile(`\(rotatord; pid (\d+)\)`)
 
 // pid is the process that sent a PATCH, from its User-Agent.
-func pid(t *testing.T, r emulator.Received) int {
+func pid(t *testing.T, r patch) int {
 	m := agentPID.FindStringSubmatch(r.Agent)
 	if m == nil {
 		t.Fatalf("a PATCH at %v names no process in its User-Agent %q", r.At, r.Agent)
@@ -198,7 +210,7 @@ func (h *haEnv) checkTakeOver(next, prev *haProc, ps ...*haProc) {
 	x := h.entry("lake-oauth")
 	oauth := false
 	for _, r := range h.demo.Stack.PowerBI.History(x.Gateway, x.ID) {
-		oauth = oauth || pid(h.t, r) == next.pid
+		oauth = oauth || pid(h.t, patch{r.Start, r.At, r.Agent}) == next.pid
 	}
 	if !oauth {
 		h.t.Errorf("%s took over from %s but did not PATCH lake-oauth", next.name, prev.name)

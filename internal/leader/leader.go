@@ -44,7 +44,8 @@ type Options struct {
 	Rand     func() float64
 	Logger   *slog.Logger
 	// OnChange is called with true when this process starts leading and
-	// false when it stops.
+	// false when its term ends for new work (Term.Context is done), before
+	// the work in flight has ended.
 	OnChange func(leading bool)
 }
 
@@ -83,8 +84,8 @@ func margin(d time.Duration) time.Duration { return d / 10 }
 
 // Run campaigns until ctx is done. Each time it wins the lease it calls
 // lead with the Term and, once lead has returned (its work ended), releases
-// the lease if it is still held and campaigns again. It returns nil when
-// ctx is done and any term has ended.
+// the lease if it is still held and campaigns again after a retry interval.
+// It returns nil when ctx is done and any term has ended.
 func (e *Elector) Run(ctx context.Context, lead func(*Term)) error {
 	var holder string
 	var lastErr string
@@ -97,8 +98,10 @@ func (e *Elector) Run(ctx context.Context, lead func(*Term)) error {
 		switch {
 		case err == nil && e.o.Clock.Now().Before(start.Add(e.o.Duration-margin(e.o.Duration))):
 			holder, lastErr = e.o.Identity, ""
+			// Then a retry interval, as after a lost campaign: a term that
+			// ends at once (its state unreadable) must not make a hot loop
+			// of acquire, read, release.
 			e.term(ctx, start, lead)
-			continue // at once: a term cut by a failed renewal may win again
 		case err == nil:
 			lastErr = "acquired too late to use: the lease may end before the term could start"
 			e.o.Logger.Warn("lease acquired too late; not leading", "took", e.o.Clock.Now().Sub(start))
@@ -144,6 +147,13 @@ func jitter(d time.Duration, r float64) time.Duration {
 func (e *Elector) term(ctx context.Context, start time.Time, lead func(*Term)) {
 	t := newTerm(ctx, e.o.Clock, start.Add(e.o.Duration-margin(e.o.Duration)))
 	e.o.OnChange(true)
+	// Not leading from the moment no tick may start, though the work in
+	// flight and the last state write may take a while yet.
+	off := make(chan struct{})
+	context.AfterFunc(t.ctx, func() {
+		e.o.OnChange(false)
+		close(off)
+	})
 	e.o.Logger.Info("leading", "leader", e.o.Identity, "lease_duration", e.o.Duration)
 	renewed := make(chan struct{})
 	go func() {
@@ -154,7 +164,7 @@ func (e *Elector) term(ctx context.Context, start time.Time, lead func(*Term)) {
 	left := t.left() // before finish: a term whose work ended is over, not its lease
 	t.finish(errors.New("the term's work ended"))
 	<-renewed
-	e.o.OnChange(false)
+	<-off
 	e.o.Logger.Info("stepped down", "leader", e.o.Identity, "why", context.Cause(t.ctx).Error())
 	if left > 0 {
 		// Given up at once, so a stand-by need not wait for the lease to

@@ -13,6 +13,12 @@
 // lifetime, and refuses a directory or file that another user could write,
 // since the state decides which rotations are skipped.
 //
+// Processes that share one inventory under ha: keep the state in a blob
+// instead (OpenBlob), in the same format: Load reads it at every take-over,
+// and Save writes it on the condition that it is still the version this
+// process last read or wrote (If-Match on its ETag), so that a process that
+// lost the lease can never overwrite its successor's records.
+//
 // A command that only reads the state (plan) opens it with OpenReadOnly: it
 // may run before the daemon ever did, so a missing directory is an empty
 // state there, and it takes no lock, and renames and writes nothing.
