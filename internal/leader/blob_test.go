@@ -15,7 +15,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
-	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/testutil"
 	"github.com/rotatord/rotatord/internal/testutil/azurite"
 )
@@ -32,19 +31,8 @@ const leaseContainer = "rotatord"
 
 func newBlobEnv(t *testing.T) *blobEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs Azurite")
-	}
-	st, err := emulator.StartStack(emulator.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e := &blobEnv{az: azurite.Start(t, azurite.Options{CA: st.CA}), http: st.CA.Client()}
-	t.Cleanup(e.http.CloseIdleConnections)
-	e.cred = azurite.Credential(t, st, e.http)
-	e.az.CreateContainer(t, leaseContainer, e.cred, e.http)
-	return e
+	ae := azurite.NewEnv(t, leaseContainer)
+	return &blobEnv{az: ae.Az, http: ae.HTTP, cred: ae.Cred}
 }
 
 func (e *blobEnv) url(container, name string) string {

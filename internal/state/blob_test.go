@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
-	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/state"
 	"github.com/rotatord/rotatord/internal/testutil"
 	"github.com/rotatord/rotatord/internal/testutil/azurite"
@@ -36,20 +35,8 @@ type blobEnv struct {
 
 func newBlobEnv(t *testing.T) *blobEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs Azurite")
-	}
-	st, err := emulator.StartStack(emulator.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e := &blobEnv{az: azurite.Start(t, azurite.Options{CA: st.CA}), http: st.CA.Client()}
-	t.Cleanup(e.http.CloseIdleConnections)
-	e.cred = azurite.Credential(t, st, e.http)
-	e.az.CreateContainer(t, stateContainer, e.cred, e.http)
-	e.url = e.az.URL() + "/" + stateContainer + "/state.json"
-	return e
+	ae := azurite.NewEnv(t, stateContainer)
+	return &blobEnv{az: ae.Az, http: ae.HTTP, cred: ae.Cred, url: ae.Az.URL() + "/" + stateContainer + "/state.json"}
 }
 
 // counting is a transport that counts the storage requests a Store sends

@@ -22,7 +22,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"go.uber.org/goleak"
 
-	"github.com/rotatord/rotatord/internal/emulator"
 	"github.com/rotatord/rotatord/internal/testutil/azurite"
 )
 
@@ -42,23 +41,10 @@ const container = "rotatord"
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs Azurite")
-	}
-	st, err := emulator.StartStack(emulator.StackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	e := &env{az: azurite.Start(t, azurite.Options{CA: st.CA}), http: st.CA.Client()}
-	t.Cleanup(e.http.CloseIdleConnections)
-
 	// rotatord's production path: auth.method client_secret, the secret
 	// read from a file, against the emulated authority.
-	e.secret = st.ClientSecret.RevealString()
-	e.cred = azurite.Credential(t, st, e.http)
-	e.az.CreateContainer(t, container, e.cred, e.http)
-	return e
+	ae := azurite.NewEnv(t, container)
+	return &env{az: ae.Az, http: ae.HTTP, cred: ae.Cred, secret: ae.Stack.ClientSecret.RevealString()}
 }
 
 func (e *env) blob(t *testing.T, name string) *blockblob.Client {

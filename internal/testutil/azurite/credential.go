@@ -36,3 +36,31 @@ func Credential(tb testing.TB, st *emulator.Stack, client *http.Client) azcore.T
 	}
 	return cred
 }
+
+// Env is a test's emulated Entra ID, Azurite, and rotatord's credential
+// for them, with one container made.
+type Env struct {
+	Az    *Azurite
+	Stack *emulator.Stack
+	HTTP  *http.Client // trusts Stack.CA; its idle connections close at cleanup
+	Cred  azcore.TokenCredential
+}
+
+// NewEnv starts the emulators' stack and Azurite, and creates container
+// with Cred. It skips tb under -short.
+func NewEnv(tb testing.TB, container string) *Env {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("runs Azurite")
+	}
+	st, err := emulator.StartStack(emulator.StackOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	e := &Env{Az: Start(tb, Options{CA: st.CA}), Stack: st, HTTP: st.CA.Client()}
+	tb.Cleanup(e.HTTP.CloseIdleConnections)
+	e.Cred = Credential(tb, st, e.HTTP)
+	e.Az.CreateContainer(tb, container, e.Cred, e.HTTP)
+	return e
+}
