@@ -75,6 +75,9 @@ func (f *pbiFixture) read(t *testing.T, method, path string, wantStatus int, wan
 	return body, true
 }
 
+// fixtureAgent is the User-Agent of the fixture's requests.
+const fixtureAgent = "emulator-test"
+
 func (f *pbiFixture) do(method, path, body string) (int, http.Header, []byte) {
 	f.t.Helper()
 	var rd io.Reader
@@ -84,6 +87,7 @@ func (f *pbiFixture) do(method, path, body string) (int, http.Header, []byte) {
 	req, err := http.NewRequest(method, f.base+path, rd)
 	must(f.t, err)
 	req.Header.Set("Authorization", "Bearer x")
+	req.Header.Set("User-Agent", fixtureAgent)
 	resp, err := f.client.Do(req)
 	must(f.t, err)
 	defer resp.Body.Close()
@@ -162,7 +166,7 @@ func TestPowerBIUpdateDatasourceAccepts(t *testing.T) {
 				t.Fatalf("got %d %s", status, body)
 			}
 			got, ok := f.pbi.Credential(tc.gw, tc.ds)
-			tc.want.At = f.now
+			tc.want.At, tc.want.Start, tc.want.Agent = f.now, f.now, fixtureAgent // who sent it, and when it came
 			if !ok || !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("stored %+v\nwant   %+v", got, tc.want)
 			}
