@@ -63,7 +63,16 @@ func loadDaemon(ctx context.Context, env *Env, cmd string, c *commonFlags, o dae
 		fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
 		return nil, ExitUsage
 	}
-	return newDaemon(env, cmd, c, cfg, o)
+	d, code := newDaemon(env, cmd, c, cfg, o)
+	if d != nil && o.ReadOnly {
+		// plan and verify read a state blob now; run and once when they start.
+		if err := d.LoadState(ctx); err != nil {
+			d.Close()
+			fmt.Fprintf(env.Stderr, "rotatord %s: %v\n", cmd, err)
+			return nil, ExitUsage
+		}
+	}
+	return d, code
 }
 
 // newDaemon assembles the daemon for cfg, as loadDaemon does.

@@ -55,8 +55,8 @@ func (d *Daemon) Once(ctx context.Context, only []string) (failed int, err error
 	if err != nil {
 		return 0, err
 	}
-	if err := d.state.Load(ctx); err != nil { // a state blob; a file is read already
-		return 0, cfg.At(cfg.Lines.StateBlob, err)
+	if err := d.LoadState(ctx); err != nil {
+		return 0, err
 	}
 	if cfg.HA.Enabled() {
 		d.log.Warn("once takes no lease: it rotates now even if a rotatord of this inventory leads", "lease_blob", cfg.HA.LeaseBlob)

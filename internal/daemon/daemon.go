@@ -263,8 +263,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 }
 
 // openState opens the state file or the state blob, as cfg says. A state
-// blob is read here only for the read-only commands; Run and Once read it
-// when they start, and a new leader at every take-over.
+// blob is read by LoadState: the commands do that when they start, and a
+// new leader at every take-over.
 func (d *Daemon) openState(cfg *config.Config) (err error) {
 	o := state.Options{Logger: d.o.Logger, Clock: d.o.Clock}
 	switch {
@@ -275,11 +275,6 @@ func (d *Daemon) openState(cfg *config.Config) (err error) {
 			Logger: d.o.Logger, Clock: d.o.Clock, ReadOnly: d.o.ReadOnly,
 			Transport: limit.NewTransport(d.o.Transport, cfg.PowerBI.MaxConcurrency),
 		})
-		if err == nil && d.o.ReadOnly {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err = d.state.Load(ctx)
-			cancel()
-		}
 		if err != nil {
 			return cfg.At(cfg.Lines.StateBlob, err)
 		}
@@ -290,6 +285,16 @@ func (d *Daemon) openState(cfg *config.Config) (err error) {
 	}
 	if err != nil {
 		return cfg.At(cfg.Lines.StateFile, err)
+	}
+	return nil
+}
+
+// LoadState reads the state blob, within ctx; the state file has been read
+// by New.
+func (d *Daemon) LoadState(ctx context.Context) error {
+	if err := d.state.Load(ctx); err != nil {
+		cfg := d.cfg.Load()
+		return cfg.At(cfg.Lines.StateBlob, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,35 +62,16 @@ type haProc struct {
 
 func (h *haEnv) start(name string) *haProc {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	h.t.Cleanup(cancel)
-	cmd := h.command(ctx, "run", "--config", h.demo.ConfigPath)
 	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	wait, err := startBounded(h.t, cmd, childMemoryLimit)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	p := &haProc{daemon: &daemon{e: h.env, done: make(chan error, 1), cmd: cmd.Process}, name: name, pid: cmd.Process.Pid, out: out}
-	go func() { p.done <- wait() }()
+	// Registered first, so it runs after the process is killed.
 	h.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused one must hear the kill
-		_ = cmd.Process.Kill()
-		<-p.done
 		if h.t.Failed() {
-			h.t.Logf("--- %s (pid %d):\n%s", name, p.pid, out)
+			h.t.Logf("--- %s:\n%s", name, out)
 		}
 		h.checkTextNoLeak(name+"'s output", out.String())
 	})
-	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
-	testutil.WaitFor(h.t, name+" to start", 30*time.Second, func() bool {
-		m := started.FindStringSubmatch(out.String())
-		if m != nil {
-			p.addr = m[1]
-		}
-		return m != nil
-	})
-	return p
+	d, pid := h.startInto(out, 5*time.Minute, "run", "--config", h.demo.ConfigPath)
+	return &haProc{daemon: d, name: name, pid: pid, out: out}
 }
 
 // pair starts two processes and returns them once one leads: the leader
@@ -352,6 +334,26 @@ func TestHASIGTERMHandsOver(t *testing.T) {
 	}
 	h.checkNoOverlap()
 	h.checkStateHasLastPatch()
+
+	// The commands read the state blob too: plan writes nothing, once
+	// rotates (warning that it takes no lease) and writes it.
+	before, patched := h.stateBlob(), len(h.patches()["lake-oauth"])
+	if code := h.run("plan", "--config", h.demo.ConfigPath); code != 0 {
+		t.Fatalf("plan on the state blob exited %d:\n%s", code, h.out)
+	}
+	if after := h.stateBlob(); !reflect.DeepEqual(after, before) {
+		t.Error("plan changed the state blob")
+	}
+	if code := h.run("once", "--config", h.demo.ConfigPath, "--only", "lake-oauth"); code != 0 {
+		t.Fatalf("once on the state blob exited %d:\n%s", code, h.out)
+	}
+	if !strings.Contains(h.out.String(), "once takes no lease") {
+		t.Errorf("once did not warn that it takes no lease:\n%s", h.out)
+	}
+	if n := len(h.patches()["lake-oauth"]); n != patched+1 {
+		t.Errorf("lake-oauth PATCHed %d times by once, want 1", n-patched)
+	}
+	h.checkStateHasLastPatch() // once recorded its PATCH in the blob
 }
 
 // SIGSTOP the leader past its lease: the other leads. SIGCONT: the old one

@@ -31,9 +31,18 @@ func (e *env) start(args ...string) *daemon {
 // startFor starts rotatord, killed after timeout at the latest.
 func (e *env) startFor(timeout time.Duration, args ...string) *daemon {
 	e.t.Helper()
+	d, _ := e.startInto(e.out, timeout, args...)
+	return d
+}
+
+// startInto starts rotatord writing its output to out, killed after
+// timeout at the latest, and returns it once it has started, with its pid.
+func (e *env) startInto(out *testutil.SyncBuffer, timeout time.Duration, args ...string) (*daemon, int) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	e.t.Cleanup(cancel)
 	cmd := e.command(ctx, args...)
+	cmd.Stdout, cmd.Stderr = out, out
 	wait, err := startBounded(e.t, cmd, childMemoryLimit)
 	if err != nil {
 		e.t.Fatal(err)
@@ -41,18 +50,19 @@ func (e *env) startFor(timeout time.Duration, args ...string) *daemon {
 	d := &daemon{e: e, done: make(chan error, 1), cmd: cmd.Process}
 	go func() { d.done <- wait() }()
 	e.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused one must hear the kill
 		_ = cmd.Process.Kill()
 		<-d.done
 	})
 	started := regexp.MustCompile(`msg="rotatord started".* listen=(\S+)`)
 	testutil.WaitFor(e.t, "rotatord to start", 30*time.Second, func() bool {
-		m := started.FindStringSubmatch(e.out.String())
+		m := started.FindStringSubmatch(out.String())
 		if m != nil {
 			d.addr = m[1]
 		}
 		return m != nil
 	})
-	return d
+	return d, cmd.Process.Pid
 }
 
 func (d *daemon) get(path string) (int, string) {

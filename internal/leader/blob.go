@@ -3,7 +3,6 @@ package leader
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,11 +15,17 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
+
+	"github.com/rotatord/rotatord/internal/blobs"
+	"github.com/rotatord/rotatord/internal/wire"
 )
 
 // holderKey is the lease blob's metadata entry naming the leader, for the
 // followers' log lines.
 const holderKey = "holder"
+
+// what names the lease blob in errors.
+const what = "lease blob"
 
 // BlobLock is a Lock on an Azure Storage blob's lease.
 type BlobLock struct {
@@ -34,7 +39,7 @@ type BlobLock struct {
 
 // BlobOptions configure NewBlobLock.
 type BlobOptions struct {
-	Transport policy.Transporter // nil: the SDK's default
+	Transport policy.Transporter // nil: wire.NewClient's
 	Identity  string             // written into the blob's metadata while leading
 	Duration  time.Duration      // the lease's, 15s to 60s
 }
@@ -43,13 +48,14 @@ type BlobOptions struct {
 // identity cred gives. The blob is created, empty, the first time the lease
 // is acquired.
 func NewBlobLock(url string, cred azcore.TokenCredential, o BlobOptions) (*BlobLock, error) {
-	bb, err := blockblob.NewClient(url, cred, &blockblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: o.Transport}})
+	// The lease's answers have no body.
+	bb, err := blobs.NewClient(what, url, cred, o.Transport, wire.MaxErrorBody)
 	if err != nil {
-		return nil, fmt.Errorf("lease blob %s: %w", url, err)
+		return nil, err
 	}
 	l, err := lease.NewBlobClient(bb, nil) // a random lease ID, this process's for its lifetime
 	if err != nil {
-		return nil, fmt.Errorf("lease blob %s: %w", url, err)
+		return nil, fmt.Errorf("%s %s: %w", what, url, err)
 	}
 	return &BlobLock{url: url, identity: o.Identity, duration: int32(o.Duration / time.Second), blob: bb.BlobClient(), block: bb, lease: l}, nil
 }
@@ -67,7 +73,7 @@ func (b *BlobLock) Acquire(ctx context.Context) error {
 	case bloberror.HasCode(err, bloberror.LeaseAlreadyPresent, bloberror.LeaseIsBreakingAndCannotBeAcquired):
 		return &HeldError{Holder: b.holder(ctx)}
 	case err != nil:
-		return b.error("acquire the lease", err)
+		return blobs.Error(what, b.url, "acquire the lease", err)
 	}
 	// Best effort: the metadata only names the leader in the followers'
 	// logs, and the lease is held whether it is written or not.
@@ -93,9 +99,9 @@ func (b *BlobLock) create(ctx context.Context) error {
 func (b *BlobLock) Renew(ctx context.Context) error {
 	_, err := b.lease.RenewLease(ctx, nil)
 	if lost(err) {
-		return fmt.Errorf("%w: %s", ErrLost, code(err))
+		return fmt.Errorf("%w: %s", ErrLost, blobs.Code(err))
 	}
-	return b.error("renew the lease", err)
+	return blobs.Error(what, b.url, "renew the lease", err)
 }
 
 // Release gives the lease up, so that a stand-by takes over at once.
@@ -104,7 +110,7 @@ func (b *BlobLock) Release(ctx context.Context) error {
 	if lost(err) {
 		return nil // not ours any more: nothing to give up
 	}
-	return b.error("release the lease", err)
+	return blobs.Error(what, b.url, "release the lease", err)
 }
 
 // holder reads who holds the lease; "" if that cannot be told.
@@ -125,30 +131,4 @@ func (b *BlobLock) holder(ctx context.Context) string {
 func lost(err error) bool {
 	return bloberror.HasCode(err, bloberror.LeaseIDMismatchWithLeaseOperation, bloberror.LeaseLost,
 		bloberror.LeaseNotPresentWithLeaseOperation, bloberror.LeaseAlreadyPresent, bloberror.BlobNotFound)
-}
-
-// code is the storage error code of err, or its text.
-func code(err error) string {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) && re.ErrorCode != "" {
-		return re.ErrorCode
-	}
-	return err.Error()
-}
-
-// error names the blob and, for the refusals an operator fixes, how.
-func (b *BlobLock) error(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *azcore.ResponseError
-	switch {
-	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		return fmt.Errorf("lease blob %s: %s: the container does not exist: create it", b.url, what)
-	case errors.As(err, &re) && re.StatusCode == 403:
-		return fmt.Errorf("lease blob %s: %s: %s: rotatord's identity needs the role Storage Blob Data Contributor on the container", b.url, what, code(err))
-	case errors.As(err, &re):
-		return fmt.Errorf("lease blob %s: %s: HTTP %d %s", b.url, what, re.StatusCode, code(err))
-	}
-	return fmt.Errorf("lease blob %s: %s: %w", b.url, what, err)
 }

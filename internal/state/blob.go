@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
+	"github.com/rotatord/rotatord/internal/blobs"
 	"github.com/rotatord/rotatord/internal/clock"
 )
 
@@ -34,7 +34,7 @@ func (e *ConflictError) Error() string {
 type BlobOptions struct {
 	Logger    *slog.Logger
 	Clock     clock.Clock
-	Transport policy.Transporter // nil: the SDK's default
+	Transport policy.Transporter // nil: wire.NewClient's
 	ReadOnly  bool               // Save refuses, as for OpenReadOnly
 }
 
@@ -55,9 +55,9 @@ type stateBlob struct {
 // of a process that lost the lease after another wrote the blob is refused
 // with a *ConflictError, never merged over the new leader's records.
 func OpenBlob(url string, cred azcore.TokenCredential, o BlobOptions) (*Store, error) {
-	c, err := blockblob.NewClient(url, cred, &blockblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: o.Transport}})
+	c, err := blobs.NewClient("state blob", url, cred, o.Transport, MaxSize)
 	if err != nil {
-		return nil, fmt.Errorf("state blob %s: %w", url, err)
+		return nil, err
 	}
 	s := Empty(Options{Logger: o.Logger, Clock: o.Clock})
 	s.path, s.readOnly, s.blob = url, o.ReadOnly, &stateBlob{url: url, client: c}
@@ -80,13 +80,13 @@ func (s *Store) Load(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return s.blobError("read", err)
+		return blobs.Error("state blob", s.blob.url, "read", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxSize+1))
 	switch {
 	case err != nil:
-		return s.blobError("read", err)
+		return blobs.Error("state blob", s.blob.url, "read", err)
 	case len(data) > MaxSize:
 		return fmt.Errorf("state blob %s: larger than %d MiB", s.blob.url, MaxSize>>20)
 	}
@@ -133,24 +133,10 @@ func (s *Store) saveBlob(ctx context.Context, recs []record) error {
 		return &ConflictError{URL: s.blob.url}
 	}
 	if err != nil {
-		return s.blobError("write", err)
+		return blobs.Error("state blob", s.blob.url, "write", err)
 	}
 	if resp.ETag != nil {
 		s.blob.etag = *resp.ETag
 	}
 	return nil
-}
-
-// blobError names the blob and, for the refusals an operator fixes, how.
-func (s *Store) blobError(what string, err error) error {
-	var re *azcore.ResponseError
-	switch {
-	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		return fmt.Errorf("state blob %s: %s: the container does not exist: create it", s.blob.url, what)
-	case errors.As(err, &re) && re.StatusCode == 403:
-		return fmt.Errorf("state blob %s: %s: %s: rotatord's identity needs the role Storage Blob Data Contributor on the container", s.blob.url, what, re.ErrorCode)
-	case errors.As(err, &re):
-		return fmt.Errorf("state blob %s: %s: HTTP %d %s", s.blob.url, what, re.StatusCode, re.ErrorCode)
-	}
-	return fmt.Errorf("state blob %s: %s: %w", s.blob.url, what, err)
 }
